@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# The one command that runs authvault's whole test suite (DESIGN.md §10).
+#
+#   scripts/test.sh                        run the suite (fmt, clippy, doc, tests)
+#   scripts/test.sh --session -- CMD ...   run CMD (from the repo root) inside the same session
+#   scripts/test.sh --help
+#
+# What it does:
+#   1. installs what is missing (Debian/apt; root or sudo): dbus (dbus-run-session,
+#      dbus-send), gnome-keyring, libsecret-tools (secret-tool);
+#   2. starts a private D-Bus session (dbus-run-session) with its own
+#      XDG_RUNTIME_DIR and an unlocked gnome-keyring (secrets component only)
+#      whose keyrings live in a throw-away directory, so every run starts with
+#      an empty, unlocked default ("login") collection and never touches the
+#      user's real keyring;
+#   3. checks for real that the default collection exists, is unlocked, and
+#      that an item can be stored, read and deleted without a prompt;
+#   4. runs, in order: cargo fmt --check, cargo clippy --all-targets -D warnings,
+#      cargo doc (RUSTDOCFLAGS=-Dwarnings), cargo test --all-targets,
+#      cargo test --doc; all steps run, the exit status is the first failure's.
+# Inside the session AUTHVAULT_TEST_KEYRING=1 is exported, so keyring tests can
+# assert they run against the real daemon. If the daemon cannot be started the
+# script fails; it never skips.
+set -euo pipefail
+
+readonly KEYRING_PASSWORD="authvault-test-keyring" # throw-away keyring, not a secret
+readonly DAEMON_WAIT_SECS=10
+readonly PACKAGES=(dbus gnome-keyring libsecret-tools)
+readonly COMMANDS=(dbus-run-session dbus-send gnome-keyring-daemon secret-tool)
+
+script_path=$(readlink -f "${BASH_SOURCE[0]}")
+repo_root=$(cd "$(dirname "$script_path")/.." && pwd)
+cd "$repo_root"
+
+log() { printf '[test.sh] %s\n' "$*" >&2; }
+die() {
+    printf '[test.sh] ERROR: %s\n' "$*" >&2
+    exit 1
+}
+usage() { sed -n '2,6p' "$script_path" | sed 's/^# \{0,1\}//'; }
+
+# A closed stdin (`<&-`) would hand fd 0 to the first file a child opens.
+if ! { true <&0; } 2>/dev/null; then exec </dev/null; fi
+
+now_ms() { date +%s%3N; }
+
+# ---------------------------------------------------------------- install --
+ensure_packages() {
+    local missing=() p c
+    for p in "${PACKAGES[@]}"; do
+        dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
+    done
+    for c in "${COMMANDS[@]}"; do
+        command -v "$c" >/dev/null || { [[ ${#missing[@]} -gt 0 ]] || missing=("${PACKAGES[@]}"); }
+    done
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        return
+    fi
+    command -v apt-get >/dev/null || die "missing packages (${missing[*]}) and no apt-get to install them"
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || die "missing packages (${missing[*]}): run as root or install them"
+        sudo=(sudo -n)
+    fi
+    log "installing: ${missing[*]}"
+    local t0
+    t0=$(now_ms)
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q </dev/null >&2 || die "apt-get update failed"
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2 ||
+        die "apt-get install ${missing[*]} failed"
+    for c in "${COMMANDS[@]}"; do
+        command -v "$c" >/dev/null || die "'$c' still missing after installing ${missing[*]}"
+    done
+    log "installed in $(($(now_ms) - t0)) ms"
+}
+
+ensure_toolchain() {
+    command -v cargo >/dev/null || die "cargo not found on PATH (install Rust: https://rustup.rs)"
+    local comp=()
+    cargo fmt --version >/dev/null 2>&1 || comp+=(rustfmt)
+    cargo clippy --version >/dev/null 2>&1 || comp+=(clippy)
+    if [[ ${#comp[@]} -gt 0 ]]; then
+        command -v rustup >/dev/null || die "cargo ${comp[*]} missing and no rustup to add it"
+        log "adding rustup components: ${comp[*]}"
+        rustup component add "${comp[@]}" >&2 || die "rustup component add ${comp[*]} failed"
+    fi
+}
+
+# ------------------------------------------------------- inside the session --
+session_dir=""
+daemon_pid=""
+
+bus() { dbus-send --session --print-reply=literal "$@"; }
+name_has_owner() {
+    bus --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner string:"$1" 2>/dev/null |
+        grep -q true
+}
+secrets_prop() { # OBJECT INTERFACE PROPERTY
+    bus --dest=org.freedesktop.secrets "$1" org.freedesktop.DBus.Properties.Get string:"$2" string:"$3"
+}
+
+cleanup_session() {
+    if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2>/dev/null; then
+        kill "$daemon_pid" 2>/dev/null || true
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$daemon_pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -9 "$daemon_pid" 2>/dev/null || true
+    fi
+    [[ -z "$session_dir" ]] || rm -rf "$session_dir"
+}
+
+start_keyring() {
+    [[ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ]] || die "no DBUS_SESSION_BUS_ADDRESS inside dbus-run-session"
+    # Nothing may own the name yet; otherwise something else answers for us.
+    if name_has_owner org.freedesktop.secrets; then
+        die "org.freedesktop.secrets already has an owner on a brand-new bus"
+    fi
+    session_dir=$(mktemp -d "${TMPDIR:-/tmp}/authvault-test.XXXXXX")
+    trap cleanup_session EXIT
+    export XDG_RUNTIME_DIR="$session_dir/runtime"
+    mkdir -m 700 "$XDG_RUNTIME_DIR" "$session_dir/data"
+    unset GNOME_KEYRING_CONTROL SSH_AUTH_SOCK
+
+    local t0 out i
+    t0=$(now_ms)
+    # --unlock reads the password on stdin and creates/unlocks the "login"
+    # keyring, the default collection. XDG_DATA_HOME only for the daemon: its
+    # keyrings go to the throw-away dir, never ~/.local/share/keyrings.
+    out=$(printf '%s' "$KEYRING_PASSWORD" |
+        XDG_DATA_HOME="$session_dir/data" gnome-keyring-daemon --unlock --components=secrets \
+            2>"$session_dir/daemon.log") ||
+        { cat "$session_dir/daemon.log" >&2 || true; die "gnome-keyring-daemon failed to start"; }
+    eval "$out"
+    # The daemon claims the name a few ms later. Wait (NameHasOwner does not
+    # activate anything): a client calling earlier makes D-Bus autostart a
+    # second, locked daemon.
+    for ((i = 0; i < DAEMON_WAIT_SECS * 20; i++)); do
+        name_has_owner org.freedesktop.secrets && break
+        sleep 0.05
+    done
+    if ! name_has_owner org.freedesktop.secrets; then
+        cat "$session_dir/daemon.log" >&2 || true
+        die "gnome-keyring-daemon did not claim org.freedesktop.secrets within ${DAEMON_WAIT_SECS} s; the keyring tests cannot run (not skipping)"
+    fi
+    daemon_pid=$(bus --dest=org.freedesktop.DBus / org.freedesktop.DBus.GetConnectionUnixProcessID \
+        string:org.freedesktop.secrets | awk '{print $2}')
+    [[ "$daemon_pid" =~ ^[0-9]+$ ]] || die "cannot find the pid of the Secret Service daemon"
+    log "gnome-keyring-daemon (pid $daemon_pid) ready in $(($(now_ms) - t0)) ms"
+}
+
+count_items() { # COLLECTION
+    local out
+    out=$(secrets_prop "$1" org.freedesktop.Secret.Collection Items) ||
+        die "cannot read the Items of $1"
+    grep -o '/org/freedesktop/secrets/[^ ]*' <<<"$out" | wc -l || true
+}
+
+verify_keyring() {
+    local alias locked items canary got
+    alias=$(bus --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+        org.freedesktop.Secret.Service.ReadAlias string:default | tr -d '"' | awk '{print $NF}') ||
+        die "cannot ask the Secret Service for its default collection"
+    [[ "$alias" == /org/freedesktop/secrets/collection/* ]] ||
+        die "the Secret Service has no default collection (alias 'default' -> '$alias')"
+    locked=$(secrets_prop "$alias" org.freedesktop.Secret.Collection Locked | awk '{print $NF}') ||
+        die "cannot read the Locked property of $alias"
+    [[ "$locked" == false ]] || die "default collection $alias is locked (Locked=$locked)"
+    items=$(count_items "$alias")
+    [[ "$items" -eq 0 ]] || die "default collection $alias is not empty ($items items)"
+    # Store, read back and delete an item for real, with a deadline: a locked
+    # collection would wait for a prompt forever.
+    canary="canary-$$-$RANDOM"
+    printf '%s' "$canary" | timeout 5 secret-tool store --label='authvault test canary' \
+        authvault-test canary ||
+        die "storing an item in the default collection failed or hung (prompt?)"
+    got=$(timeout 5 secret-tool lookup authvault-test canary) ||
+        die "reading the canary item back failed"
+    [[ "$got" == "$canary" ]] || die "canary item read back wrong"
+    timeout 5 secret-tool clear authvault-test canary || die "deleting the canary item failed"
+    items=$(count_items "$alias")
+    [[ "$items" -eq 0 ]] || die "canary item was not deleted ($items items left)"
+    log "default collection $alias: unlocked, empty, store/read/delete OK"
+}
+
+first_failure=0
+step() { # NAME CMD...
+    local name=$1 rc t0
+    shift
+    log "==> $name: $*"
+    t0=$(now_ms)
+    set +e
+    "$@"
+    rc=$?
+    set -e
+    if [[ $rc -eq 0 ]]; then
+        log "<== $name: ok ($(($(now_ms) - t0)) ms)"
+    else
+        log "<== $name: FAILED with status $rc"
+        [[ $first_failure -ne 0 ]] || first_failure=$rc
+        failed_steps+=("$name")
+    fi
+}
+
+run_suite() {
+    exec </dev/null
+    failed_steps=()
+    step fmt cargo fmt --all -- --check
+    step clippy cargo clippy --all-targets -- -D warnings
+    step doc env RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps
+    step test cargo test --all-targets
+    step doctest cargo test --doc
+    if [[ $first_failure -eq 0 ]]; then
+        log "all steps passed"
+    else
+        log "FAILED steps: ${failed_steps[*]} (exit status $first_failure)"
+    fi
+    return "$first_failure"
+}
+
+inner() { # MODE [CMD...]
+    local mode=$1 rc
+    shift
+    start_keyring
+    verify_keyring
+    export AUTHVAULT_TEST_KEYRING=1
+    set +e
+    if [[ $mode == suite ]]; then
+        run_suite
+    else
+        "$@"
+    fi
+    rc=$?
+    set -e
+    exit "$rc"
+}
+
+# ------------------------------------------------------------------- main --
+main() {
+    local mode=suite
+    case "${1:-}" in
+    "") ;;
+    --session)
+        shift
+        [[ "${1:-}" != -- ]] || shift
+        [[ $# -gt 0 ]] || die "usage: scripts/test.sh --session -- CMD [ARGS...]"
+        mode=session
+        ;;
+    __inner)
+        shift
+        inner "$@"
+        ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        usage >&2
+        die "unknown argument: $1"
+        ;;
+    esac
+    ensure_packages
+    [[ $mode == session ]] || ensure_toolchain
+    # dbus-run-session starts a private bus, runs us inside it, tears it down
+    # and exits with our status.
+    exec dbus-run-session -- bash "$script_path" __inner "$mode" "$@"
+}
+
+main "$@"

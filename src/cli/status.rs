@@ -1,0 +1,111 @@
+//! `vault status`: what the vault is and whether it is sound.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use authvault::keys::{KekStore, Method, OsKeyring};
+use authvault::store::{AuditReport, ChainState, Vault, VaultInfo};
+use serde::Serialize;
+
+use super::Ctx;
+
+#[derive(Debug, Serialize)]
+struct Status {
+    #[serde(flatten)]
+    info: VaultInfo,
+    keyring: KeyringState,
+    audit: AuditState,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyringState {
+    pub usable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl KeyringState {
+    pub fn probe() -> Self {
+        match OsKeyring.probe() {
+            Ok(()) => Self {
+                usable: true,
+                reason: None,
+            },
+            Err(e) => Self {
+                usable: false,
+                reason: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "chain", rename_all = "snake_case")]
+enum AuditState {
+    Verified(AuditReport),
+    Unverified { reason: String },
+}
+
+pub fn run(ctx: &Ctx) -> Result<ExitCode> {
+    let info = Vault::open(&ctx.config.vault_path)?.info()?;
+    let keyring = KeyringState::probe();
+    // Verify the chain only when unlocking needs no prompt.
+    let can_unlock = (keyring.usable && info.unlock_methods.contains(&Method::Keyring))
+        || (ctx.config.passphrase.is_some() && info.unlock_methods.contains(&Method::Passphrase));
+    let audit = if can_unlock {
+        match ctx.unlock().and_then(|s| Ok(s.verify_audit()?)) {
+            Ok(report) => AuditState::Verified(report),
+            Err(e) => AuditState::Unverified {
+                reason: format!("{e:#}"),
+            },
+        }
+    } else {
+        AuditState::Unverified {
+            reason: "locked: set AUTHVAULT_PASSPHRASE to verify the chain".into(),
+        }
+    };
+    let status = Status {
+        info,
+        keyring,
+        audit,
+    };
+    ctx.emit(&status, || text(&status))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn text(s: &Status) -> String {
+    let methods: Vec<_> = s.info.unlock_methods.iter().map(|m| m.as_str()).collect();
+    let accounts = if s.info.accounts.is_empty() {
+        "none".to_owned()
+    } else {
+        s.info
+            .accounts
+            .iter()
+            .map(|(p, n)| format!("{p}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let keyring = match &s.keyring.reason {
+        None => "usable".to_owned(),
+        Some(r) => format!("not usable ({r})"),
+    };
+    let chain = match &s.audit {
+        AuditState::Verified(AuditReport {
+            state: ChainState::Intact,
+            ..
+        }) => "intact".to_owned(),
+        AuditState::Verified(AuditReport {
+            state: ChainState::Broken { first_bad, reason },
+            ..
+        }) => format!("BROKEN at entry {first_bad}: {reason}"),
+        AuditState::Unverified { reason } => format!("not verified ({reason})"),
+    };
+    format!(
+        "vault:          {}\nvault id:       {}\nformat:         {}\nunlock methods: {}\nOS keyring:     {keyring}\naccounts:       {accounts}\naudit:          {} entries, chain {chain}",
+        s.info.path.display(),
+        s.info.vault_id,
+        s.info.format_version,
+        methods.join(", "),
+        s.info.audit_entries,
+    )
+}

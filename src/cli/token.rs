@@ -1,0 +1,42 @@
+//! `vault token`: print one secret, for agents and scripts.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use authvault::model::Provider;
+use authvault::store::AccountSelector;
+use secrecy::ExposeSecret;
+
+use super::Ctx;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The account's label (default: the single account of --provider, or of the vault).
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
+    /// Restrict to one provider (openai, claude).
+    #[arg(long)]
+    provider: Option<Provider>,
+}
+
+pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
+    let mut store = ctx.unlock()?;
+    let token = store.token(AccountSelector {
+        label: args.account.as_deref(),
+        provider: args.provider,
+    })?;
+    if ctx.json {
+        // This command's whole purpose is to print the secret.
+        let out = serde_json::json!({
+            "account": token.account.label,
+            "provider": token.account.provider,
+            "kind": token.kind,
+            "token": token.secret.expose_secret(),
+            "expires_at": token.expires_at,
+        });
+        println!("{out}");
+    } else {
+        println!("{}", token.secret.expose_secret());
+    }
+    Ok(ExitCode::SUCCESS)
+}

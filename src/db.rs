@@ -1,0 +1,365 @@
+//! The SQLite file: creation with safe modes, pragmas, migrations, mode checks.
+//!
+//! Architecture invariant: this module knows tables only as migration text; it
+//! never seals, opens or interprets a row.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// Embedded migrations, applied in order; the format version is their count.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+
+/// `PRAGMA application_id` of every authvault file ("AUVT").
+const APPLICATION_ID: i64 = 0x4155_5654;
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The vault format version this build writes and reads.
+#[must_use]
+pub fn format_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Permission bits the vault directory must have.
+pub const DIR_MODE: u32 = 0o700;
+/// Permission bits every vault file must have.
+pub const FILE_MODE: u32 = 0o600;
+
+/// A file or directory whose mode or owner is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeProblem {
+    /// "directory" or "file".
+    pub what: &'static str,
+    /// The path.
+    pub path: PathBuf,
+    /// Permission bits found.
+    pub mode: u32,
+    /// Permission bits wanted.
+    pub want: u32,
+}
+
+impl ModeProblem {
+    fn into_error(self) -> Error {
+        Error::InsecureMode {
+            what: self.what,
+            path: self.path,
+            mode: self.mode,
+            want: self.want,
+        }
+    }
+}
+
+/// The vault file and its SQLite side files (`-wal`, `-shm`, `-journal`).
+#[must_use]
+pub fn vault_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        files.push(PathBuf::from(side));
+    }
+    files
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Lists every mode problem of the vault at `path` (directory `0700`, files
+/// `0600`), and files owned by another user.
+///
+/// # Errors
+/// When a file's metadata cannot be read.
+pub fn mode_problems(path: &Path) -> Result<Vec<ModeProblem>> {
+    let mut problems = Vec::new();
+    let dir = parent_dir(path);
+    let meta = fs::metadata(dir).map_err(Error::io("inspect", dir))?;
+    check_owner(dir, &meta)?;
+    if meta.mode() & 0o077 != 0 {
+        problems.push(ModeProblem {
+            what: "directory",
+            path: dir.to_path_buf(),
+            mode: meta.mode() & 0o7777,
+            want: DIR_MODE,
+        });
+    }
+    for file in vault_files(path) {
+        match fs::symlink_metadata(&file) {
+            Ok(meta) => {
+                check_owner(&file, &meta)?;
+                if meta.mode() & 0o077 != 0 {
+                    problems.push(ModeProblem {
+                        what: "file",
+                        path: file,
+                        mode: meta.mode() & 0o7777,
+                        want: FILE_MODE,
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("inspect", &file)(e)),
+        }
+    }
+    Ok(problems)
+}
+
+fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    let me = rustix::process::getuid().as_raw();
+    if meta.uid() != me {
+        return Err(Error::ForeignOwner {
+            path: path.to_path_buf(),
+            owner: meta.uid(),
+            me,
+        });
+    }
+    Ok(())
+}
+
+/// Sets the wanted mode on every problem; returns what it changed.
+///
+/// # Errors
+/// When a `chmod` fails.
+pub fn fix_modes(path: &Path) -> Result<Vec<ModeProblem>> {
+    let problems = mode_problems(path)?;
+    for p in &problems {
+        fs::set_permissions(&p.path, fs::Permissions::from_mode(p.want))
+            .map_err(Error::io("chmod", &p.path))?;
+    }
+    Ok(problems)
+}
+
+/// Creates a new, empty vault database at `path`, schema applied, modes safe
+/// whatever the umask. Fails if anything exists at `path`.
+///
+/// # Errors
+/// [`Error::AlreadyExists`], I/O and SQLite errors.
+pub(crate) fn create(path: &Path) -> Result<Connection> {
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(Error::AlreadyExists {
+            path: path.to_path_buf(),
+        });
+    }
+    let dir = parent_dir(path);
+    if !dir.exists() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir)
+            .map_err(Error::io("create directory", dir))?;
+        // `mode` is filtered through the umask; set it explicitly.
+        fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+            .map_err(Error::io("chmod", dir))?;
+    }
+    if let Some(p) = mode_problems_dir(dir)? {
+        return Err(p.into_error());
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .map_err(Error::io("create", path))?;
+    file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+        .map_err(Error::io("chmod", path))?;
+    drop(file);
+
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    configure(&conn)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn mode_problems_dir(dir: &Path) -> Result<Option<ModeProblem>> {
+    let meta = fs::metadata(dir).map_err(Error::io("inspect", dir))?;
+    check_owner(dir, &meta)?;
+    Ok((meta.mode() & 0o077 != 0).then(|| ModeProblem {
+        what: "directory",
+        path: dir.to_path_buf(),
+        mode: meta.mode() & 0o7777,
+        want: DIR_MODE,
+    }))
+}
+
+/// Whether to refuse a vault whose modes are loose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModePolicy {
+    /// Refuse with [`Error::InsecureMode`] (every command but `doctor`).
+    Refuse,
+    /// Open anyway (`vault doctor`, which reports and repairs).
+    Allow,
+}
+
+/// Opens an existing vault, refusing foreign or newer files untouched and
+/// bringing an older format up to date.
+///
+/// # Errors
+/// [`Error::NoVault`], [`Error::InsecureMode`], [`Error::NotAVault`],
+/// [`Error::NewerFormat`], SQLite errors.
+pub(crate) fn open(path: &Path, policy: ModePolicy) -> Result<Connection> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            return Err(Error::NotAVault {
+                path: path.to_path_buf(),
+                reason: "not a regular file".into(),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoVault {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(Error::io("open", path)(e)),
+    }
+    let problems = mode_problems(path)?;
+    if policy == ModePolicy::Refuse {
+        if let Some(p) = problems.into_iter().next() {
+            return Err(p.into_error());
+        }
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let not_a_vault = |reason: &str| Error::NotAVault {
+        path: path.to_path_buf(),
+        reason: reason.to_owned(),
+    };
+    let app_id: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                not_a_vault("not a SQLite database")
+            }
+            other => other.into(),
+        })?;
+    if app_id != APPLICATION_ID {
+        return Err(not_a_vault("SQLite database of another application"));
+    }
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > format_version() {
+        return Err(Error::NewerFormat {
+            path: path.to_path_buf(),
+            found: version,
+            supported: format_version(),
+        });
+    }
+    if version == 0 {
+        return Err(not_a_vault("no authvault schema"));
+    }
+    configure(&conn)?;
+    if version < format_version() {
+        migrate(&conn)?;
+    }
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A token the provider rotated must survive a power cut.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Deleted and overwritten sealed values are zeroed on disk, not left in free pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// Applies the missing migrations in one `BEGIN IMMEDIATE` transaction,
+/// re-reading the version inside it so racing processes apply each once.
+fn migrate(conn: &Connection) -> Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > format_version() {
+        return Err(Error::NewerFormat {
+            path: PathBuf::from(conn.path().unwrap_or_default()),
+            found: current,
+            supported: format_version(),
+        });
+    }
+    for (i, (name, sql)) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        tracing::debug!(migration = name, "applying migration");
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        for (i, (name, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(name[..4].parse::<usize>().unwrap(), i + 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn create_then_open_and_refuse_a_second_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v/vault.db");
+        drop(create(&path).unwrap());
+        assert_eq!(
+            fs::metadata(dir.path().join("v")).unwrap().mode() & 0o777,
+            DIR_MODE
+        );
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, FILE_MODE);
+        drop(open(&path, ModePolicy::Refuse).unwrap());
+        assert!(matches!(create(&path), Err(Error::AlreadyExists { .. })));
+    }
+
+    #[test]
+    fn foreign_files_are_not_vaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        fs::write(
+            &path,
+            b"hello, this is not sqlite at all, not even close.....",
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(
+            matches!(
+                open(&path, ModePolicy::Refuse),
+                Err(Error::NotAVault { .. })
+            ),
+            "text file"
+        );
+        let other = dir.path().join("y.db");
+        drop(
+            Connection::open(&other)
+                .unwrap()
+                .execute_batch("CREATE TABLE t(x)"),
+        );
+        fs::set_permissions(&other, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(
+            matches!(
+                open(&other, ModePolicy::Refuse),
+                Err(Error::NotAVault { .. })
+            ),
+            "other sqlite"
+        );
+    }
+}

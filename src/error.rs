@@ -1,0 +1,242 @@
+//! The crate's one error type. Every variant carries the context a user needs
+//! (path, account label, table/row) and never a secret; every message says
+//! what happened and what to do next.
+
+use std::path::PathBuf;
+
+use crate::crypto::CryptoError;
+use crate::keys::os_keyring::KeyringError;
+
+/// Result alias for the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in authvault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file-system operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("create directory", "read", …).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// SQLite reported an error.
+    #[error("vault database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The vault directory or a vault file is accessible to other users.
+    #[error(
+        "{what} {path} has mode {mode:04o}, which lets other users read it; \
+         run `chmod {want:o} {path}` or `vault doctor --fix`"
+    )]
+    InsecureMode {
+        /// "directory" or "file".
+        what: &'static str,
+        /// The offending path.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// The mode it should have.
+        want: u32,
+    },
+    /// The file belongs to another user.
+    #[error("{path} belongs to uid {owner}, not to you (uid {me}); refusing to use it")]
+    ForeignOwner {
+        /// The offending path.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The current user.
+        me: u32,
+    },
+    /// No vault exists at the path.
+    #[error(
+        "no vault at {path}; run `vault init` (or `vault migrate` to import existing credentials)"
+    )]
+    NoVault {
+        /// The vault path looked at.
+        path: PathBuf,
+    },
+    /// `init` on a path that already holds something.
+    #[error("{path} already exists; use another `--vault` path or remove it first")]
+    AlreadyExists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The file is not an authvault vault.
+    #[error("{path} is not an authvault vault ({reason})")]
+    NotAVault {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Written by a newer authvault; refused untouched.
+    #[error(
+        "{path} has format version {found}, newer than this authvault supports ({supported}); \
+         upgrade authvault — the file was not modified"
+    )]
+    NewerFormat {
+        /// The path.
+        path: PathBuf,
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// A sealed value failed to open: it was altered, moved or truncated.
+    #[error(
+        "integrity error in {table}.{column} row {row}: {source}; the vault was tampered with or corrupted"
+    )]
+    Integrity {
+        /// Table of the value.
+        table: &'static str,
+        /// Column of the value.
+        column: &'static str,
+        /// Row id.
+        row: i64,
+        /// What failed.
+        source: CryptoError,
+    },
+    /// A sealed plaintext was not what its column expects (not UTF-8, wrong length).
+    #[error("integrity error in {table}.{column} row {row}: {reason}")]
+    Malformed {
+        /// Table.
+        table: &'static str,
+        /// Column.
+        column: &'static str,
+        /// Row id.
+        row: i64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The passphrase does not unlock this vault.
+    #[error("wrong passphrase for {path}; nothing was changed")]
+    WrongPassphrase {
+        /// The vault path.
+        path: PathBuf,
+    },
+    /// The key check matched but the wrapped data key does not open: corruption.
+    #[error(
+        "the {method} unlock method's wrapped data key {key_id} is corrupted (the key itself is right); \
+         unlock with another method and run `vault doctor`"
+    )]
+    CorruptKeyWrap {
+        /// Unlock method.
+        method: &'static str,
+        /// Data key id.
+        key_id: u32,
+    },
+    /// The KEK held by the OS keyring does not match this vault.
+    #[error(
+        "the OS keyring entry for vault {vault_id} does not match this vault; unlock with the passphrase instead"
+    )]
+    KeyringMismatch {
+        /// The vault id.
+        vault_id: String,
+    },
+    /// Nothing can unlock (or create) the vault.
+    #[error("{0}")]
+    NoUnlockMethod(String),
+    /// A passphrase is needed and none could be read.
+    #[error(
+        "this vault needs its passphrase: set AUTHVAULT_PASSPHRASE or run in a terminal to be prompted"
+    )]
+    PassphraseRequired,
+    /// The OS keyring failed.
+    #[error("OS keyring: {0}")]
+    Keyring(#[from] KeyringError),
+    /// Argon2id parameters outside the accepted range.
+    #[error("invalid passphrase key-derivation parameters: {0}")]
+    KdfParams(String),
+    /// A random-number or cipher failure outside any stored value.
+    #[error("cryptography failed: {0}")]
+    Crypto(#[from] CryptoError),
+    /// No account with that label.
+    #[error("no account `{label}`{}; see `vault accounts`", known_list(.known))]
+    AccountNotFound {
+        /// Label asked for.
+        label: String,
+        /// Labels that exist.
+        known: Vec<String>,
+    },
+    /// Several accounts could serve and none was named.
+    #[error("{what} has several accounts ({}); choose one with `--account NAME`", .candidates.join(", "))]
+    AmbiguousAccount {
+        /// "openai", "claude" or "the vault".
+        what: String,
+        /// Their labels.
+        candidates: Vec<String>,
+    },
+    /// No account at all matches.
+    #[error("{what} has no accounts; add one with `vault login` or `vault migrate`")]
+    NoAccounts {
+        /// "openai", "claude" or "the vault".
+        what: String,
+    },
+    /// The label is taken.
+    #[error(
+        "an account labelled `{0}` already exists; pick another `--label` or use `--account {0}` to replace its credential"
+    )]
+    LabelTaken(String),
+    /// The label is not acceptable.
+    #[error("invalid label `{label}`: {reason}")]
+    InvalidLabel {
+        /// The label.
+        label: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The account is disabled.
+    #[error("account `{0}` is disabled; run `vault accounts enable {0}`")]
+    AccountDisabled(String),
+    /// The account has no credential of the needed kind.
+    #[error("account `{label}` holds no {kind} credential")]
+    NoCredential {
+        /// The account.
+        label: String,
+        /// The kind missing.
+        kind: crate::model::CredentialKind,
+    },
+    /// Input given to a command is not acceptable.
+    #[error("{what}: {reason}")]
+    InvalidInput {
+        /// What was wrong ("API key on stdin", …).
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// Removing the only way to unlock the vault.
+    #[error(
+        "`{0}` is the vault's only unlock method; add another first (`vault passphrase add` or `vault keyring add`)"
+    )]
+    LastUnlockMethod(&'static str),
+    /// The unlock method exists already / does not exist.
+    #[error("{0}")]
+    UnlockMethodState(String),
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        " (the vault has no accounts)".to_owned()
+    } else {
+        format!(" (known: {})", known.join(", "))
+    }
+}
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,587 @@
+//! The repository layer: typed methods, one per use case, each owning its
+//! transaction; the only code that writes SQL against vault tables.
+//!
+//! [`Vault`] is an opened, still locked file: it answers what can be answered
+//! without keys (format, unlock methods, counts). [`Vault::unlock`] turns it
+//! into a [`Store`], which seals and opens columns itself, so no caller can
+//! write an unsealed secret or read one without an audit entry.
+//!
+//! Architecture invariant: `store` knows nothing about HTTP or providers.
+
+mod accounts;
+mod audit;
+mod keyops;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+pub use accounts::{AccountInfo, AccountSelector, NewAccount, Token};
+pub use audit::{Actor, AuditEntry, AuditReport, ChainState};
+pub use keyops::RekeyReport;
+
+use crate::crypto::{self, Key, Place};
+use crate::db::{self, ModePolicy};
+use crate::error::{Error, Result};
+use crate::keys::{self, Method, Unlock};
+
+/// One sealed column: where it lives and which column names its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedColumn {
+    /// Table name.
+    pub table: &'static str,
+    /// Column name.
+    pub column: &'static str,
+    /// SQL expression giving the owning account id (`0` when none).
+    pub account_expr: &'static str,
+    /// SQL expression giving the row id bound into the associated data.
+    pub row_expr: &'static str,
+}
+
+/// Every column sealed with the data key. `vault rekey` re-seals exactly these;
+/// SECURITY.md lists them with the reason each is sealed.
+pub const SEALED_COLUMNS: &[SealedColumn] = &[
+    SealedColumn {
+        table: "vault_meta",
+        column: "root_secret",
+        account_expr: "0",
+        row_expr: "id",
+    },
+    SealedColumn {
+        table: "accounts",
+        column: "email",
+        account_expr: "id",
+        row_expr: "id",
+    },
+    SealedColumn {
+        table: "accounts",
+        column: "provider_account_id",
+        account_expr: "id",
+        row_expr: "id",
+    },
+    SealedColumn {
+        table: "credentials",
+        column: "api_key",
+        account_expr: "account_id",
+        row_expr: "id",
+    },
+    SealedColumn {
+        table: "credentials",
+        column: "access_token",
+        account_expr: "account_id",
+        row_expr: "id",
+    },
+    SealedColumn {
+        table: "credentials",
+        column: "refresh_token",
+        account_expr: "account_id",
+        row_expr: "id",
+    },
+    SealedColumn {
+        table: "credentials",
+        column: "id_token",
+        account_expr: "account_id",
+        row_expr: "id",
+    },
+];
+
+pub(crate) fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Keys held while the vault is unlocked. Never leaves the process.
+pub(crate) struct Keys {
+    /// Data keys by id; the highest id seals new values.
+    deks: BTreeMap<u32, Key>,
+    /// KEKs known this session, by unlock method.
+    keks: BTreeMap<Method, Key>,
+    /// Keys the audit chain's MACs.
+    audit: Key,
+    /// Keys fingerprints of secrets and identities.
+    fingerprint: Key,
+}
+
+impl Keys {
+    fn active(&self) -> (u32, &Key) {
+        let (id, key) = self
+            .deks
+            .last_key_value()
+            .expect("an unlocked vault holds a data key");
+        (*id, key)
+    }
+
+    /// Seals `plaintext` for `place` under the active data key.
+    pub(crate) fn seal(&self, place: &Place<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let (id, key) = self.active();
+        Ok(crypto::seal(key, id, place, plaintext)?)
+    }
+
+    /// Opens a sealed value; any failure is an integrity error naming the place.
+    pub(crate) fn open(&self, place: &Place<'static>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        crypto::open(|id| self.deks.get(&id), place, sealed).map_err(|source| Error::Integrity {
+            table: place.table,
+            column: place.column,
+            row: place.row,
+            source,
+        })
+    }
+
+    /// Opens a sealed UTF-8 value into a secret string.
+    pub(crate) fn open_secret(
+        &self,
+        place: &Place<'static>,
+        sealed: &[u8],
+    ) -> Result<SecretString> {
+        let bytes = self.open(place, sealed)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| Error::Malformed {
+            table: place.table,
+            column: place.column,
+            row: place.row,
+            reason: "sealed text is not UTF-8",
+        })?;
+        Ok(SecretString::from(text))
+    }
+
+    /// Keyed fingerprint: identifies a secret or identity without revealing it
+    /// (first 16 bytes of an HMAC, hex).
+    pub(crate) fn fingerprint(&self, parts: &[&[u8]]) -> String {
+        crypto::hex(&self.fingerprint.mac(parts)[..16])
+    }
+}
+
+/// What can be known of a vault without unlocking it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VaultInfo {
+    /// The vault file.
+    pub path: PathBuf,
+    /// Random id naming this vault (and its keyring entry).
+    pub vault_id: String,
+    /// Format version of the file.
+    pub format_version: i64,
+    /// When it was created.
+    pub created_at: String,
+    /// Unlock methods present.
+    pub unlock_methods: Vec<Method>,
+    /// Number of accounts per provider name.
+    pub accounts: BTreeMap<String, u64>,
+    /// Number of audit entries.
+    pub audit_entries: u64,
+}
+
+/// An opened, locked vault file.
+pub struct Vault {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// Opens the vault at `path`, refusing loose modes, foreign files and
+    /// newer formats (untouched).
+    ///
+    /// # Errors
+    /// See [`Error`]: `NoVault`, `InsecureMode`, `NotAVault`, `NewerFormat`, SQLite.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, ModePolicy::Refuse)
+    }
+
+    /// Opens the vault even when its modes are loose (for `vault doctor`).
+    ///
+    /// # Errors
+    /// As [`Vault::open`], except loose modes.
+    pub fn open_with(path: &Path, policy: ModePolicy) -> Result<Self> {
+        let conn = db::open(path, policy)?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The vault file's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The vault id.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn vault_id(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT vault_id FROM vault_meta WHERE id = 1", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// The unlock methods this vault has.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn methods(&self) -> Result<Vec<Method>> {
+        methods(&self.conn)
+    }
+
+    /// Format, methods and counts, without unlocking.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn info(&self) -> Result<VaultInfo> {
+        let (vault_id, created_at) = self.conn.query_row(
+            "SELECT vault_id, created_at FROM vault_meta WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let mut accounts = BTreeMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT provider, count(*) FROM accounts GROUP BY provider")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (p, n) = row?;
+            accounts.insert(p, n as u64);
+        }
+        Ok(VaultInfo {
+            path: self.path.clone(),
+            vault_id,
+            format_version: self
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))?,
+            created_at,
+            unlock_methods: self.methods()?,
+            accounts,
+            audit_entries: self
+                .conn
+                .query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))?
+                as u64,
+        })
+    }
+
+    /// `PRAGMA integrity_check`: `["ok"]` when the file is sound.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Unlocks with `how`. Reads only: a failed unlock changes nothing.
+    ///
+    /// # Errors
+    /// `WrongPassphrase`, `KeyringMismatch`, `CorruptKeyWrap`, `Integrity`,
+    /// keyring errors, or `UnlockMethodState` when the vault lacks that method.
+    pub fn unlock(self, how: &Unlock<'_>) -> Result<Store> {
+        let vault_id = self.vault_id()?;
+        let kek = verified_kek(&self.conn, &self.path, &vault_id, how)?;
+        let method = how.method();
+        let mut deks = BTreeMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key_id, wrapped FROM key_wraps WHERE method = ?1 ORDER BY key_id")?;
+        let wraps = stmt
+            .query_map([method.as_str()], |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(stmt);
+        for (key_id, wrapped) in wraps {
+            match keys::unwrap(&kek, method, &wrapped) {
+                Ok((id, dek)) if id == key_id => {
+                    deks.insert(key_id, dek);
+                }
+                _ => {
+                    return Err(Error::CorruptKeyWrap {
+                        method: method.as_str(),
+                        key_id,
+                    });
+                }
+            }
+        }
+        if deks.is_empty() {
+            return Err(Error::NotAVault {
+                path: self.path.clone(),
+                reason: format!("no data key is wrapped for the {method} method"),
+            });
+        }
+        let root_sealed: Vec<u8> =
+            self.conn
+                .query_row("SELECT root_secret FROM vault_meta WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+        let mut keys = Keys {
+            deks,
+            keks: BTreeMap::from([(method, kek)]),
+            audit: Key::from_bytes([0; 32]),
+            fingerprint: Key::from_bytes([0; 32]),
+        };
+        let root = open_root(&keys, &root_sealed)?;
+        keys.audit = root.derive("audit-chain");
+        keys.fingerprint = root.derive("fingerprint");
+        Ok(Store {
+            conn: self.conn,
+            path: self.path,
+            vault_id,
+            keys,
+            actor: Actor::current(None),
+        })
+    }
+}
+
+const ROOT_PLACE: Place<'static> = Place {
+    table: "vault_meta",
+    column: "root_secret",
+    row: 1,
+    account: 0,
+};
+
+fn open_root(keys: &Keys, sealed: &[u8]) -> Result<Key> {
+    let bytes = keys.open(&ROOT_PLACE, sealed)?;
+    let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::Malformed {
+        table: "vault_meta",
+        column: "root_secret",
+        row: 1,
+        reason: "root secret is not 32 bytes",
+    })?;
+    Ok(Key::from_bytes(arr))
+}
+
+fn methods(conn: &Connection) -> Result<Vec<Method>> {
+    let mut stmt = conn.prepare("SELECT method FROM unlock_methods ORDER BY method")?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(names.iter().filter_map(|n| Method::parse(n)).collect())
+}
+
+/// Obtains the KEK for `how` and checks it against the stored key-check value.
+fn verified_kek(conn: &Connection, path: &Path, vault_id: &str, how: &Unlock<'_>) -> Result<Key> {
+    let method = how.method();
+    let row: Option<(Option<String>, Vec<u8>)> = conn
+        .query_row(
+            "SELECT kdf_params, kek_check FROM unlock_methods WHERE method = ?1",
+            [method.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((params, check)) = row else {
+        let have = methods(conn)?
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Error::UnlockMethodState(format!(
+            "this vault has no {method} unlock method (it has: {have})"
+        )));
+    };
+    let kek = match how {
+        Unlock::Keyring(store) => store.load(vault_id)?,
+        Unlock::Passphrase(passphrase, _) => {
+            let params: keys::KdfParams =
+                serde_json::from_str(params.as_deref().unwrap_or_default())
+                    .map_err(|e| Error::KdfParams(format!("stored parameters unreadable: {e}")))?;
+            params.derive(passphrase)?
+        }
+    };
+    if !kek.verify_mac(&[b"authvault kek-check v1"], &check) {
+        return Err(match method {
+            Method::Passphrase => Error::WrongPassphrase {
+                path: path.to_path_buf(),
+            },
+            Method::Keyring => Error::KeyringMismatch {
+                vault_id: vault_id.to_owned(),
+            },
+        });
+    }
+    Ok(kek)
+}
+
+/// An unlocked vault: the repository every other layer uses.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    vault_id: String,
+    keys: Keys,
+    actor: Actor,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("vault_id", &self.vault_id)
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Creates a vault at `path` unlocked by `how`. With a keyring, the KEK is
+    /// stored there first, so a keyring failure writes no file; any later
+    /// failure removes both again.
+    ///
+    /// # Errors
+    /// `AlreadyExists`, keyring errors, KDF parameter errors, I/O, SQLite.
+    pub fn init(path: &Path, how: &Unlock<'_>) -> Result<Self> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(Error::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut id = [0u8; 16];
+        crypto::fill_random(&mut id)?;
+        let vault_id = crypto::hex(&id);
+        let (kek, kdf_params) = match how {
+            Unlock::Keyring(store) => {
+                let kek = Key::generate()?;
+                store.store(&vault_id, &kek)?;
+                (kek, None)
+            }
+            Unlock::Passphrase(passphrase, cost) => {
+                let params = cost.with_new_salt()?;
+                (params.derive(passphrase)?, Some(params))
+            }
+        };
+        let created = Self::create(path, &vault_id, how.method(), kek, kdf_params.as_ref());
+        if created.is_err() {
+            if let Unlock::Keyring(store) = how {
+                let _ = store.delete(&vault_id);
+            }
+            if !matches!(created, Err(Error::AlreadyExists { .. })) {
+                for file in db::vault_files(path) {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+        }
+        created
+    }
+
+    fn create(
+        path: &Path,
+        vault_id: &str,
+        method: Method,
+        kek: Key,
+        kdf: Option<&keys::KdfParams>,
+    ) -> Result<Self> {
+        let mut conn = db::create(path)?;
+        let dek = Key::generate()?;
+        let root = Key::generate()?;
+        let mut keys = Keys {
+            deks: BTreeMap::from([(1, dek)]),
+            keks: BTreeMap::new(),
+            audit: root.derive("audit-chain"),
+            fingerprint: root.derive("fingerprint"),
+        };
+        let actor = Actor::current(None);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now();
+        let root_sealed = keys.seal(&ROOT_PLACE, root.expose_bytes())?;
+        tx.execute(
+            "INSERT INTO vault_meta (id, vault_id, created_at, root_secret, audit_seq, audit_head, audit_anchor)
+             VALUES (1, ?1, ?2, ?3, 0, ?4, ?5)",
+            params![vault_id, now, root_sealed, [0u8; 32], audit::anchor(&keys.audit, 0, &[0; 32])],
+        )?;
+        tx.execute(
+            "INSERT INTO data_keys (key_id, created_at) VALUES (1, ?1)",
+            [&now],
+        )?;
+        keyops::insert_method(&tx, &keys, method, &kek, kdf)?;
+        keys.keks.insert(method, kek);
+        audit::append(
+            &tx,
+            &keys,
+            &actor,
+            &audit::Event::new("vault.init")
+                .details(serde_json::json!({ "unlock_method": method, "vault_id": vault_id })),
+        )?;
+        tx.commit()?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            vault_id: vault_id.to_owned(),
+            keys,
+            actor,
+        })
+    }
+
+    /// Opens the vault at `path` and unlocks it.
+    ///
+    /// # Errors
+    /// As [`Vault::open`] and [`Vault::unlock`].
+    pub fn open(path: &Path, how: &Unlock<'_>) -> Result<Self> {
+        Vault::open(path)?.unlock(how)
+    }
+
+    /// Sets who is acting (recorded in every audit entry).
+    #[must_use]
+    pub fn with_actor(mut self, actor: Actor) -> Self {
+        self.actor = actor;
+        self
+    }
+
+    /// The vault file's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The vault id.
+    #[must_use]
+    pub fn vault_id(&self) -> &str {
+        &self.vault_id
+    }
+
+    /// The data key ids currently held (normally one; more only mid-rotation).
+    #[must_use]
+    pub fn key_ids(&self) -> Vec<u32> {
+        self.keys.deks.keys().copied().collect()
+    }
+
+    /// Runs `PRAGMA wal_checkpoint(TRUNCATE)`: moves the WAL into the main file.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Starts a `BEGIN IMMEDIATE` transaction: concurrent writers queue on the
+    /// busy timeout instead of failing mid-transaction.
+    fn write_tx(&mut self) -> Result<(Transaction<'_>, &Keys, &Actor)> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Ok((tx, &self.keys, &self.actor))
+    }
+
+    /// Records an event in the audit log on its own (for operations whose
+    /// effect lies outside the database, such as `vault doctor --fix`).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn record(&mut self, action: &str, details: serde_json::Value) -> Result<()> {
+        let (tx, keys, actor) = self.write_tx()?;
+        audit::append(
+            &tx,
+            keys,
+            actor,
+            &audit::Event::new(action).details(details),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
