@@ -45,6 +45,7 @@ CREATE TABLE accounts (
     priority            INTEGER NOT NULL DEFAULT 0,
     enabled             INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
     needs_login         INTEGER NOT NULL DEFAULT 0 CHECK (needs_login IN (0, 1)),
+    row_mac             BLOB,                   -- MAC over id, provider, label, kind, enabled: detects swaps
     created_at          TEXT    NOT NULL,
     updated_at          TEXT    NOT NULL
 ) STRICT;

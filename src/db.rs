@@ -19,7 +19,7 @@ const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/
 const APPLICATION_ID: i64 = 0x4155_5654;
 
 /// How long a statement waits for another process's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+const BUSY_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// The vault format version this build writes and reads.
 #[must_use]
@@ -227,10 +227,8 @@ pub(crate) fn open(path: &Path, policy: ModePolicy) -> Result<Connection> {
         Err(e) => return Err(Error::io("open", path)(e)),
     }
     let problems = mode_problems(path)?;
-    if policy == ModePolicy::Refuse {
-        if let Some(p) = problems.into_iter().next() {
-            return Err(p.into_error());
-        }
+    if let (ModePolicy::Refuse, Some(p)) = (policy, problems.into_iter().next()) {
+        return Err(p.into_error());
     }
     let conn = Connection::open_with_flags(
         path,
@@ -333,6 +331,7 @@ mod tests {
     #[test]
     fn foreign_files_are_not_vaults() {
         let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
         let path = dir.path().join("x.db");
         fs::write(
             &path,
@@ -340,12 +339,11 @@ mod tests {
         )
         .unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let r = open(&path, ModePolicy::Refuse);
         assert!(
-            matches!(
-                open(&path, ModePolicy::Refuse),
-                Err(Error::NotAVault { .. })
-            ),
-            "text file"
+            matches!(r, Err(Error::NotAVault { .. })),
+            "text file: {:?}",
+            r.err()
         );
         let other = dir.path().join("y.db");
         drop(

@@ -1,9 +1,11 @@
-//! `vault doctor`: modes, file integrity, keyring, audit chain; `--fix` repairs modes.
+//! `vault doctor`: modes, file integrity, keyring, sealed values, audit chain;
+//! `--fix` repairs modes (audited).
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use authvault::db::{self, ModePolicy};
+use authvault::db::{self, ModePolicy, ModeProblem};
 use authvault::keys::{KekStore, KeyringError, Method, OsKeyring};
 use authvault::store::{ChainState, Vault};
 use serde::Serialize;
@@ -19,137 +21,157 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 struct Check {
-    check: &'static str,
+    #[serde(rename = "check")]
+    name: &'static str,
     ok: bool,
     detail: String,
 }
 
+impl Check {
+    fn new(name: &'static str, ok: bool, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            ok,
+            detail: detail.into(),
+        }
+    }
+}
+
 pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
     let path = &ctx.config.vault_path;
-    let mut checks = Vec::new();
-
-    let mut fixed = Vec::new();
-    if args.fix {
-        fixed = db::fix_modes(path)?;
-    }
+    let fixed = if args.fix {
+        db::fix_modes(path)?
+    } else {
+        Vec::new()
+    };
     let problems = db::mode_problems(path)?;
-    checks.push(Check {
-        check: "modes",
-        ok: problems.is_empty(),
-        detail: if problems.is_empty() {
-            let repaired = fixed
-                .iter()
-                .map(|p| format!("{} {:04o} → {:04o}", p.path.display(), p.mode, p.want));
-            let repaired: Vec<_> = repaired.collect();
-            if repaired.is_empty() {
-                "directory 0700, files 0600".into()
-            } else {
-                format!("repaired: {}", repaired.join(", "))
-            }
-        } else {
-            let list: Vec<_> = problems
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{} is {:04o}, want {:04o}",
-                        p.path.display(),
-                        p.mode,
-                        p.want
-                    )
-                })
-                .collect();
-            format!("{}; run `vault doctor --fix`", list.join(", "))
-        },
-    });
+    let mut checks = vec![modes(&problems, &fixed)];
 
     let vault = Vault::open_with(path, ModePolicy::Allow)?;
     let integrity = vault.integrity_check()?;
-    checks.push(Check {
-        check: "integrity",
-        ok: integrity == ["ok"],
-        detail: integrity.join("; "),
-    });
-
-    let methods = vault.methods()?;
-    let vault_id = vault.vault_id()?;
+    checks.push(Check::new(
+        "integrity",
+        integrity == ["ok"],
+        integrity.join("; "),
+    ));
+    checks.push(keyring(&vault.methods()?, &vault.vault_id()?));
     drop(vault);
-    let keyring = match OsKeyring.probe() {
-        Err(e) => Check {
-            check: "keyring",
-            ok: !methods.contains(&Method::Keyring),
-            detail: e.to_string(),
-        },
-        Ok(()) if methods.contains(&Method::Keyring) => match OsKeyring.load(&vault_id) {
-            Ok(_) => Check { check: "keyring", ok: true, detail: "usable; holds this vault's key".into() },
-            Err(KeyringError::NotFound) => Check {
-                check: "keyring",
-                ok: false,
-                detail: "usable, but this vault's entry is missing: unlock with the passphrase, then `vault keyring remove` and `vault keyring add`".into(),
-            },
-            Err(e) => Check { check: "keyring", ok: false, detail: e.to_string() },
-        },
-        Ok(()) => Check { check: "keyring", ok: true, detail: "usable (not used by this vault)".into() },
-    };
-    checks.push(keyring);
 
-    // The audit chain, and the record of any repair, need the vault unlocked.
-    let audit = if problems.is_empty() {
-        match ctx.unlock() {
-            Ok(mut store) => {
-                if !fixed.is_empty() {
-                    let details: Vec<_> = fixed
-                        .iter()
-                        .map(|p| serde_json::json!({ "path": p.path, "from": format!("{:04o}", p.mode), "to": format!("{:04o}", p.want) }))
-                        .collect();
-                    store.record("doctor.fix_modes", serde_json::json!({ "fixed": details }))?;
-                }
-                let report = store.verify_audit()?;
-                match report.state {
-                    ChainState::Intact => Check {
-                        check: "audit",
-                        ok: true,
-                        detail: format!("{} entries, chain intact", report.entries),
-                    },
-                    ChainState::Broken { first_bad, reason } => Check {
-                        check: "audit",
-                        ok: false,
-                        detail: format!("chain broken at entry {first_bad}: {reason}"),
-                    },
-                }
-            }
-            Err(e) => Check {
-                check: "audit",
-                ok: false,
-                detail: format!("not verified: {e:#}"),
-            },
-        }
+    if problems.is_empty() {
+        unlocked_checks(ctx, &fixed, &mut checks);
     } else {
-        Check {
-            check: "audit",
-            ok: false,
-            detail: "not verified until the modes are fixed".into(),
-        }
-    };
-    checks.push(audit);
+        checks.push(Check::new(
+            "audit",
+            false,
+            "not verified until the modes are fixed",
+        ));
+    }
 
     let ok = checks.iter().all(|c| c.ok);
     ctx.emit(&serde_json::json!({ "ok": ok, "checks": checks }), || {
-        checks
+        let lines: Vec<_> = checks
             .iter()
             .map(|c| {
                 format!(
                     "{} {:<10} {}",
                     if c.ok { "ok  " } else { "FAIL" },
-                    c.check,
+                    c.name,
                     c.detail
                 )
             })
-            .collect::<Vec<_>>()
-            .join("\n")
+            .collect();
+        lines.join("\n")
     })?;
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn describe(p: &ModeProblem) -> String {
+    format!("{} {:04o} → {:04o}", p.path.display(), p.mode, p.want)
+}
+
+fn modes(problems: &[ModeProblem], fixed: &[ModeProblem]) -> Check {
+    if !problems.is_empty() {
+        let list: Vec<_> = problems.iter().map(describe).collect();
+        return Check::new(
+            "modes",
+            false,
+            format!("{}; run `vault doctor --fix`", list.join(", ")),
+        );
+    }
+    if fixed.is_empty() {
+        Check::new("modes", true, "directory 0700, files 0600")
+    } else {
+        let list: Vec<_> = fixed.iter().map(describe).collect();
+        Check::new("modes", true, format!("repaired: {}", list.join(", ")))
+    }
+}
+
+fn keyring(methods: &[Method], vault_id: &str) -> Check {
+    let uses_keyring = methods.contains(&Method::Keyring);
+    match OsKeyring.probe() {
+        Err(e) => Check::new("keyring", !uses_keyring, e.to_string()),
+        Ok(()) if !uses_keyring => Check::new("keyring", true, "usable (not used by this vault)"),
+        Ok(()) => match OsKeyring.load(vault_id) {
+            Ok(_) => Check::new("keyring", true, "usable; holds this vault's key"),
+            Err(KeyringError::NotFound) => Check::new(
+                "keyring",
+                false,
+                "usable, but this vault's entry is missing: unlock with the passphrase, then run \
+                 `vault keyring remove` and `vault keyring add`",
+            ),
+            Err(e) => Check::new("keyring", false, e.to_string()),
+        },
+    }
+}
+
+/// Checks that need the vault unlocked; records the mode repair first.
+fn unlocked_checks(ctx: &Ctx, fixed: &[ModeProblem], checks: &mut Vec<Check>) {
+    let mut store = match ctx.unlock() {
+        Ok(store) => store,
+        Err(e) => {
+            checks.push(Check::new("audit", false, format!("not verified: {e:#}")));
+            return;
+        }
+    };
+    if !fixed.is_empty() {
+        let details: Vec<_> = fixed
+            .iter()
+            .map(|p| fix_details(&p.path, p.mode, p.want))
+            .collect();
+        if let Err(e) = store.record("doctor.fix_modes", serde_json::json!({ "fixed": details })) {
+            checks.push(Check::new(
+                "audit",
+                false,
+                format!("the repair could not be recorded: {e}"),
+            ));
+            return;
+        }
+    }
+    checks.push(match store.verify_sealed() {
+        Ok(n) => Check::new("sealed", true, format!("all {n} sealed values open")),
+        Err(e) => Check::new("sealed", false, e.to_string()),
+    });
+    checks.push(match store.verify_audit() {
+        Ok(r) => match r.state {
+            ChainState::Intact => Check::new(
+                "audit",
+                true,
+                format!("{} entries, chain intact", r.entries),
+            ),
+            ChainState::Broken { first_bad, reason } => Check::new(
+                "audit",
+                false,
+                format!("chain broken at entry {first_bad}: {reason}"),
+            ),
+        },
+        Err(e) => Check::new("audit", false, e.to_string()),
+    });
+}
+
+fn fix_details(path: &Path, from: u32, to: u32) -> serde_json::Value {
+    serde_json::json!({ "path": path, "from": format!("{from:04o}"), "to": format!("{to:04o}") })
 }

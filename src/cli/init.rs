@@ -43,7 +43,7 @@ pub fn create(ctx: &Ctx, passphrase: bool, kdf: &KdfArgs) -> Result<Store> {
     let path = &ctx.config.vault_path;
     let store = if passphrase {
         let cost = kdf.cost()?;
-        let p = ctx.new_passphrase(
+        let p = Ctx::new_passphrase(
             ctx.config.passphrase.as_ref(),
             authvault::config::ENV_PASSPHRASE,
         )?;

@@ -102,8 +102,9 @@ pub fn free_label(accounts: &[AccountInfo], base: &str) -> String {
     if !taken(base) {
         return base.to_owned();
     }
-    (2..)
+    // Among len + 1 candidates at least one is free.
+    (2..=accounts.len() + 2)
         .map(|n| format!("{base}-{n}"))
         .find(|l| !taken(l))
-        .expect("unbounded range")
+        .expect("pigeonhole: more candidates than accounts")
 }

@@ -1,5 +1,6 @@
 //! The commands. Only this module prints; each command is one file.
-#![allow(clippy::print_stdout, clippy::print_stderr)] // cli/ is where output happens
+// cli/ is where output happens; doc comments here are clap's help text, shown verbatim.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::doc_markdown)]
 
 mod accounts;
 mod audit;
@@ -12,7 +13,6 @@ mod rekey;
 mod status;
 mod token;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -63,6 +63,13 @@ enum Command {
     Keyring(keyring::Args),
 }
 
+/// Reads a line from the controlling terminal without echo; `None` without one.
+fn prompt(text: &str) -> Option<SecretString> {
+    rpassword::prompt_password(text)
+        .ok()
+        .map(SecretString::from)
+}
+
 /// What every command gets.
 pub struct Ctx {
     config: Config,
@@ -104,22 +111,22 @@ fn init_logging(filter: Option<&str>) {
 #[derive(Debug, Clone, clap::Args)]
 pub struct KdfArgs {
     /// Argon2id memory cost in KiB (min 19456).
-    #[arg(long, default_value_t = KdfCost::default().m_kib, value_name = "KIB")]
-    kdf_memory_kib: u32,
+    #[arg(long = "kdf-memory-kib", default_value_t = KdfCost::default().m_kib, value_name = "KIB")]
+    memory_kib: u32,
     /// Argon2id iterations (min 2).
-    #[arg(long, default_value_t = KdfCost::default().t, value_name = "N")]
-    kdf_iterations: u32,
+    #[arg(long = "kdf-iterations", default_value_t = KdfCost::default().t, value_name = "N")]
+    iterations: u32,
     /// Argon2id lanes.
-    #[arg(long, default_value_t = KdfCost::default().p, value_name = "N")]
-    kdf_parallelism: u32,
+    #[arg(long = "kdf-parallelism", default_value_t = KdfCost::default().p, value_name = "N")]
+    parallelism: u32,
 }
 
 impl KdfArgs {
     fn cost(&self) -> authvault::Result<KdfCost> {
         KdfCost {
-            m_kib: self.kdf_memory_kib,
-            t: self.kdf_iterations,
-            p: self.kdf_parallelism,
+            m_kib: self.memory_kib,
+            t: self.iterations,
+            p: self.parallelism,
         }
         .check()
     }
@@ -136,36 +143,28 @@ impl Ctx {
         if let Some(p) = &self.config.passphrase {
             return Ok(p.clone());
         }
-        if !std::io::stdin().is_terminal() {
-            return Err(Error::PassphraseRequired.into());
-        }
-        let p = rpassword::prompt_password(format!(
-            "Passphrase for {}: ",
-            self.config.vault_path.display()
-        ))
-        .context("reading the passphrase from the terminal")?;
-        Ok(SecretString::from(p))
+        // Read from the controlling terminal, not stdin (which may carry an API key).
+        let text = format!("Passphrase for {}: ", self.config.vault_path.display());
+        Ok(prompt(&text).ok_or(Error::PassphraseRequired)?)
     }
 
     /// A new passphrase: `env` (AUTHVAULT_PASSPHRASE for init,
     /// AUTHVAULT_NEW_PASSPHRASE otherwise), else prompted twice.
-    fn new_passphrase(&self, env: Option<&SecretString>, env_name: &str) -> Result<SecretString> {
+    fn new_passphrase(env: Option<&SecretString>, env_name: &str) -> Result<SecretString> {
         let p = if let Some(p) = env {
             p.clone()
         } else {
-            if !std::io::stdin().is_terminal() {
-                anyhow::bail!(
+            let missing = || {
+                anyhow::anyhow!(
                     "a new passphrase is needed: set {env_name} or run in a terminal to be prompted"
-                );
-            }
-            let first =
-                rpassword::prompt_password("New passphrase: ").context("reading the passphrase")?;
-            let second =
-                rpassword::prompt_password("Repeat it: ").context("reading the passphrase")?;
-            if first != second {
+                )
+            };
+            let first = prompt("New passphrase: ").ok_or_else(missing)?;
+            let second = prompt("Repeat it: ").ok_or_else(missing)?;
+            if first.expose_secret() != second.expose_secret() {
                 anyhow::bail!("the two passphrases differ; nothing was changed");
             }
-            SecretString::from(first)
+            first
         };
         if p.expose_secret().chars().count() < 8 {
             anyhow::bail!("the passphrase is shorter than 8 characters; nothing was changed");
@@ -174,8 +173,13 @@ impl Ctx {
     }
 
     /// Opens and unlocks the vault: the OS keyring when the vault has that
-    /// method and it answers, else the passphrase.
+    /// method and it answers, else the passphrase (prompting on a terminal).
     fn unlock(&self) -> Result<Store> {
+        self.unlock_with(true)
+    }
+
+    /// As [`Ctx::unlock`]; with `prompt` false, never asks on the terminal.
+    fn unlock_with(&self, prompt: bool) -> Result<Store> {
         let path = &self.config.vault_path;
         let vault = Vault::open(path)?;
         let methods = vault.methods()?;
@@ -193,7 +197,11 @@ impl Ctx {
             vault
         };
         if methods.contains(&Method::Passphrase) {
-            let passphrase = self.passphrase()?;
+            let passphrase = match (&self.config.passphrase, prompt) {
+                (Some(p), _) => p.clone(),
+                (None, true) => self.passphrase()?,
+                (None, false) => return Err(Error::PassphraseRequired.into()),
+            };
             let store = vault.unlock(&Unlock::Passphrase(&passphrase, KdfCost::default()))?;
             return Ok(store.with_actor(self.actor()));
         }

@@ -30,13 +30,13 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
     let done = match &args.action {
         Action::Add(kdf) => {
             let cost = kdf.cost()?;
-            let p = ctx.new_passphrase(ctx.config.new_passphrase.as_ref(), ENV_NEW_PASSPHRASE)?;
+            let p = Ctx::new_passphrase(ctx.config.new_passphrase.as_ref(), ENV_NEW_PASSPHRASE)?;
             store.add_method(&Unlock::Passphrase(&p, cost))?;
             "Added a passphrase unlock method."
         }
         Action::Change(kdf) => {
             let cost = kdf.cost()?;
-            let p = ctx.new_passphrase(ctx.config.new_passphrase.as_ref(), ENV_NEW_PASSPHRASE)?;
+            let p = Ctx::new_passphrase(ctx.config.new_passphrase.as_ref(), ENV_NEW_PASSPHRASE)?;
             store.change_passphrase(&Unlock::Passphrase(&p, cost))?;
             "Changed the passphrase."
         }

@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     let can_unlock = (keyring.usable && info.unlock_methods.contains(&Method::Keyring))
         || (ctx.config.passphrase.is_some() && info.unlock_methods.contains(&Method::Passphrase));
     let audit = if can_unlock {
-        match ctx.unlock().and_then(|s| Ok(s.verify_audit()?)) {
+        match ctx.unlock_with(false).and_then(|s| Ok(s.verify_audit()?)) {
             Ok(report) => AuditState::Verified(report),
             Err(e) => AuditState::Unverified {
                 reason: format!("{e:#}"),

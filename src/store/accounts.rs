@@ -289,11 +289,57 @@ const SELECT_ACCOUNT: &str =
     "SELECT a.id, a.provider, a.label, a.kind, a.email, a.provider_account_id, a.plan,
         a.rate_limit_tier, a.priority, a.enabled, a.needs_login, a.created_at, a.updated_at,
         (SELECT group_concat(kind, ' ') FROM credentials c WHERE c.account_id = a.id),
-        (SELECT expires_at FROM credentials c WHERE c.account_id = a.id AND c.kind = 'oauth')
+        (SELECT expires_at FROM credentials c WHERE c.account_id = a.id AND c.kind = 'oauth'),
+        a.row_mac
         FROM accounts a";
+
+fn row_mac_parts(id: i64, provider: &str, label: &str, kind: &str, enabled: bool) -> [Vec<u8>; 5] {
+    [
+        id.to_be_bytes().to_vec(),
+        provider.as_bytes().to_vec(),
+        label.as_bytes().to_vec(),
+        kind.as_bytes().to_vec(),
+        vec![u8::from(enabled)],
+    ]
+}
+
+/// Recomputes the MAC over an account row's clear columns (id, provider,
+/// label, kind, enabled) after any change to them. Without it, swapping two
+/// labels with plain SQL would hand out the other account's secret.
+pub(crate) fn seal_row(tx: &Transaction<'_>, keys: &Keys, id: i64) -> Result<()> {
+    let (provider, label, kind, enabled): (String, String, String, bool) = tx.query_row(
+        "SELECT provider, label, kind, enabled FROM accounts WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let parts = row_mac_parts(id, &provider, &label, &kind, enabled);
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    tx.execute(
+        "UPDATE accounts SET row_mac = ?1 WHERE id = ?2",
+        params![keys.rows.mac(&refs), id],
+    )?;
+    Ok(())
+}
 
 fn read_account(keys: &Keys, r: &rusqlite::Row<'_>) -> Result<AccountInfo> {
     let id: i64 = r.get(0)?;
+    let mac: Option<Vec<u8>> = r.get(15)?;
+    let parts = row_mac_parts(
+        id,
+        &r.get::<_, String>(1)?,
+        &r.get::<_, String>(2)?,
+        &r.get::<_, String>(3)?,
+        r.get(9)?,
+    );
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    if !mac.is_some_and(|m| keys.rows.verify_mac(&refs, &m)) {
+        return Err(Error::Malformed {
+            table: "accounts",
+            column: "row_mac",
+            row: id,
+            reason: "provider, label, kind or enabled was changed outside authvault; the vault was tampered with",
+        });
+    }
     let text = |column: &'static str, v: Option<Vec<u8>>| -> Result<Option<String>> {
         v.map(|v| {
             keys.open_secret(&account_place(column, id), &v)
@@ -454,6 +500,7 @@ pub(crate) fn insert_account(
         "UPDATE accounts SET email = ?1, provider_account_id = ?2 WHERE id = ?3",
         params![email, pid, id],
     )?;
+    seal_row(tx, keys, id)?;
     let mut fps = Vec::new();
     for credential in &new.credentials {
         fps.push(write_credential(tx, keys, id, p, credential)?);
@@ -514,16 +561,18 @@ impl Store {
     ///
     /// # Errors
     /// `Integrity` when a sealed identity field was altered; SQLite.
-    pub fn accounts(&self) -> Result<Vec<AccountInfo>> {
-        all_accounts(&self.conn, &self.keys)
+    pub fn accounts(&mut self) -> Result<Vec<AccountInfo>> {
+        let (tx, keys) = self.read_tx()?;
+        all_accounts(&tx, keys)
     }
 
     /// One account by label.
     ///
     /// # Errors
     /// `AccountNotFound` listing the labels that exist.
-    pub fn account(&self, label: &str) -> Result<AccountInfo> {
-        find_account(&self.conn, &self.keys, label)
+    pub fn account(&mut self, label: &str) -> Result<AccountInfo> {
+        let (tx, keys) = self.read_tx()?;
+        find_account(&tx, keys, label)
     }
 
     /// Renames an account.
@@ -546,6 +595,7 @@ impl Store {
             "UPDATE accounts SET label = ?1, updated_at = ?2 WHERE id = ?3",
             params![new_label, now(), account.id],
         )?;
+        seal_row(&tx, keys, account.id)?;
         audit::append(
             &tx,
             keys,
@@ -570,6 +620,7 @@ impl Store {
             "UPDATE accounts SET enabled = ?1, updated_at = ?2 WHERE id = ?3",
             params![enabled, now(), account.id],
         )?;
+        seal_row(&tx, keys, account.id)?;
         let action = if enabled {
             "account.enable"
         } else {

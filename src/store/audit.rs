@@ -68,6 +68,10 @@ pub struct AuditEntry {
     pub outcome: String,
     /// Further facts; never a secret.
     pub details: serde_json::Value,
+    /// `details` exactly as stored: the MAC covers these bytes, so even a
+    /// whitespace-only edit is detected.
+    #[serde(skip)]
+    details_raw: String,
     #[serde(skip)]
     mac: Vec<u8>,
 }
@@ -132,7 +136,6 @@ fn opt(s: Option<&str>) -> Vec<u8> {
 }
 
 fn entry_mac(key: &Key, prev: &[u8], e: &AuditEntry) -> [u8; 32] {
-    let details = e.details.to_string();
     let account_id = e.account_id.map(|id| id.to_string());
     key.mac(&[
         b"authvault audit v1",
@@ -147,7 +150,7 @@ fn entry_mac(key: &Key, prev: &[u8], e: &AuditEntry) -> [u8; 32] {
         &opt(account_id.as_deref()),
         &opt(e.account.as_deref()),
         e.outcome.as_bytes(),
-        details.as_bytes(),
+        e.details_raw.as_bytes(),
     ])
 }
 
@@ -196,6 +199,7 @@ pub(crate) fn append(
         account: event.account.map(|(_, label)| label.to_owned()),
         outcome: event.outcome.to_owned(),
         details: event.details.clone(),
+        details_raw: event.details.to_string(),
         mac: Vec::new(),
     };
     let mac = entry_mac(&keys.audit, &prev, &entry);
@@ -214,7 +218,7 @@ pub(crate) fn append(
             entry.account_id,
             entry.account,
             entry.outcome,
-            entry.details.to_string(),
+            entry.details_raw,
             entry.mac,
         ],
     )?;
@@ -226,7 +230,7 @@ pub(crate) fn append(
 }
 
 fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
-    let details: Option<String> = r.get(10)?;
+    let details_raw: String = r.get::<_, Option<String>>(10)?.unwrap_or_default();
     Ok(AuditEntry {
         seq: r.get(0)?,
         at: r.get(1)?,
@@ -238,10 +242,10 @@ fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
         account_id: r.get(7)?,
         account: r.get(8)?,
         outcome: r.get(9)?,
-        // An unparsable details text still gets MAC-checked as the string it is.
-        details: details
-            .map(|d| serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d)))
-            .unwrap_or_default(),
+        // An unparsable details text is shown as the string it is (and fails its MAC).
+        details: serde_json::from_str(&details_raw)
+            .unwrap_or_else(|_| serde_json::Value::String(details_raw.clone())),
+        details_raw,
         mac: r.get(11)?,
     })
 }

@@ -196,26 +196,25 @@ impl Store {
     /// `UnlockMethodState` naming a method whose KEK is missing; `Integrity`
     /// if a value no longer opens (nothing is changed then); SQLite.
     pub fn rekey(&mut self) -> Result<RekeyReport> {
-        let methods = self.methods()?;
-        if let Some(missing) = methods.iter().find(|m| !self.keys.keks.contains_key(m)) {
+        let new_dek = Key::generate()?;
+        let mut values = 0u64;
+        let (tx, keys, actor) = self.write_tx()?;
+        // Read inside the transaction: a method added concurrently gets its wrap too.
+        let methods = super::methods(&tx)?;
+        if let Some(missing) = methods.iter().find(|m| !keys.keks.contains_key(m)) {
             return Err(Error::UnlockMethodState(format!(
                 "rekey wraps the new data key for every unlock method; the {missing} is needed too"
             )));
         }
-        let from: Vec<u32> = self.keys.deks.keys().copied().collect();
+        let from: Vec<u32> = keys.deks.keys().copied().collect();
         let to = from.last().copied().unwrap_or(0) + 1;
-        let new_dek = Key::generate()?;
-        let mut values = 0u64;
         {
-            let tx = self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let keys = &self.keys;
             tx.execute(
                 "INSERT INTO data_keys (key_id, created_at) VALUES (?1, ?2)",
                 params![to, now()],
             )?;
-            for (method, kek) in &keys.keks {
+            for method in &methods {
+                let kek = &keys.keks[method];
                 tx.execute(
                     "INSERT INTO key_wraps (key_id, method, wrapped) VALUES (?1, ?2, ?3)",
                     params![to, method.as_str(), keys::wrap(kek, *method, to, &new_dek)?],
@@ -264,7 +263,7 @@ impl Store {
             audit::append(
                 &tx,
                 keys,
-                &self.actor,
+                actor,
                 &Event::new("vault.rekey")
                     .details(serde_json::json!({ "from": from, "to": to, "values": values })),
             )?;

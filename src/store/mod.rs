@@ -103,9 +103,66 @@ pub(crate) struct Keys {
     audit: Key,
     /// Keys fingerprints of secrets and identities.
     fingerprint: Key,
+    /// Keys the MAC over each account row's clear columns.
+    rows: Key,
 }
 
 impl Keys {
+    /// The sub-keys that must survive a data-key rotation come from the root secret.
+    fn derive_from_root(&mut self, root: &Key) {
+        self.audit = root.derive("audit-chain");
+        self.fingerprint = root.derive("fingerprint");
+        self.rows = root.derive("account-row");
+    }
+
+    /// Brings the held data keys up to date with the file: another process
+    /// may have rotated them since this store was unlocked. Runs inside the
+    /// caller's transaction, so what it sees is what the transaction sees.
+    fn refresh(&mut self, conn: &Connection) -> Result<()> {
+        let mut stmt = conn.prepare_cached("SELECT key_id FROM data_keys ORDER BY key_id")?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, u32>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if ids.iter().eq(self.deks.keys()) {
+            return Ok(());
+        }
+        self.deks.retain(|id, _| ids.contains(id));
+        for id in ids {
+            if self.deks.contains_key(&id) {
+                continue;
+            }
+            let mut found = None;
+            for (method, kek) in &self.keks {
+                let wrapped: Option<Vec<u8>> = conn
+                    .query_row(
+                        "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2",
+                        params![id, method.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(wrapped) = wrapped {
+                    match keys::unwrap(kek, *method, &wrapped) {
+                        Ok((wid, dek)) if wid == id => found = Some(dek),
+                        _ => {
+                            return Err(Error::CorruptKeyWrap {
+                                method: method.as_str(),
+                                key_id: id,
+                            });
+                        }
+                    }
+                    break;
+                }
+            }
+            let dek = found.ok_or_else(|| {
+                Error::UnlockMethodState(format!(
+                    "data key {id} is not wrapped for the unlock method this session used; unlock again"
+                ))
+            })?;
+            self.deks.insert(id, dek);
+        }
+        Ok(())
+    }
+
     fn active(&self) -> (u32, &Key) {
         let (id, key) = self
             .deks
@@ -326,10 +383,10 @@ impl Vault {
             keks: BTreeMap::from([(method, kek)]),
             audit: Key::from_bytes([0; 32]),
             fingerprint: Key::from_bytes([0; 32]),
+            rows: Key::from_bytes([0; 32]),
         };
         let root = open_root(&keys, &root_sealed)?;
-        keys.audit = root.derive("audit-chain");
-        keys.fingerprint = root.derive("fingerprint");
+        keys.derive_from_root(&root);
         Ok(Store {
             conn: self.conn,
             path: self.path,
@@ -481,9 +538,11 @@ impl Store {
         let mut keys = Keys {
             deks: BTreeMap::from([(1, dek)]),
             keks: BTreeMap::new(),
-            audit: root.derive("audit-chain"),
-            fingerprint: root.derive("fingerprint"),
+            audit: Key::from_bytes([0; 32]),
+            fingerprint: Key::from_bytes([0; 32]),
+            rows: Key::from_bytes([0; 32]),
         };
+        keys.derive_from_root(&root);
         let actor = Actor::current(None);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now();
@@ -559,13 +618,56 @@ impl Store {
         Ok(())
     }
 
+    /// Opens every sealed value in the vault (returning none of them) and
+    /// counts them: proof that every value is readable under the keys held.
+    ///
+    /// # Errors
+    /// The first `Integrity` error met, naming table, column and row.
+    pub fn verify_sealed(&mut self) -> Result<u64> {
+        let (tx, keys) = self.read_tx()?;
+        let mut count = 0;
+        for col in SEALED_COLUMNS {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {row}, {acct}, {c} FROM {t} WHERE {c} IS NOT NULL",
+                row = col.row_expr,
+                acct = col.account_expr,
+                c = col.column,
+                t = col.table
+            ))?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let place = Place {
+                    table: col.table,
+                    column: col.column,
+                    row: r.get(0)?,
+                    account: r.get(1)?,
+                };
+                keys.open(&place, &r.get::<_, Vec<u8>>(2)?)?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
     /// Starts a `BEGIN IMMEDIATE` transaction: concurrent writers queue on the
-    /// busy timeout instead of failing mid-transaction.
+    /// busy timeout instead of failing mid-transaction. The data keys are
+    /// refreshed inside it, so nothing is sealed under a key another process
+    /// has just retired.
     fn write_tx(&mut self) -> Result<(Transaction<'_>, &Keys, &Actor)> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.keys.refresh(&tx)?;
         Ok((tx, &self.keys, &self.actor))
+    }
+
+    /// Starts a read transaction: one consistent snapshot, keys refreshed for it.
+    fn read_tx(&mut self) -> Result<(Transaction<'_>, &Keys)> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        self.keys.refresh(&tx)?;
+        Ok((tx, &self.keys))
     }
 
     /// Records an event in the audit log on its own (for operations whose

@@ -1,0 +1,162 @@
+//! Every kind of tampering with the audit log is detected and the first bad
+//! entry is named.
+
+use authvault::store::{AuditReport, ChainState};
+
+use super::common::{TempVault, api_key_account, fails, ok, stdout};
+use authvault::model::Provider;
+
+/// A vault with `n` audit entries, as a template copied per case.
+fn template(n: usize) -> TempVault {
+    let tv = TempVault::new();
+    let mut store = tv.init_passphrase();
+    store
+        .add_account(&api_key_account(Provider::OpenAi, "a", "sk-a"))
+        .expect("add");
+    while store.audit_entries(None).expect("list").len() < n {
+        store
+            .token(authvault::store::AccountSelector {
+                label: Some("a"),
+                provider: None,
+            })
+            .expect("token");
+    }
+    store.checkpoint().expect("checkpoint");
+    tv
+}
+
+fn copy_of(t: &TempVault) -> TempVault {
+    let tv = TempVault::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(tv.vault_dir())
+        .expect("dir");
+    std::fs::copy(&t.path, &tv.path).expect("copy");
+    tv
+}
+
+fn verify(tv: &TempVault) -> AuditReport {
+    tv.open_passphrase().verify_audit().expect("verify")
+}
+
+fn first_bad(report: &AuditReport) -> i64 {
+    match &report.state {
+        ChainState::Broken { first_bad, .. } => *first_bad,
+        ChainState::Intact => panic!("tampering went unnoticed: {report:?}"),
+    }
+}
+
+const N: i64 = 8;
+const FIELDS: [(&str, &str); 11] = [
+    ("at", "'2020-01-01T00:00:00.000000Z'"),
+    ("uid", "uid + 1"),
+    ("pid", "pid + 1"),
+    ("exe", "'/usr/bin/evil'"),
+    ("agent_id", "'someone-else'"),
+    ("action", "'account.enable'"),
+    ("account_id", "coalesce(account_id, 0) + 1"),
+    ("account", "'other'"),
+    ("outcome", "'denied'"),
+    ("details", "'{}'"),
+    ("mac", "zeroblob(32)"),
+];
+
+#[test]
+fn every_tampering_is_detected_naming_the_first_bad_entry() {
+    let t = template(N as usize);
+    assert_eq!(verify(&t).state, ChainState::Intact);
+    let mut cases: Vec<(String, String, i64)> = Vec::new();
+    for seq in 1..=N {
+        for (field, value) in FIELDS {
+            cases.push((
+                format!("modify {field} of {seq}"),
+                format!("UPDATE audit_log SET {field} = {value} WHERE seq = {seq}"),
+                seq,
+            ));
+        }
+        cases.push((
+            format!("delete {seq}"),
+            format!("DELETE FROM audit_log WHERE seq = {seq}"),
+            seq,
+        ));
+    }
+    for (a, b) in [(1, 2), (2, 5), (3, 8), (7, 8)] {
+        let cols =
+            "at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac";
+        cases.push((
+            format!("swap {a} and {b}"),
+            format!(
+                "CREATE TEMP TABLE x AS SELECT * FROM audit_log WHERE seq IN ({a}, {b});
+                 UPDATE audit_log SET ({cols}) = (SELECT {cols} FROM x WHERE x.seq = {b}) WHERE seq = {a};
+                 UPDATE audit_log SET ({cols}) = (SELECT {cols} FROM x WHERE x.seq = {a}) WHERE seq = {b};"
+            ),
+            a,
+        ));
+    }
+    for k in [1, 3, 4] {
+        cases.push((
+            format!("insert a copy of {k} at the end"),
+            format!("INSERT INTO audit_log SELECT {} , at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac FROM audit_log WHERE seq = {k}", N + 1),
+            N + 1,
+        ));
+    }
+    cases.push((
+        "insert between entries by renumbering".into(),
+        String::from(
+            "UPDATE audit_log SET seq = seq + 100 WHERE seq >= 4; UPDATE audit_log SET seq = seq - 99 WHERE seq >= 100;
+             INSERT INTO audit_log SELECT 4, at, uid, pid, exe, agent_id, 'vault.init', account_id, account, outcome, details, mac FROM audit_log WHERE seq = 1;"
+        ),
+        4,
+    ));
+    for k in 1..=3 {
+        cases.push((
+            format!("truncate last {k}"),
+            format!("DELETE FROM audit_log WHERE seq > {}", N - k),
+            N - k + 1,
+        ));
+    }
+    cases.push((
+        "truncate and rewrite the head".into(),
+        format!("DELETE FROM audit_log WHERE seq = {N}; UPDATE vault_meta SET audit_seq = {}, audit_head = (SELECT mac FROM audit_log WHERE seq = {})", N - 1, N - 1),
+        N,
+    ));
+    cases.push(("empty the log".into(), "DELETE FROM audit_log".into(), 1));
+    let total = cases.len();
+    for (name, sql, expected) in cases {
+        let tv = copy_of(&t);
+        tv.raw()
+            .execute_batch(&sql)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let report = verify(&tv);
+        assert_eq!(first_bad(&report), expected, "{name}: {report:?}");
+    }
+    assert!(total >= 100, "{total} cases");
+}
+
+#[test]
+fn vault_audit_verify_exits_non_zero_naming_the_entry_and_appends_refuse_a_forged_head() {
+    let t = template(5);
+    let tv = copy_of(&t);
+    ok(&mut tv.cmd_pw(&["audit", "verify"]));
+    tv.raw()
+        .execute("UPDATE audit_log SET outcome = 'denied' WHERE seq = 3", [])
+        .expect("tamper");
+    let out = fails(&mut tv.cmd_pw(&["audit", "verify"]));
+    assert!(
+        stdout(&out).contains("first bad entry 3"),
+        "{}",
+        stdout(&out)
+    );
+    let out = fails(&mut tv.cmd_pw(&["--json", "audit", "verify"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["state"], "broken");
+    assert_eq!(report["first_bad"], 3);
+
+    // Truncation plus a forged head: no new entry may paper over it.
+    let tv = copy_of(&t);
+    tv.raw()
+        .execute_batch("DELETE FROM audit_log WHERE seq = 5; UPDATE vault_meta SET audit_seq = 4, audit_head = (SELECT mac FROM audit_log WHERE seq = 4);")
+        .expect("tamper");
+    let out = fails(&mut tv.cmd_pw(&["token", "--account", "a"]));
+    assert!(out.stdout.is_empty());
+    assert_eq!(first_bad(&verify(&tv)), 5);
+}

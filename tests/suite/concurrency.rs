@@ -1,0 +1,68 @@
+//! Many `vault` processes at once: no `SQLITE_BUSY` reaches a user, every call
+//! succeeds, and the audit chain holds exactly one entry per call.
+
+use std::thread;
+
+use super::common::{TempVault, keyring_lock, ok, stderr, with_stdin};
+
+#[test]
+fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_each() {
+    let _lock = keyring_lock();
+    let tv = TempVault::new();
+    ok(&mut tv.cmd(&["init"])); // real OS keyring: the path agents use
+    let out = with_stdin(
+        &mut tv.cmd(&["login", "openai", "--api-key-stdin", "--label", "shared"]),
+        b"sk-shared",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entries_before = tv
+        .raw()
+        .query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))
+        .expect("count");
+
+    const WORKERS: usize = 8;
+    const CALLS: usize = 100;
+    thread::scope(|s| {
+        for w in 0..WORKERS {
+            let tv = &tv;
+            s.spawn(move || {
+                for c in 0..CALLS {
+                    let out = if c % 2 == 0 {
+                        tv.cmd(&["token", "--account", "shared"])
+                            .output()
+                            .expect("spawn")
+                    } else {
+                        let label = format!("w{w}-c{c}");
+                        with_stdin(
+                            &mut tv.cmd(&["login", "claude", "--api-key-stdin", "--label", &label]),
+                            format!("sk-{label}").as_bytes(),
+                        )
+                    };
+                    let err = stderr(&out);
+                    assert!(out.status.success(), "worker {w} call {c}: {err}");
+                    assert!(
+                        !err.contains("locked") && !err.contains("busy"),
+                        "worker {w} call {c}: {err}"
+                    );
+                    if c % 2 == 0 {
+                        assert_eq!(out.stdout, b"sk-shared\n");
+                    }
+                }
+            });
+        }
+    });
+    let raw = tv.raw();
+    let entries = raw
+        .query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))
+        .expect("count");
+    assert_eq!(
+        entries - entries_before,
+        (WORKERS * CALLS) as i64,
+        "one audit entry per call"
+    );
+    let accounts = raw
+        .query_row("SELECT count(*) FROM accounts", [], |r| r.get::<_, i64>(0))
+        .expect("accounts");
+    assert_eq!(accounts, 1 + (WORKERS * CALLS / 2) as i64);
+    ok(&mut tv.cmd(&["audit", "verify"]));
+}
