@@ -30,6 +30,10 @@ pub struct Config {
     pub agent_id: Option<String>,
     /// Log filter from `RUST_LOG` (`tracing` directives), e.g. `trace`.
     pub log_filter: Option<String>,
+    /// Codex's home: `CODEX_HOME`, else `~/.codex`.
+    pub codex_home: PathBuf,
+    /// Claude Code's configuration directory: `CLAUDE_CONFIG_DIR`, else `~/.claude`.
+    pub claude_config_dir: PathBuf,
 }
 
 impl Config {
@@ -47,7 +51,27 @@ impl Config {
             new_passphrase: var(ENV_NEW_PASSPHRASE).map(SecretString::from),
             agent_id: var(ENV_AGENT_ID),
             log_filter: var("RUST_LOG"),
+            codex_home: var("CODEX_HOME").map_or_else(|| home().join(".codex"), PathBuf::from),
+            claude_config_dir: var("CLAUDE_CONFIG_DIR")
+                .map_or_else(|| home().join(".claude"), PathBuf::from),
         }
+    }
+}
+
+fn home() -> PathBuf {
+    dirs::home_dir().unwrap_or_else(|| PathBuf::from("."))
+}
+
+impl Config {
+    /// The legacy credential files `vault migrate` reads by default: Codex's
+    /// `auth.json` and `claude_auth.json`, and Claude Code's `.credentials.json`.
+    #[must_use]
+    pub fn legacy_sources(&self) -> Vec<PathBuf> {
+        vec![
+            self.codex_home.join("auth.json"),
+            self.codex_home.join("claude_auth.json"),
+            self.claude_config_dir.join(".credentials.json"),
+        ]
     }
 }
 

@@ -13,7 +13,13 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// Embedded migrations, applied in order; the format version is their count.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../migrations/0001_init.sql")),
+    (
+        "0002_settings_history",
+        include_str!("../migrations/0002_settings_history.sql"),
+    ),
+];
 
 /// `PRAGMA application_id` of every authvault file ("AUVT").
 const APPLICATION_ID: i64 = 0x4155_5654;

@@ -214,6 +214,19 @@ pub enum Error {
         "`{0}` is the vault's only unlock method; add another first (`vault passphrase add` or `vault keyring add`)"
     )]
     LastUnlockMethod(&'static str),
+    /// Sources of an import could not be read or parsed; nothing was written.
+    #[error(
+        "{} source file(s) could not be imported, so nothing was written:\n  {}\n\
+         fix them, leave them out, or pass --skip-invalid to import the others",
+        .0.len(), .0.join("\n  ")
+    )]
+    InvalidSources(Vec<String>),
+    /// An import was committed but reading it back did not give the same credentials.
+    #[error("import verification failed: {0}; no source file was removed")]
+    ImportVerification(String),
+    /// The export target exists.
+    #[error("{0} exists; pass --force to replace it")]
+    ExportTargetExists(PathBuf),
     /// The unlock method exists already / does not exist.
     #[error("{0}")]
     UnlockMethodState(String),

@@ -38,6 +38,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod import;
 pub mod keys;
 pub mod model;
 pub mod store;

@@ -5,9 +5,11 @@
 mod accounts;
 mod audit;
 mod doctor;
+mod export;
 mod init;
 mod keyring;
 mod login;
+mod migrate;
 mod passphrase;
 mod rekey;
 mod status;
@@ -61,6 +63,10 @@ enum Command {
     Passphrase(passphrase::Args),
     /// Add or remove the OS keyring unlock method.
     Keyring(keyring::Args),
+    /// Import legacy credential files (Codex, Claude Code) once, safely.
+    Migrate(migrate::Args),
+    /// Write a legacy credential file (Codex auth.json, Claude Code .credentials.json).
+    Export(export::Args),
 }
 
 /// Reads a line from the controlling terminal without echo; `None` without one.
@@ -95,6 +101,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rekey => rekey::run(&ctx),
         Command::Passphrase(args) => passphrase::run(&ctx, &args),
         Command::Keyring(args) => keyring::run(&ctx, &args),
+        Command::Migrate(args) => migrate::run(&ctx, &args),
+        Command::Export(args) => export::run(&ctx, &args),
     }
 }
 

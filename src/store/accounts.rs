@@ -575,6 +575,16 @@ impl Store {
         find_account(&tx, keys, label)
     }
 
+    /// The account a selector names (by label, or the single enabled account
+    /// of a provider), without reading any secret.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, `AmbiguousAccount`, `NoAccounts`.
+    pub fn select(&mut self, selector: AccountSelector<'_>) -> Result<AccountInfo> {
+        let (tx, keys) = self.read_tx()?;
+        resolve(&tx, keys, selector)
+    }
+
     /// Renames an account.
     ///
     /// # Errors

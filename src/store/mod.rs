@@ -11,6 +11,7 @@
 mod accounts;
 mod audit;
 mod keyops;
+mod merge;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,10 @@ use zeroize::Zeroizing;
 pub use accounts::{AccountInfo, AccountSelector, NewAccount, Token};
 pub use audit::{Actor, AuditEntry, AuditReport, ChainState};
 pub use keyops::RekeyReport;
+pub use merge::{
+    CredentialCheck, HistoryEntry, HistoryRow, MergeAction, MergeInput, MergeItem, MergeOutcome,
+    MergeReport,
+};
 
 use crate::crypto::{self, Key, Place};
 use crate::db::{self, ModePolicy};
@@ -85,6 +90,12 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         table: "credentials",
         column: "id_token",
         account_expr: "account_id",
+        row_expr: "id",
+    },
+    SealedColumn {
+        table: "selection_history",
+        column: "task_context",
+        account_expr: "0",
         row_expr: "id",
     },
 ];

@@ -1,0 +1,648 @@
+//! Merging accounts found elsewhere (legacy files) into the vault:
+//! matching, create / update / leave decisions, settings and selection
+//! history, all in one transaction. A dry run executes the very same code
+//! and rolls back, so the plan it reports is exactly what a real run does.
+//!
+//! Matching never compares plaintext with stored values: an account is
+//! found by the keyed fingerprint of its provider-side account id, else of
+//! its e-mail, else of its API key or refresh token.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use super::accounts::{
+    self, NewAccount, email_fingerprint, identity_fingerprint, insert_account, read_credential,
+    seal_row, secret_fingerprint, write_credential,
+};
+use super::audit::{self, Event};
+use super::{Keys, Store, now};
+use crate::crypto::Place;
+use crate::error::Result;
+use crate::model::{Credential, CredentialKind, Identity, Provider};
+
+/// One account found in a source.
+#[derive(Debug, Clone)]
+pub struct MergeItem {
+    /// Where it came from (a path), for the report and the audit log.
+    pub source: String,
+    /// The source's format name, for the audit log.
+    pub format: String,
+    /// Its provider.
+    pub provider: Provider,
+    /// What the source says about who it is.
+    pub identity: Identity,
+    /// Its credentials, one per kind.
+    pub credentials: Vec<Credential>,
+    /// The credential the source's tool used.
+    pub active: CredentialKind,
+}
+
+/// A selection-history entry carried by a source.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryEntry {
+    /// When the selection happened (import time when unknown).
+    pub at: Option<DateTime<Utc>>,
+    /// Provider chosen.
+    pub provider: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// The task, as free text (sealed at rest).
+    pub task_context: Option<String>,
+}
+
+/// Everything to merge in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct MergeInput {
+    /// Accounts, in order.
+    pub items: Vec<MergeItem>,
+    /// Settings to set (key, JSON value).
+    pub settings: Vec<(String, serde_json::Value)>,
+    /// Selection-history entries to record once.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeAction {
+    /// A new account.
+    Create,
+    /// An existing account received newer or missing credentials or identity fields.
+    Update,
+    /// An existing account already held all of it (or newer).
+    Unchanged,
+}
+
+/// The outcome of one item: no secret, ever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MergeOutcome {
+    /// Source path.
+    pub source: String,
+    /// What happened.
+    pub action: MergeAction,
+    /// The account's label.
+    pub label: String,
+    /// Its provider.
+    pub provider: Provider,
+    /// Kinds of the credentials the item carried.
+    pub credentials: Vec<CredentialKind>,
+    /// The credential marked active.
+    pub active: CredentialKind,
+    /// E-mail, when known.
+    pub email: Option<String>,
+    /// Plan, when known.
+    pub plan: Option<String>,
+    /// What changed or was left, in words.
+    pub changes: Vec<String>,
+    /// Credential kinds for which the vault kept its own (newer) copy.
+    pub kept: Vec<CredentialKind>,
+}
+
+/// What a merge did (or, for a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MergeReport {
+    /// One per item, in order.
+    pub outcomes: Vec<MergeOutcome>,
+    /// Settings whose value changed.
+    pub settings_changed: Vec<String>,
+    /// Selection-history entries recorded.
+    pub history_added: usize,
+}
+
+/// How a vault credential compares with a given one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialCheck {
+    /// The vault holds exactly this credential.
+    Same,
+    /// The vault holds another credential of this kind.
+    Different,
+    /// The account has no credential of this kind.
+    Missing,
+}
+
+/// Stored facts about a credential, for the newer-or-older decision.
+struct StoredCredential {
+    secret_fp: Option<String>,
+    last_refresh: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn stored_credential(
+    tx: &Transaction<'_>,
+    account: i64,
+    kind: CredentialKind,
+) -> Result<Option<StoredCredential>> {
+    Ok(tx
+        .query_row(
+            "SELECT secret_fp, last_refresh, expires_at FROM credentials WHERE account_id = ?1 AND kind = ?2",
+            params![account, kind.as_str()],
+            |r| {
+                Ok(StoredCredential {
+                    secret_fp: r.get(0)?,
+                    last_refresh: parse_ts(r.get(1)?),
+                    expires_at: parse_ts(r.get(2)?),
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Whether `source` is newer than `stored`: by refresh time when both have
+/// one, else by expiry; with nothing to compare, it is not.
+fn is_newer(source: &Credential, stored: &StoredCredential) -> bool {
+    let Credential::OAuth(t) = source else {
+        return false;
+    };
+    match (t.last_refresh, stored.last_refresh) {
+        (Some(a), Some(b)) if a != b => a > b,
+        _ => match (t.expires_at, stored.expires_at) {
+            (Some(a), Some(b)) => a > b,
+            (Some(_), None) => true,
+            _ => false,
+        },
+    }
+}
+
+/// Finds the vault account an item describes.
+fn find_match(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    item: &MergeItem,
+) -> Result<Option<(i64, String)>> {
+    let p = item.provider;
+    let by = |sql: &str, fp: &str| -> Result<Option<(i64, String)>> {
+        Ok(tx
+            .query_row(sql, params![p.as_str(), fp], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    };
+    if let Some(id) = &item.identity.provider_account_id {
+        let found = by(
+            "SELECT id, label FROM accounts WHERE provider = ?1 AND identity_fp = ?2 ORDER BY id LIMIT 1",
+            &identity_fingerprint(keys, p, id),
+        )?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    if let Some(email) = &item.identity.email {
+        // An account known under another provider-side id is another account.
+        let found = tx
+            .query_row(
+                "SELECT id, label FROM accounts WHERE provider = ?1 AND email_fp = ?2
+                   AND (identity_fp IS NULL OR ?3 IS NULL) ORDER BY id LIMIT 1",
+                params![
+                    p.as_str(),
+                    email_fingerprint(keys, p, email),
+                    item.identity.provider_account_id.as_deref()
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    for credential in &item.credentials {
+        let found = tx
+            .query_row(
+                "SELECT a.id, a.label FROM credentials c JOIN accounts a ON a.id = c.account_id
+                 WHERE a.provider = ?1 AND c.kind = ?2 AND c.secret_fp = ?3 ORDER BY a.id LIMIT 1",
+                params![
+                    p.as_str(),
+                    credential.kind().as_str(),
+                    secret_fingerprint(keys, p, credential)
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// `<provider>-<plan>` (or `<provider>-api-key`), numbered when taken.
+fn default_label(tx: &Transaction<'_>, item: &MergeItem) -> Result<String> {
+    let tail = match (item.active, &item.identity.plan) {
+        (CredentialKind::OAuth, Some(plan)) => plan.to_lowercase(),
+        (CredentialKind::OAuth, None) => "subscription".to_owned(),
+        (CredentialKind::ApiKey, _) => "api-key".to_owned(),
+    };
+    let tail: String = tail
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    let base = format!("{}-{tail}", item.provider);
+    let taken = |l: &str| -> Result<bool> {
+        Ok(tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE label = ?1)",
+            [l],
+            |r| r.get(0),
+        )?)
+    };
+    if !taken(&base)? {
+        return Ok(base);
+    }
+    for n in 2.. {
+        let label = format!("{base}-{n}");
+        if !taken(&label)? {
+            return Ok(label);
+        }
+    }
+    unreachable!("labels are finite")
+}
+
+fn import_event<'a>(
+    id: i64,
+    label: &'a str,
+    item: &MergeItem,
+    credential: &Credential,
+    keys: &Keys,
+    action: &str,
+) -> Event<'a> {
+    Event::new("credential.import")
+        .account(id, label)
+        .details(serde_json::json!({
+            "source": item.source,
+            "format": item.format,
+            "kind": credential.kind(),
+            "action": action,
+            "fingerprint": secret_fingerprint(keys, item.provider, credential),
+        }))
+}
+
+/// Fills identity fields the vault lacks; returns what it filled.
+fn fill_identity(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    id: i64,
+    item: &MergeItem,
+) -> Result<Vec<String>> {
+    let (has_email, has_account_id, plan, tier): (bool, bool, Option<String>, Option<String>) = tx.query_row(
+        "SELECT email IS NOT NULL, provider_account_id IS NOT NULL, plan, rate_limit_tier FROM accounts WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let place = |column: &'static str| Place {
+        table: "accounts",
+        column,
+        row: id,
+        account: id,
+    };
+    let p = item.provider;
+    let mut filled = Vec::new();
+    if let (false, Some(email)) = (has_email, &item.identity.email) {
+        tx.execute(
+            "UPDATE accounts SET email = ?1, email_fp = ?2 WHERE id = ?3",
+            params![
+                keys.seal(&place("email"), email.as_bytes())?,
+                email_fingerprint(keys, p, email),
+                id
+            ],
+        )?;
+        filled.push("added e-mail".to_owned());
+    }
+    if let (false, Some(aid)) = (has_account_id, &item.identity.provider_account_id) {
+        tx.execute(
+            "UPDATE accounts SET provider_account_id = ?1, identity_fp = ?2 WHERE id = ?3",
+            params![
+                keys.seal(&place("provider_account_id"), aid.as_bytes())?,
+                identity_fingerprint(keys, p, aid),
+                id
+            ],
+        )?;
+        filled.push("added provider account id".to_owned());
+    }
+    if let (None, Some(new)) = (&plan, &item.identity.plan) {
+        tx.execute(
+            "UPDATE accounts SET plan = ?1 WHERE id = ?2",
+            params![new, id],
+        )?;
+        filled.push(format!("added plan {new}"));
+    }
+    if let (None, Some(new)) = (&tier, &item.identity.rate_limit_tier) {
+        tx.execute(
+            "UPDATE accounts SET rate_limit_tier = ?1 WHERE id = ?2",
+            params![new, id],
+        )?;
+        filled.push(format!("added rate-limit tier {new}"));
+    }
+    Ok(filled)
+}
+
+fn merge_item(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    actor: &audit::Actor,
+    item: &MergeItem,
+) -> Result<MergeOutcome> {
+    let mut outcome = MergeOutcome {
+        source: item.source.clone(),
+        action: MergeAction::Unchanged,
+        label: String::new(),
+        provider: item.provider,
+        credentials: item.credentials.iter().map(Credential::kind).collect(),
+        active: item.active,
+        email: item.identity.email.clone(),
+        plan: item.identity.plan.clone(),
+        changes: Vec::new(),
+        kept: Vec::new(),
+    };
+    let Some((id, label)) = find_match(tx, keys, item)? else {
+        let label = default_label(tx, item)?;
+        let (id, _) = insert_account(
+            tx,
+            keys,
+            &NewAccount {
+                provider: item.provider,
+                label: label.clone(),
+                identity: item.identity.clone(),
+                credentials: item.credentials.clone(),
+                active: item.active,
+            },
+        )?;
+        for credential in &item.credentials {
+            audit::append(
+                tx,
+                keys,
+                actor,
+                &import_event(id, &label, item, credential, keys, "create"),
+            )?;
+        }
+        outcome.action = MergeAction::Create;
+        outcome.label = label;
+        return Ok(outcome);
+    };
+    outcome.label.clone_from(&label);
+    let mut changed = false;
+    for credential in &item.credentials {
+        let kind = credential.kind();
+        let decision = match stored_credential(tx, id, kind)? {
+            None => Some(format!("added {kind} credential")),
+            Some(s)
+                if s.secret_fp.as_deref()
+                    == Some(&secret_fingerprint(keys, item.provider, credential)) =>
+            {
+                None
+            }
+            Some(s) if is_newer(credential, &s) => {
+                Some(format!("{kind} credential updated: the source's is newer"))
+            }
+            Some(_) => {
+                outcome.kept.push(kind);
+                outcome.changes.push(format!(
+                    "kept the vault's {kind} credential: the source's is not newer"
+                ));
+                None
+            }
+        };
+        if let Some(change) = decision {
+            write_credential(tx, keys, id, item.provider, credential)?;
+            audit::append(
+                tx,
+                keys,
+                actor,
+                &import_event(id, &label, item, credential, keys, "update"),
+            )?;
+            outcome.changes.push(change);
+            changed = true;
+        }
+    }
+    let filled = fill_identity(tx, keys, id, item)?;
+    if !filled.is_empty() {
+        changed = true;
+        outcome.changes.extend(filled);
+        audit::append(
+            tx,
+            keys,
+            actor,
+            &Event::new("account.update")
+                .account(id, &label)
+                .details(serde_json::json!({
+                    "source": item.source, "changes": outcome.changes,
+                })),
+        )?;
+    }
+    if changed {
+        tx.execute(
+            "UPDATE accounts SET updated_at = ?1 WHERE id = ?2",
+            params![now(), id],
+        )?;
+        seal_row(tx, keys, id)?;
+        outcome.action = MergeAction::Update;
+    }
+    Ok(outcome)
+}
+
+fn merge_settings(
+    tx: &Transaction<'_>,
+    settings: &[(String, serde_json::Value)],
+) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    for (key, value) in settings {
+        let text = value.to_string();
+        let old: Option<String> = tx
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if old.as_deref() != Some(text.as_str()) {
+            tx.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![key, text, now()],
+            )?;
+            changed.push(key.clone());
+        }
+    }
+    Ok(changed)
+}
+
+fn merge_history(tx: &Transaction<'_>, keys: &Keys, history: &[HistoryEntry]) -> Result<usize> {
+    let mut added = 0;
+    for h in history {
+        let at = h.at.map_or_else(now, |t| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        });
+        let key = keys.fingerprint(&[
+            b"history",
+            at.as_bytes(),
+            h.provider.as_deref().unwrap_or_default().as_bytes(),
+            h.reason.as_deref().unwrap_or_default().as_bytes(),
+            h.task_context.as_deref().unwrap_or_default().as_bytes(),
+        ]);
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM selection_history WHERE dedupe_key = ?1)",
+            [&key],
+            |r| r.get(0),
+        )?;
+        if exists {
+            continue;
+        }
+        let id: i64 = tx.query_row(
+            "INSERT INTO selection_history (at, origin, provider, reason, dedupe_key)
+             VALUES (?1, 'import', ?2, ?3, ?4) RETURNING id",
+            params![at, h.provider, h.reason, key],
+            |r| r.get(0),
+        )?;
+        if let Some(text) = &h.task_context {
+            let place = Place {
+                table: "selection_history",
+                column: "task_context",
+                row: id,
+                account: 0,
+            };
+            tx.execute(
+                "UPDATE selection_history SET task_context = ?1 WHERE id = ?2",
+                params![keys.seal(&place, text.as_bytes())?, id],
+            )?;
+        }
+        added += 1;
+    }
+    Ok(added)
+}
+
+/// A selection-history entry as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryRow {
+    /// When.
+    pub at: String,
+    /// `import` or `selector`.
+    pub origin: String,
+    /// Provider chosen.
+    pub provider: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// The task's description (opened).
+    pub task_context: Option<String>,
+}
+
+impl Store {
+    /// Merges `input` in one transaction. With `dry_run`, the same work is
+    /// done and rolled back: the report is exactly what a real run does, and
+    /// nothing is written to the vault file.
+    ///
+    /// # Errors
+    /// Integrity and SQLite errors; nothing is written then.
+    pub fn merge(&mut self, input: &MergeInput, dry_run: bool) -> Result<MergeReport> {
+        let (tx, keys, actor) = self.write_tx()?;
+        let mut report = MergeReport::default();
+        for item in &input.items {
+            report.outcomes.push(merge_item(&tx, keys, actor, item)?);
+        }
+        report.settings_changed = merge_settings(&tx, &input.settings)?;
+        report.history_added = merge_history(&tx, keys, &input.history)?;
+        if !report.settings_changed.is_empty() || report.history_added > 0 {
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("settings.import").details(serde_json::json!({
+                    "settings": report.settings_changed, "history_added": report.history_added,
+                })),
+            )?;
+        }
+        if dry_run {
+            tx.rollback()?;
+        } else {
+            tx.commit()?;
+        }
+        Ok(report)
+    }
+
+    /// Compares the vault's credential of `credential.kind()` in account
+    /// `label` with `credential`, opening it but returning no secret. Used to
+    /// verify an import by reading it back.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, `Integrity`, SQLite.
+    pub fn check_credential(
+        &mut self,
+        label: &str,
+        credential: &Credential,
+    ) -> Result<CredentialCheck> {
+        let (tx, keys) = self.read_tx()?;
+        let account = accounts::find_account(&tx, keys, label)?;
+        let Some(stored) = read_credential(&tx, keys, account.id, credential.kind())? else {
+            return Ok(CredentialCheck::Missing);
+        };
+        let same = match (&stored, credential) {
+            (Credential::ApiKey(a), Credential::ApiKey(b)) => {
+                a.expose_secret() == b.expose_secret()
+            }
+            (Credential::OAuth(a), Credential::OAuth(b)) => {
+                let opt = |s: &Option<secrecy::SecretString>| {
+                    s.as_ref().map(|s| s.expose_secret().to_owned())
+                };
+                a.access_token.expose_secret() == b.access_token.expose_secret()
+                    && opt(&a.refresh_token) == opt(&b.refresh_token)
+                    && opt(&a.id_token) == opt(&b.id_token)
+            }
+            _ => false,
+        };
+        Ok(if same {
+            CredentialCheck::Same
+        } else {
+            CredentialCheck::Different
+        })
+    }
+
+    /// A setting's JSON value.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn setting(&mut self, key: &str) -> Result<Option<serde_json::Value>> {
+        let (tx, _) = self.read_tx()?;
+        let text: Option<String> = tx
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// The selection history, oldest first.
+    ///
+    /// # Errors
+    /// `Integrity` when a task context was altered; SQLite.
+    pub fn selection_history(&mut self) -> Result<Vec<HistoryRow>> {
+        let (tx, keys) = self.read_tx()?;
+        let mut stmt =
+            tx.prepare("SELECT id, at, origin, provider, reason, task_context FROM selection_history ORDER BY at, id")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let sealed: Option<Vec<u8>> = r.get(5)?;
+            let place = Place {
+                table: "selection_history",
+                column: "task_context",
+                row: id,
+                account: 0,
+            };
+            let task_context = sealed
+                .map(|s| {
+                    keys.open_secret(&place, &s)
+                        .map(|t| t.expose_secret().to_owned())
+                })
+                .transpose()?;
+            out.push(HistoryRow {
+                at: r.get(1)?,
+                origin: r.get(2)?,
+                provider: r.get(3)?,
+                reason: r.get(4)?,
+                task_context,
+            });
+        }
+        Ok(out)
+    }
+}
