@@ -4,9 +4,112 @@
 //! and never mutate the environment (clippy's `disallowed-methods` enforces
 //! this: `std::env::var` is allowed only here).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Every provider URL, with the real endpoints as defaults. Full URLs for the
+/// authorize and token endpoints; base URLs for APIs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Endpoints {
+    /// Claude's OAuth authorize page (`AUTHVAULT_CLAUDE_AUTHORIZE_URL`).
+    pub claude_authorize_url: String,
+    /// Claude's OAuth token endpoint (`AUTHVAULT_CLAUDE_TOKEN_URL`).
+    pub claude_token_url: String,
+    /// Where Claude shows `code#state` for the paste flow.
+    pub claude_manual_redirect_url: String,
+    /// Anthropic API base (`AUTHVAULT_ANTHROPIC_API_URL`): `/v1/models`, `/api/oauth/usage`, `/api/oauth/profile`.
+    pub anthropic_api_url: String,
+    /// OpenAI's OAuth authorize page (`AUTHVAULT_OPENAI_AUTHORIZE_URL`).
+    pub openai_authorize_url: String,
+    /// OpenAI's OAuth token endpoint (`AUTHVAULT_OPENAI_TOKEN_URL`).
+    pub openai_token_url: String,
+    /// OpenAI's token revocation endpoint (`vault logout --revoke`).
+    pub openai_revoke_url: String,
+    /// OpenAI API base (`AUTHVAULT_OPENAI_API_URL`): `/v1/models`.
+    pub openai_api_url: String,
+    /// ChatGPT backend base (`AUTHVAULT_CHATGPT_API_URL`): `/wham/usage`.
+    pub chatgpt_api_url: String,
+    /// Claude Code's public OAuth client id.
+    pub claude_client_id: String,
+    /// Codex CLI's public OAuth client id.
+    pub openai_client_id: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self {
+            claude_authorize_url: "https://claude.ai/oauth/authorize".into(),
+            claude_token_url: "https://console.anthropic.com/v1/oauth/token".into(),
+            claude_manual_redirect_url: "https://console.anthropic.com/oauth/code/callback".into(),
+            anthropic_api_url: "https://api.anthropic.com".into(),
+            openai_authorize_url: "https://auth.openai.com/oauth/authorize".into(),
+            openai_token_url: "https://auth.openai.com/oauth/token".into(),
+            openai_revoke_url: "https://auth.openai.com/oauth/revoke".into(),
+            openai_api_url: "https://api.openai.com".into(),
+            chatgpt_api_url: "https://chatgpt.com/backend-api".into(),
+            claude_client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e".into(),
+            openai_client_id: "app_EMoamEEZ73f0CkXaXp7hrann".into(),
+        }
+    }
+}
+
+/// The configuration file's shape (`~/.config/authvault/config.json`, or `AUTHVAULT_CONFIG`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    endpoints: Option<Endpoints>,
+}
+
+/// Environment variables that override single endpoints.
+pub const ENDPOINT_VARS: [&str; 7] = [
+    "AUTHVAULT_CLAUDE_AUTHORIZE_URL",
+    "AUTHVAULT_CLAUDE_TOKEN_URL",
+    "AUTHVAULT_ANTHROPIC_API_URL",
+    "AUTHVAULT_OPENAI_AUTHORIZE_URL",
+    "AUTHVAULT_OPENAI_TOKEN_URL",
+    "AUTHVAULT_OPENAI_API_URL",
+    "AUTHVAULT_CHATGPT_API_URL",
+];
+
+impl Endpoints {
+    /// Applies `(variable, value)` overrides named as in [`ENDPOINT_VARS`].
+    #[must_use]
+    pub fn with_overrides<'a>(mut self, vars: impl IntoIterator<Item = (&'a str, String)>) -> Self {
+        for (name, value) in vars {
+            let slot = match name {
+                "AUTHVAULT_CLAUDE_AUTHORIZE_URL" => &mut self.claude_authorize_url,
+                "AUTHVAULT_CLAUDE_TOKEN_URL" => &mut self.claude_token_url,
+                "AUTHVAULT_ANTHROPIC_API_URL" => &mut self.anthropic_api_url,
+                "AUTHVAULT_OPENAI_AUTHORIZE_URL" => &mut self.openai_authorize_url,
+                "AUTHVAULT_OPENAI_TOKEN_URL" => &mut self.openai_token_url,
+                "AUTHVAULT_OPENAI_API_URL" => &mut self.openai_api_url,
+                "AUTHVAULT_CHATGPT_API_URL" => &mut self.chatgpt_api_url,
+                _ => continue,
+            };
+            value.trim_end_matches('/').clone_into(slot);
+        }
+        self
+    }
+
+    /// Reads the `endpoints` object of a JSON configuration file.
+    ///
+    /// # Errors
+    /// A message naming the file and what is wrong with it.
+    pub fn from_file(path: &Path) -> Result<Option<Self>, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let file: FileConfig =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(file.endpoints)
+    }
+}
 
 /// Environment variable naming the vault file.
 pub const ENV_PATH: &str = "AUTHVAULT_PATH";
@@ -34,6 +137,14 @@ pub struct Config {
     pub codex_home: PathBuf,
     /// Claude Code's configuration directory: `CLAUDE_CONFIG_DIR`, else `~/.claude`.
     pub claude_config_dir: PathBuf,
+    /// Provider endpoints: defaults, then the config file, then the environment.
+    pub endpoints: Endpoints,
+    /// A configuration file that could not be read (reported, defaults used).
+    pub config_error: Option<String>,
+    /// How long a refresh lease lasts (`AUTHVAULT_REFRESH_LEASE_SECS`, default 30 s).
+    pub refresh_lease: Duration,
+    /// Whether a graphical session exists to open a browser in.
+    pub has_display: bool,
 }
 
 impl Config {
@@ -43,7 +154,7 @@ impl Config {
     #[allow(clippy::disallowed_methods)] // the one place allowed to read the environment
     pub fn from_env(vault_path: Option<PathBuf>) -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        Self {
+        let mut config = Self {
             vault_path: vault_path
                 .or_else(|| var(ENV_PATH).map(PathBuf::from))
                 .unwrap_or_else(default_vault_path),
@@ -54,7 +165,32 @@ impl Config {
             codex_home: var("CODEX_HOME").map_or_else(|| home().join(".codex"), PathBuf::from),
             claude_config_dir: var("CLAUDE_CONFIG_DIR")
                 .map_or_else(|| home().join(".claude"), PathBuf::from),
-        }
+            endpoints: Endpoints::default(),
+            config_error: None,
+            refresh_lease: var("AUTHVAULT_REFRESH_LEASE_SECS")
+                .and_then(|s| s.parse().ok())
+                .map_or(Duration::from_secs(30), Duration::from_secs),
+            has_display: var("DISPLAY").is_some() || var("WAYLAND_DISPLAY").is_some(),
+        };
+        let file = var("AUTHVAULT_CONFIG").map_or_else(
+            || {
+                dirs::config_dir()
+                    .unwrap_or_else(home)
+                    .join("authvault")
+                    .join("config.json")
+            },
+            PathBuf::from,
+        );
+        let base = match Endpoints::from_file(&file) {
+            Ok(found) => found.unwrap_or_default(),
+            Err(e) => {
+                config.config_error = Some(e);
+                Endpoints::default()
+            }
+        };
+        config.endpoints =
+            base.with_overrides(ENDPOINT_VARS.iter().filter_map(|n| var(n).map(|v| (*n, v))));
+        config
     }
 }
 

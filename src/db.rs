@@ -19,6 +19,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_settings_history",
         include_str!("../migrations/0002_settings_history.sql"),
     ),
+    (
+        "0003_snapshots",
+        include_str!("../migrations/0003_snapshots.sql"),
+    ),
 ];
 
 /// `PRAGMA application_id` of every authvault file ("AUVT").

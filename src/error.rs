@@ -227,6 +227,39 @@ pub enum Error {
     /// The export target exists.
     #[error("{0} exists; pass --force to replace it")]
     ExportTargetExists(PathBuf),
+    /// The account's login died; the user must log in again.
+    #[error("account `{label}` needs a new login: run `vault login {provider} --account {label}`")]
+    NeedsLogin {
+        /// Provider name.
+        provider: crate::model::Provider,
+        /// The account.
+        label: String,
+    },
+    /// A provider call failed.
+    #[error("{provider}: {source}")]
+    Provider {
+        /// Which provider.
+        provider: crate::model::Provider,
+        /// What failed.
+        source: crate::providers::ProviderError,
+    },
+    /// A login did not complete; nothing was stored.
+    #[error("login failed, nothing was stored: {0}")]
+    Login(String),
+    /// The provider answered for another account than this one.
+    #[error(
+        "the provider answered for a different account than `{label}` ({what} differs); \
+         the answer was rejected and nothing was stored"
+    )]
+    IdentityMismatch {
+        /// The account.
+        label: String,
+        /// Which identity field differs ("ChatGPT account id", "e-mail").
+        what: &'static str,
+    },
+    /// Another process holds the refresh lease for too long.
+    #[error("another process is refreshing account `{0}` and did not finish in time; try again")]
+    RefreshBusy(String),
     /// The unlock method exists already / does not exist.
     #[error("{0}")]
     UnlockMethodState(String),

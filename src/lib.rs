@@ -40,7 +40,9 @@ pub mod db;
 pub mod error;
 pub mod import;
 pub mod keys;
+pub mod manager;
 pub mod model;
+pub mod providers;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -1,27 +1,44 @@
-//! `vault login`: add an account, or replace an account's credential.
+//! `vault login`: a subscription login (OAuth with PKCE, loopback or paste),
+//! or an API key from stdin, for a new or an existing account.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use authvault::model::{Credential, CredentialKind, Identity, Provider};
-use authvault::store::{AccountInfo, NewAccount};
+use authvault::manager::LoginTarget;
+use authvault::model::Provider;
+use authvault::providers::loopback;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::Ctx;
 
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // independent command-line flags
 pub struct Args {
     /// openai or claude.
     provider: Provider,
-    /// Read an API key from standard input.
+    /// Store an API key read from standard input instead of logging in.
     #[arg(long)]
     api_key_stdin: bool,
-    /// Label of the new account (default: `<provider>-api-key`, numbered if taken).
+    /// With --api-key-stdin: store without asking the provider whether the key works.
+    #[arg(long, requires = "api_key_stdin")]
+    no_validate: bool,
+    /// Headless: paste the code the provider shows (`code#state`, or the
+    /// address the browser was sent to) instead of running a local listener.
+    #[arg(long, conflicts_with = "api_key_stdin")]
+    paste: bool,
+    /// Port of the local listener (default: 1455 for OpenAI, any free port for Claude).
+    #[arg(long, conflicts_with_all = ["api_key_stdin", "paste"])]
+    port: Option<u16>,
+    /// How long to wait for the browser, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    timeout: u64,
+    /// Label of a new account (default: `<provider>-<plan>` or `<provider>-api-key`).
     #[arg(long, value_name = "NAME", conflicts_with = "account")]
     label: Option<String>,
-    /// Replace the credential of this existing account instead.
+    /// Log in again to this existing account (its identity must match).
     #[arg(long, value_name = "NAME")]
     account: Option<String>,
 }
@@ -54,57 +71,102 @@ fn read_api_key() -> Result<SecretString> {
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
-    if !args.api_key_stdin {
-        anyhow::bail!(
-            "subscription (OAuth) login is not available yet; store an API key with \
-             `vault login {} --api-key-stdin --label NAME`",
-            args.provider
-        );
-    }
-    let key = read_api_key()?;
-    let mut store = ctx.unlock()?;
-    let credential = Credential::ApiKey(key);
-    let info = if let Some(label) = &args.account {
-        let existing = store.account(label)?;
+    let target = LoginTarget {
+        label: args.label.clone(),
+        account: args.account.clone(),
+    };
+    let key = if args.api_key_stdin {
+        Some(read_api_key()?)
+    } else {
+        None
+    };
+    let mut manager = ctx.manager()?;
+    if let Some(l) = &target.account {
+        let existing = manager.store().account(l)?;
         if existing.provider != args.provider {
             anyhow::bail!(
-                "account `{label}` is a {} account, not {}",
+                "account `{l}` is a {} account, not {}",
                 existing.provider,
                 args.provider
             );
         }
-        store.set_credential(label, &credential)?
+    }
+    let info = if let Some(key) = key {
+        let (info, warnings) =
+            manager.login_api_key(args.provider, key, &target, !args.no_validate)?;
+        for w in warnings {
+            eprintln!("warning: {w}");
+        }
+        info
     } else {
-        let label = match &args.label {
-            Some(l) => l.clone(),
-            None => free_label(&store.accounts()?, &format!("{}-api-key", args.provider)),
+        let port = if args.paste {
+            None
+        } else {
+            Some(args.port.unwrap_or(if args.provider == Provider::OpenAi {
+                1455
+            } else {
+                0
+            }))
         };
-        store.add_account(&NewAccount {
-            provider: args.provider,
-            label,
-            identity: Identity::default(),
-            credentials: vec![credential],
-            active: CredentialKind::ApiKey,
-        })?
+        let session = manager.start_login(args.provider, port)?;
+        eprintln!(
+            "Open this address in a browser to log in to {}:\n\n  {}\n",
+            args.provider, session.pending.url
+        );
+        if port.is_some() && ctx.config.has_display {
+            open_browser(&session.pending.url);
+        }
+        let callback = if args.paste {
+            eprintln!(
+                "Then paste the code the provider shows (code#state), or the address the browser was sent to:"
+            );
+            let mut line = Zeroizing::new(String::new());
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the pasted code")?;
+            loopback::parse_pasted(&line).ok_or_else(|| {
+                authvault::Error::Login(
+                    "the pasted text is not `code#state` or a redirect address with code and state"
+                        .into(),
+                )
+            })?
+        } else {
+            eprintln!("Waiting for the browser (up to {} s)…", args.timeout);
+            manager.wait_for_callback(&session, Duration::from_secs(args.timeout))?
+        };
+        manager.complete_login(&session, &callback, &target)?
     };
     ctx.emit(&serde_json::json!({ "account": info }), || {
+        let who = info
+            .email
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        let plan = info
+            .plan
+            .as_deref()
+            .map(|p| format!(", plan {p}"))
+            .unwrap_or_default();
         format!(
-            "Stored the API key of {} account `{}`.",
-            info.provider, info.label
+            "Logged in {} account `{}`{who}{plan}: {} stored.",
+            info.provider, info.label, info.kind
         )
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `base`, or `base-2`, `base-3`… whichever is free.
-pub fn free_label(accounts: &[AccountInfo], base: &str) -> String {
-    let taken = |l: &str| accounts.iter().any(|a| a.label == l);
-    if !taken(base) {
-        return base.to_owned();
-    }
-    // Among len + 1 candidates at least one is free.
-    (2..=accounts.len() + 2)
-        .map(|n| format!("{base}-{n}"))
-        .find(|l| !taken(l))
-        .expect("pigeonhole: more candidates than accounts")
+/// Best effort: the URL is always printed as well.
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let _ = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
 }

@@ -9,10 +9,13 @@ mod export;
 mod init;
 mod keyring;
 mod login;
+mod logout;
 mod migrate;
 mod passphrase;
+mod refresh;
 mod rekey;
 mod status;
+mod subscription;
 mod token;
 
 use std::path::PathBuf;
@@ -22,6 +25,7 @@ use anyhow::{Context, Result};
 use authvault::Error;
 use authvault::config::Config;
 use authvault::keys::{KdfCost, Method, OsKeyring, Unlock};
+use authvault::manager::Manager;
 use authvault::store::{Actor, Store, Vault};
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
@@ -31,7 +35,7 @@ use serde::Serialize;
 #[derive(Debug, Parser)]
 #[command(name = "vault", version, about, long_about = None)]
 pub struct Cli {
-    /// Vault file [env: AUTHVAULT_PATH] [default: <data dir>/authvault/vault.db]
+    /// Vault file [env: AUTHVAULT_PATH] [default: DATA_DIR/authvault/vault.db]
     #[arg(long, global = true, value_name = "PATH")]
     vault: Option<PathBuf>,
     /// Print machine-readable JSON (stable field names) instead of text.
@@ -63,6 +67,12 @@ enum Command {
     Passphrase(passphrase::Args),
     /// Add or remove the OS keyring unlock method.
     Keyring(keyring::Args),
+    /// Force a refresh of an account's OAuth tokens.
+    Refresh(refresh::Args),
+    /// Show plan, usage windows and credits of accounts.
+    Subscription(subscription::Args),
+    /// Remove an account's OAuth tokens (--revoke: also at the provider).
+    Logout(logout::Args),
     /// Import legacy credential files (Codex, Claude Code) once, safely.
     Migrate(migrate::Args),
     /// Write a legacy credential file (Codex auth.json, Claude Code .credentials.json).
@@ -102,6 +112,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Passphrase(args) => passphrase::run(&ctx, &args),
         Command::Keyring(args) => keyring::run(&ctx, &args),
         Command::Migrate(args) => migrate::run(&ctx, &args),
+        Command::Refresh(args) => refresh::run(&ctx, &args),
+        Command::Subscription(args) => subscription::run(&ctx, &args),
+        Command::Logout(args) => logout::run(&ctx, &args),
         Command::Export(args) => export::run(&ctx, &args),
     }
 }
@@ -220,6 +233,18 @@ impl Ctx {
                     .context("the vault unlocks only with the OS keyring, which failed")
             },
         ))
+    }
+
+    /// The unlocked vault with provider access.
+    fn manager(&self) -> Result<Manager> {
+        if let Some(e) = &self.config.config_error {
+            tracing::warn!("configuration file ignored: {e}");
+        }
+        Ok(Manager::new(
+            self.unlock()?,
+            self.config.endpoints.clone(),
+            self.config.refresh_lease,
+        )?)
     }
 
     /// Makes sure `store` holds the KEK of every unlock method (for rekey).

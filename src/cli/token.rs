@@ -1,4 +1,5 @@
-//! `vault token`: print one secret, for agents and scripts.
+//! `vault token`: print one valid secret (refreshed first when due), for
+//! agents and scripts.
 
 use std::process::ExitCode;
 
@@ -20,11 +21,15 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
-    let mut store = ctx.unlock()?;
-    let token = store.token(AccountSelector {
+    let mut manager = ctx.manager()?;
+    let served = manager.token(AccountSelector {
         label: args.account.as_deref(),
         provider: args.provider,
     })?;
+    for w in &served.warnings {
+        eprintln!("warning: {w}");
+    }
+    let token = &served.token;
     if ctx.json {
         // This command's whole purpose is to print the secret.
         let out = serde_json::json!({
@@ -33,6 +38,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
             "kind": token.kind,
             "token": token.secret.expose_secret(),
             "expires_at": token.expires_at,
+            "refreshed": served.refreshed,
         });
         println!("{out}");
     } else {

@@ -161,6 +161,7 @@ fn merge_input(loaded: &[Loaded]) -> MergeInput {
                 identity: a.identity.clone(),
                 credentials: a.credentials.clone(),
                 active: a.active,
+                label: None,
             });
         }
         if let Some(p) = &l.parsed.preferences {

@@ -412,7 +412,11 @@ pub(crate) fn find_account(conn: &Connection, keys: &Keys, label: &str) -> Resul
     })
 }
 
-fn resolve(conn: &Connection, keys: &Keys, selector: AccountSelector<'_>) -> Result<AccountInfo> {
+pub(crate) fn resolve(
+    conn: &Connection,
+    keys: &Keys,
+    selector: AccountSelector<'_>,
+) -> Result<AccountInfo> {
     if let Some(label) = selector.label {
         let account = find_account(conn, keys, label)?;
         if selector.provider.is_some_and(|p| p != account.provider) {
@@ -709,6 +713,12 @@ impl Store {
         let account = resolve(&tx, keys, selector)?;
         if !account.enabled {
             return Err(Error::AccountDisabled(account.label));
+        }
+        if account.needs_login {
+            return Err(Error::NeedsLogin {
+                provider: account.provider,
+                label: account.label,
+            });
         }
         let kind = account.kind;
         let credential =

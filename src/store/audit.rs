@@ -100,6 +100,11 @@ impl<'a> Event<'a> {
         self
     }
 
+    pub(crate) const fn outcome(mut self, outcome: &'a str) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
     pub(crate) fn details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self

@@ -37,6 +37,8 @@ pub struct MergeItem {
     pub credentials: Vec<Credential>,
     /// The credential the source's tool used.
     pub active: CredentialKind,
+    /// Label to give the account if it is created (default: `<provider>-<plan>`).
+    pub label: Option<String>,
 }
 
 /// A selection-history entry carried by a source.
@@ -358,7 +360,10 @@ fn merge_item(
         kept: Vec::new(),
     };
     let Some((id, label)) = find_match(tx, keys, item)? else {
-        let label = default_label(tx, item)?;
+        let label = match &item.label {
+            Some(l) => l.clone(),
+            None => default_label(tx, item)?,
+        };
         let (id, _) = insert_account(
             tx,
             keys,
@@ -594,6 +599,27 @@ impl Store {
         } else {
             CredentialCheck::Different
         })
+    }
+
+    /// Fills identity fields (e-mail, account id, plan, tier) an account lacks.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, SQLite.
+    pub fn fill_identity(&mut self, label: &str, identity: &Identity) -> Result<Vec<String>> {
+        let (tx, keys, _) = self.write_tx()?;
+        let account = accounts::find_account(&tx, keys, label)?;
+        let item = MergeItem {
+            source: String::new(),
+            format: String::new(),
+            provider: account.provider,
+            identity: identity.clone(),
+            credentials: Vec::new(),
+            active: account.kind,
+            label: None,
+        };
+        let filled = fill_identity(&tx, keys, account.id, &item)?;
+        tx.commit()?;
+        Ok(filled)
     }
 
     /// A setting's JSON value.

@@ -12,6 +12,7 @@ mod accounts;
 mod audit;
 mod keyops;
 mod merge;
+mod refresh;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,13 +22,14 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-pub use accounts::{AccountInfo, AccountSelector, NewAccount, Token};
+pub use accounts::{AccountInfo, AccountSelector, NewAccount, Token, check_label};
 pub use audit::{Actor, AuditEntry, AuditReport, ChainState};
 pub use keyops::RekeyReport;
 pub use merge::{
     CredentialCheck, HistoryEntry, HistoryRow, MergeAction, MergeInput, MergeItem, MergeOutcome,
     MergeReport,
 };
+pub use refresh::{Lease, OAuthState};
 
 use crate::crypto::{self, Key, Place};
 use crate::db::{self, ModePolicy};

@@ -37,17 +37,38 @@ fn no_command_prints_or_logs_a_secret() {
         Some(key.as_bytes()),
     ));
     outputs.push(run(
-        &["login", "claude", "--api-key-stdin", "--label", "d"],
+        &[
+            "login",
+            "claude",
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            "d",
+        ],
         Some(format!("sk-ant-{MARKER}").as_bytes()),
     ));
     // A rejected key is not echoed back.
     outputs.push(run(
-        &["login", "openai", "--api-key-stdin", "--label", "e"],
+        &[
+            "login",
+            "openai",
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            "e",
+        ],
         Some(format!("sk-{MARKER} with spaces").as_bytes()),
     ));
     // Nor is a rejected label that looks like a secret.
     outputs.push(run(
-        &["login", "openai", "--api-key-stdin", "--label", "bad label"],
+        &[
+            "login",
+            "openai",
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            "bad label",
+        ],
         Some(key.as_bytes()),
     ));
     for args in [

@@ -15,7 +15,14 @@ fn init(tv: &TempVault) {
 
 fn login(tv: &TempVault, provider: &str, label: &str, key: &str) {
     let out = with_stdin(
-        &mut tv.cmd_pw(&["login", provider, "--api-key-stdin", "--label", label]),
+        &mut tv.cmd_pw(&[
+            "login",
+            provider,
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            label,
+        ]),
         format!("{key}\n").as_bytes(),
     );
     assert!(out.status.success(), "login failed: {}", stderr(&out));
@@ -123,7 +130,14 @@ fn accounts_can_be_renamed_disabled_enabled_and_removed() {
     // Re-login replaces the key of an existing account.
     login(&tv, "claude", "c", "sk-old");
     let out = with_stdin(
-        &mut tv.cmd_pw(&["login", "claude", "--api-key-stdin", "--account", "c"]),
+        &mut tv.cmd_pw(&[
+            "login",
+            "claude",
+            "--api-key-stdin",
+            "--no-validate",
+            "--account",
+            "c",
+        ]),
         b"sk-new",
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -133,7 +147,14 @@ fn accounts_can_be_renamed_disabled_enabled_and_removed() {
     );
     // A taken label is refused, naming the fix.
     let out = with_stdin(
-        &mut tv.cmd_pw(&["login", "claude", "--api-key-stdin", "--label", "c"]),
+        &mut tv.cmd_pw(&[
+            "login",
+            "claude",
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            "c",
+        ]),
         b"sk-x",
     );
     assert!(
@@ -150,7 +171,14 @@ fn bad_api_key_input_is_refused_and_changes_nothing() {
     let before = tv.bytes();
     for input in [&b""[..], b"  \n", b"sk a b", b"\xff\xfe"] {
         let out = with_stdin(
-            &mut tv.cmd_pw(&["login", "openai", "--api-key-stdin", "--label", "x"]),
+            &mut tv.cmd_pw(&[
+                "login",
+                "openai",
+                "--api-key-stdin",
+                "--no-validate",
+                "--label",
+                "x",
+            ]),
             input,
         );
         assert!(!out.status.success(), "{input:?} accepted");
@@ -341,7 +369,7 @@ fn status_and_doctor_describe_the_vault() {
     login(&tv, "claude", "c", "sk-c");
     let s: serde_json::Value =
         serde_json::from_slice(&ok(&mut tv.cmd_pw(&["--json", "status"])).stdout).expect("json");
-    assert_eq!(s["format_version"], 1);
+    assert_eq!(s["format_version"], authvault::db::format_version());
     assert_eq!(s["unlock_methods"], serde_json::json!(["passphrase"]));
     assert_eq!(s["accounts"], serde_json::json!({"claude": 1, "openai": 2}));
     assert_eq!(s["audit_entries"], 4);

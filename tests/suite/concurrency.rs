@@ -11,7 +11,14 @@ fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_
     let tv = TempVault::new();
     ok(&mut tv.cmd(&["init"])); // real OS keyring: the path agents use
     let out = with_stdin(
-        &mut tv.cmd(&["login", "openai", "--api-key-stdin", "--label", "shared"]),
+        &mut tv.cmd(&[
+            "login",
+            "openai",
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            "shared",
+        ]),
         b"sk-shared",
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -34,7 +41,14 @@ fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_
                     } else {
                         let label = format!("w{w}-c{c}");
                         with_stdin(
-                            &mut tv.cmd(&["login", "claude", "--api-key-stdin", "--label", &label]),
+                            &mut tv.cmd(&[
+                                "login",
+                                "claude",
+                                "--api-key-stdin",
+                                "--no-validate",
+                                "--label",
+                                &label,
+                            ]),
                             format!("sk-{label}").as_bytes(),
                         )
                     };

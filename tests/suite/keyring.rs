@@ -53,7 +53,14 @@ fn init_stores_one_small_keyring_entry_and_token_needs_no_passphrase() {
     assert_eq!(len, 32, "exactly the 32-byte key-encryption key");
 
     let out = with_stdin(
-        &mut tv.cmd(&["login", "openai", "--api-key-stdin", "--label", "k"]),
+        &mut tv.cmd(&[
+            "login",
+            "openai",
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            "k",
+        ]),
         b"sk-keyring-test",
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -107,7 +114,14 @@ fn unlock_methods_can_be_added_and_removed_without_touching_data() {
     args.extend(FAST_KDF_ARGS);
     ok(&mut tv.cmd_pw(&args));
     let out = with_stdin(
-        &mut tv.cmd_pw(&["login", "claude", "--api-key-stdin", "--label", "c"]),
+        &mut tv.cmd_pw(&[
+            "login",
+            "claude",
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            "c",
+        ]),
         b"sk-ant-methods",
     );
     assert!(out.status.success(), "{}", stderr(&out));

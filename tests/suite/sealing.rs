@@ -52,6 +52,7 @@ fn read(
             .unlock(&Unlock::Keyring(ring))
             .map(drop),
         ("accounts", _) => store.accounts().map(drop),
+        ("selection_history", _) => store.selection_history().map(drop),
         ("credentials", col) => {
             let (label, kind): (String, String) = tv
                 .raw()
@@ -76,6 +77,18 @@ fn read(
 fn ten_thousand_byte_flips_never_open_and_always_name_the_place() {
     let ring = MemoryKeyring::default();
     let (tv, mut store) = memory_vault(&ring);
+    store
+        .merge(
+            &authvault::store::MergeInput {
+                history: vec![authvault::store::HistoryEntry {
+                    task_context: Some("refactor the FLIP parser".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            false,
+        )
+        .expect("history");
     for label in ["a", "b", "c"] {
         store
             .add_account(&oauth_account(label, "FLIP"))

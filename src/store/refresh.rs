@@ -1,0 +1,306 @@
+//! Single-flight refresh across processes, logout, and snapshots.
+//!
+//! A refresh token is single-use: two processes redeeming it log each other
+//! out. So a process first takes a lease on the credential row in a
+//! `BEGIN IMMEDIATE` transaction; only the holder calls the provider; it
+//! writes the new tokens with a bumped generation in one transaction. Others
+//! wait and re-read; a lease whose holder died simply expires.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::accounts::{
+    AccountInfo, AccountSelector, find_account, read_credential, resolve, write_credential,
+};
+use super::audit::{self, Event};
+use super::{Store, now};
+use crate::error::{Error, Result};
+use crate::model::{Credential, CredentialKind, Identity, OAuthTokens};
+use crate::providers::snapshot::Snapshot;
+
+/// The clear facts of an account's OAuth credential: enough to decide
+/// whether to refresh, without opening a secret.
+#[derive(Debug, Clone)]
+pub struct OAuthState {
+    /// The account.
+    pub account: AccountInfo,
+    /// Bumped by every write of new tokens.
+    pub generation: i64,
+    /// Access-token expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last refresh.
+    pub last_refresh: Option<DateTime<Utc>>,
+}
+
+/// The result of asking for the refresh lease.
+#[derive(Debug)]
+pub enum Lease {
+    /// This process holds it; here are the tokens to refresh.
+    Acquired(OAuthTokens),
+    /// Another process holds it until then.
+    Held(DateTime<Utc>),
+    /// The tokens changed since they were looked at: read them again.
+    Changed,
+}
+
+fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl Store {
+    /// The account a selector names and, when it holds one, its OAuth
+    /// credential's clear state.
+    ///
+    /// # Errors
+    /// Selection errors, SQLite.
+    pub fn oauth_state(
+        &mut self,
+        selector: AccountSelector<'_>,
+    ) -> Result<(AccountInfo, Option<OAuthState>)> {
+        let (tx, keys) = self.read_tx()?;
+        let account = resolve(&tx, keys, selector)?;
+        let row: Option<(i64, Option<String>, Option<String>)> = tx
+            .query_row(
+                "SELECT generation, expires_at, last_refresh FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
+                [account.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let state = row.map(|(generation, expires, last)| OAuthState {
+            account: account.clone(),
+            generation,
+            expires_at: parse_ts(expires),
+            last_refresh: parse_ts(last),
+        });
+        Ok((account, state))
+    }
+
+    /// Takes the refresh lease of `label`'s OAuth credential for `holder`,
+    /// unless its generation moved past `seen` or a live lease is held by
+    /// another. The refresh token read is audited.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, `NoCredential`, `Integrity`, SQLite.
+    pub fn take_refresh_lease(
+        &mut self,
+        label: &str,
+        holder: &str,
+        seen: i64,
+        lease: Duration,
+    ) -> Result<Lease> {
+        let (tx, keys, actor) = self.write_tx()?;
+        let account = find_account(&tx, keys, label)?;
+        let (generation, lease_holder, lease_until): (i64, Option<String>, Option<String>) = tx
+            .query_row(
+                "SELECT generation, lease_holder, lease_until FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
+                [account.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::NoCredential { label: label.to_owned(), kind: CredentialKind::OAuth })?;
+        if generation != seen {
+            return Ok(Lease::Changed);
+        }
+        let now_t = Utc::now();
+        if let Some(until) = parse_ts(lease_until).filter(|u| *u > now_t)
+            && lease_holder.as_deref() != Some(holder)
+        {
+            return Ok(Lease::Held(until));
+        }
+        let until = now_t
+            + chrono::Duration::from_std(lease).unwrap_or_else(|_| chrono::Duration::seconds(30));
+        tx.execute(
+            "UPDATE credentials SET lease_holder = ?1, lease_until = ?2 WHERE account_id = ?3 AND kind = 'oauth'",
+            params![holder, ts(until), account.id],
+        )?;
+        let Some(Credential::OAuth(tokens)) =
+            read_credential(&tx, keys, account.id, CredentialKind::OAuth)?
+        else {
+            return Err(Error::NoCredential {
+                label: label.to_owned(),
+                kind: CredentialKind::OAuth,
+            });
+        };
+        audit::append(
+            &tx,
+            keys,
+            actor,
+            &Event::new("secret.read")
+                .account(account.id, &account.label)
+                .details(serde_json::json!({ "kind": "oauth", "purpose": "refresh", "generation": generation })),
+        )?;
+        tx.commit()?;
+        Ok(Lease::Acquired(tokens))
+    }
+
+    /// Writes refreshed tokens (generation bumped, lease cleared) and fills
+    /// in a changed plan.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, SQLite.
+    pub fn complete_refresh(
+        &mut self,
+        label: &str,
+        tokens: &OAuthTokens,
+        identity: &Identity,
+    ) -> Result<()> {
+        let (tx, keys, actor) = self.write_tx()?;
+        let account = find_account(&tx, keys, label)?;
+        let fp = write_credential(
+            &tx,
+            keys,
+            account.id,
+            account.provider,
+            &Credential::OAuth(tokens.clone()),
+        )?;
+        if let Some(plan) = identity
+            .plan
+            .as_ref()
+            .filter(|p| Some(*p) != account.plan.as_ref())
+        {
+            tx.execute(
+                "UPDATE accounts SET plan = ?1 WHERE id = ?2",
+                params![plan, account.id],
+            )?;
+        }
+        tx.execute(
+            "UPDATE accounts SET needs_login = 0, updated_at = ?1 WHERE id = ?2",
+            params![now(), account.id],
+        )?;
+        audit::append(
+            &tx,
+            keys,
+            actor,
+            &Event::new("credential.refresh")
+                .account(account.id, &account.label)
+                .details(serde_json::json!({ "fingerprint": fp, "expires_at": tokens.expires_at })),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a failed refresh: clears this holder's lease and, when the
+    /// failure is permanent, marks the account as needing a new login.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, SQLite.
+    pub fn fail_refresh(
+        &mut self,
+        label: &str,
+        holder: &str,
+        permanent: bool,
+        reason: &str,
+    ) -> Result<()> {
+        let (tx, keys, actor) = self.write_tx()?;
+        let account = find_account(&tx, keys, label)?;
+        tx.execute(
+            "UPDATE credentials SET lease_holder = NULL, lease_until = NULL
+             WHERE account_id = ?1 AND kind = 'oauth' AND lease_holder = ?2",
+            params![account.id, holder],
+        )?;
+        if permanent {
+            tx.execute(
+                "UPDATE accounts SET needs_login = 1, updated_at = ?1 WHERE id = ?2",
+                params![now(), account.id],
+            )?;
+        }
+        audit::append(
+            &tx,
+            keys,
+            actor,
+            &Event::new("credential.refresh")
+                .account(account.id, &account.label)
+                .outcome(if permanent {
+                    "failed: needs login"
+                } else {
+                    "failed: transient"
+                })
+                .details(serde_json::json!({ "reason": reason })),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Logout: deletes an account's OAuth tokens (the account stays, marked
+    /// as needing a login).
+    ///
+    /// # Errors
+    /// `AccountNotFound`, `NoCredential`, SQLite.
+    pub fn remove_oauth(&mut self, label: &str) -> Result<AccountInfo> {
+        let (tx, keys, actor) = self.write_tx()?;
+        let account = find_account(&tx, keys, label)?;
+        let n = tx.execute(
+            "DELETE FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
+            [account.id],
+        )?;
+        if n == 0 {
+            return Err(Error::NoCredential {
+                label: label.to_owned(),
+                kind: CredentialKind::OAuth,
+            });
+        }
+        if account.kind == CredentialKind::OAuth {
+            tx.execute(
+                "UPDATE accounts SET needs_login = 1, updated_at = ?1 WHERE id = ?2",
+                params![now(), account.id],
+            )?;
+        }
+        audit::append(
+            &tx,
+            keys,
+            actor,
+            &Event::new("credential.remove")
+                .account(account.id, label)
+                .details(serde_json::json!({ "kind": "oauth" })),
+        )?;
+        let info = find_account(&tx, keys, label)?;
+        tx.commit()?;
+        Ok(info)
+    }
+
+    /// Stores a snapshot for an account.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, SQLite.
+    pub fn save_snapshot(&mut self, label: &str, snapshot: &Snapshot) -> Result<()> {
+        let (tx, keys, _) = self.write_tx()?;
+        let account = find_account(&tx, keys, label)?;
+        let source = snapshot.source.as_str().to_owned();
+        tx.execute(
+            "INSERT INTO subscription_snapshots (account_id, fetched_at, source, snapshot) VALUES (?1, ?2, ?3, ?4)",
+            params![account.id, ts(snapshot.fetched_at), source, serde_json::to_string(snapshot).expect("snapshot serializes")],
+        )?;
+        // Keep the history bounded: the latest 100 per account.
+        tx.execute(
+            "DELETE FROM subscription_snapshots WHERE account_id = ?1 AND id NOT IN
+               (SELECT id FROM subscription_snapshots WHERE account_id = ?1 ORDER BY fetched_at DESC, id DESC LIMIT 100)",
+            [account.id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The newest stored snapshot of an account.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, SQLite.
+    pub fn latest_snapshot(&mut self, label: &str) -> Result<Option<Snapshot>> {
+        let (tx, keys) = self.read_tx()?;
+        let account = find_account(&tx, keys, label)?;
+        let text: Option<String> = tx
+            .query_row(
+                "SELECT snapshot FROM subscription_snapshots WHERE account_id = ?1 ORDER BY fetched_at DESC, id DESC LIMIT 1",
+                [account.id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+}
