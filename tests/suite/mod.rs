@@ -3,6 +3,8 @@ mod canary;
 mod cli;
 mod common;
 mod concurrency;
+pub mod fake_provider;
 mod keyring;
+mod providers;
 mod rekey_crash;
 mod sealing;
