@@ -220,3 +220,50 @@ pub fn default_vault_path() -> PathBuf {
         .join("authvault")
         .join("vault.db")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_come_from_defaults_then_file_then_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.json");
+        assert_eq!(
+            Endpoints::from_file(&file),
+            Ok(None),
+            "a missing file is no error"
+        );
+        std::fs::write(
+            &file,
+            r#"{"endpoints": {"claude_token_url": "http://127.0.0.1:1/token"}}"#,
+        )
+        .unwrap();
+        let from_file = Endpoints::from_file(&file).unwrap().unwrap();
+        assert_eq!(from_file.claude_token_url, "http://127.0.0.1:1/token");
+        assert_eq!(
+            from_file.openai_token_url,
+            Endpoints::default().openai_token_url,
+            "others keep their defaults"
+        );
+        let both = from_file.with_overrides([
+            (
+                "AUTHVAULT_CLAUDE_TOKEN_URL",
+                "http://127.0.0.1:2/token".to_owned(),
+            ),
+            ("AUTHVAULT_OPENAI_API_URL", "http://127.0.0.1:3/".to_owned()),
+            ("UNRELATED", "x".to_owned()),
+        ]);
+        assert_eq!(both.claude_token_url, "http://127.0.0.1:2/token");
+        assert_eq!(
+            both.openai_api_url, "http://127.0.0.1:3",
+            "trailing slash dropped from bases"
+        );
+        std::fs::write(&file, r#"{"endpoints": {"claude_tokn_url": "x"}}"#).unwrap();
+        let err = Endpoints::from_file(&file).unwrap_err();
+        assert!(
+            err.contains("config.json") && err.contains("claude_tokn_url"),
+            "{err}"
+        );
+    }
+}

@@ -678,3 +678,77 @@ fn logout_removes_tokens_and_no_command_leaks_an_issued_token() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_failed_exchange_stores_nothing_and_relogin_keeps_to_the_same_identity() {
+    let env = setup();
+    let who = fake::Identity::new("re@example.com", "uuid-re", "max");
+    env.fake.set_identity(Prov::Claude, who.clone());
+    // The provider refuses the code.
+    env.fake.push_fault(Ep::ClaudeToken, Fault::InvalidGrant);
+    let (mut child, url, err) = start_login(&env, &["login", "claude", "--paste"]);
+    let location = env.fake.authorize_redirect(&url);
+    let text = format!(
+        "{}#{}\n",
+        query(&location, "code"),
+        query(&location, "state")
+    );
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("paste");
+    let out = finish(child, err);
+    assert!(
+        !out.status.success() && stderr(&out).contains("invalid_grant"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.accounts(), serde_json::json!([]));
+
+    // Re-login of an existing account replaces its tokens.
+    env.seed(Prov::Claude, "mine", &who);
+    let login_again = |env: &Env| {
+        let (mut child, url, err) =
+            start_login(env, &["login", "claude", "--paste", "--account", "mine"]);
+        let location = env.fake.authorize_redirect(&url);
+        let text = format!(
+            "{}#{}\n",
+            query(&location, "code"),
+            query(&location, "state")
+        );
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("paste");
+        finish(child, err)
+    };
+    let out = login_again(&env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let issued = env
+        .fake
+        .current_access(Prov::Claude, &who.account_id)
+        .expect("issued");
+    assert_eq!(
+        stdout(&ok(&mut env.vault(&["token", "--account", "mine"]))),
+        format!("{issued}\n")
+    );
+    // Logging in as somebody else into that account is refused.
+    env.fake
+        .push_fault(Ep::ClaudeAuthorize, Fault::IdentitySwitch);
+    let out = login_again(&env);
+    assert!(
+        stderr(&out).contains("different account"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout(&ok(&mut env.vault(&["token", "--account", "mine"]))),
+        format!("{issued}\n"),
+        "kept"
+    );
+    assert_eq!(env.accounts().as_array().expect("list").len(), 1);
+}
