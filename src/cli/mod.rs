@@ -86,6 +86,16 @@ fn prompt(text: &str) -> Option<SecretString> {
         .map(SecretString::from)
 }
 
+/// Writes a line to stdout; a reader that went away (`vault … | head`) is not an error.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// What every command gets.
 pub struct Ctx {
     config: Config,
@@ -269,11 +279,11 @@ impl Ctx {
     /// Prints `value` as JSON, or `text()` for humans.
     fn emit<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<()> {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value)?);
+            print_out(&serde_json::to_string_pretty(value)?)?;
         } else {
             let text = text();
             if !text.is_empty() {
-                println!("{text}");
+                print_out(&text)?;
             }
         }
         Ok(())

@@ -40,9 +40,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
             "expires_at": token.expires_at,
             "refreshed": served.refreshed,
         });
-        println!("{out}");
+        super::print_out(&out.to_string())?;
     } else {
-        println!("{}", token.secret.expose_secret());
+        super::print_out(token.secret.expose_secret())?;
     }
     Ok(ExitCode::SUCCESS)
 }

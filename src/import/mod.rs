@@ -258,12 +258,18 @@ pub fn migrate(store: &mut Store, options: &MigrateOptions) -> Result<MigrateRep
 /// Reads every imported credential back. A credential the vault kept a newer
 /// copy of verifies when that copy is present.
 fn verify(store: &mut Store, input: &MergeInput, outcomes: &[MergeOutcome]) -> Result<()> {
-    for (item, outcome) in input.items.iter().zip(outcomes) {
+    for (i, (item, outcome)) in input.items.iter().zip(outcomes).enumerate() {
         for credential in &item.credentials {
             let kind: CredentialKind = credential.kind();
+            // A later source of the same run may have replaced it.
+            let superseded = outcomes[i + 1..].iter().any(|later| {
+                later.label == outcome.label
+                    && later.credentials.contains(&kind)
+                    && !later.kept.contains(&kind)
+            });
             match store.check_credential(&outcome.label, credential)? {
                 CredentialCheck::Same => {}
-                CredentialCheck::Different if outcome.kept.contains(&kind) => {}
+                CredentialCheck::Different if outcome.kept.contains(&kind) || superseded => {}
                 other => {
                     return Err(Error::ImportVerification(format!(
                         "the {kind} credential of account `{}` from {} reads back as {other:?}",

@@ -154,6 +154,19 @@ fn status_error(status: reqwest::StatusCode, what: &str) -> ProviderError {
     }
 }
 
+/// The rate-limit headers of an API-key call to `/v1/models` as a snapshot.
+async fn headers_snapshot(
+    http: &Http,
+    provider: Provider,
+    build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+) -> Result<Snapshot, ProviderError> {
+    let (status, headers, _) = read_body(http.send(build).await?).await?;
+    if !status.is_success() {
+        return Err(status_error(status, "GET /v1/models"));
+    }
+    Ok(snapshot::from_headers(provider, &headers, Utc::now()).unwrap_or_else(|| empty(provider)))
+}
+
 async fn check_key(
     http: &Http,
     build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
@@ -261,21 +274,12 @@ impl AuthProvider for Claude {
         match credential {
             Credential::ApiKey(key) => {
                 let url = format!("{base}/v1/models");
-                let resp = http
-                    .send(|c| {
-                        c.get(&url)
-                            .header("x-api-key", key.expose_secret())
-                            .header("anthropic-version", ANTHROPIC_VERSION)
-                    })
-                    .await?;
-                let (status, headers, _) = read_body(resp).await?;
-                if !status.is_success() {
-                    return Err(status_error(status, "GET /v1/models"));
-                }
-                Ok(
-                    snapshot::from_headers(Provider::Claude, &headers, Utc::now())
-                        .unwrap_or_else(|| empty(Provider::Claude)),
-                )
+                headers_snapshot(http, Provider::Claude, |c| {
+                    c.get(&url)
+                        .header("x-api-key", key.expose_secret())
+                        .header("anthropic-version", ANTHROPIC_VERSION)
+                })
+                .await
             }
             Credential::OAuth(t) => {
                 let url = format!("{base}/api/oauth/usage");
@@ -357,17 +361,10 @@ impl AuthProvider for OpenAi {
         match credential {
             Credential::ApiKey(key) => {
                 let url = format!("{}/v1/models", self.endpoints.openai_api_url);
-                let resp = http
-                    .send(|c| c.get(&url).bearer_auth(key.expose_secret()))
-                    .await?;
-                let (status, headers, _) = read_body(resp).await?;
-                if !status.is_success() {
-                    return Err(status_error(status, "GET /v1/models"));
-                }
-                Ok(
-                    snapshot::from_headers(Provider::OpenAi, &headers, Utc::now())
-                        .unwrap_or_else(|| empty(Provider::OpenAi)),
-                )
+                headers_snapshot(http, Provider::OpenAi, |c| {
+                    c.get(&url).bearer_auth(key.expose_secret())
+                })
+                .await
             }
             Credential::OAuth(t) => {
                 let url = format!("{}/wham/usage", self.endpoints.chatgpt_api_url);

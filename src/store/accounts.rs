@@ -172,7 +172,7 @@ pub(crate) fn email_fingerprint(keys: &Keys, provider: Provider, email: &str) ->
 }
 
 fn ts(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
 fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
@@ -448,6 +448,15 @@ pub(crate) fn resolve(
     }
 }
 
+/// Sets or clears an account's "needs a new login" mark.
+pub(crate) fn set_needs_login(tx: &Transaction<'_>, id: i64, needs: bool) -> Result<()> {
+    tx.execute(
+        "UPDATE accounts SET needs_login = ?1, updated_at = ?2 WHERE id = ?3",
+        params![needs, now(), id],
+    )?;
+    Ok(())
+}
+
 /// Inserts an account with its identity and credentials; returns its id.
 pub(crate) fn insert_account(
     tx: &Transaction<'_>,
@@ -543,10 +552,7 @@ impl Store {
         let (tx, keys, actor) = self.write_tx()?;
         let account = find_account(&tx, keys, label)?;
         let fp = write_credential(&tx, keys, account.id, account.provider, credential)?;
-        tx.execute(
-            "UPDATE accounts SET needs_login = 0, updated_at = ?1 WHERE id = ?2",
-            params![now(), account.id],
-        )?;
+        set_needs_login(&tx, account.id, false)?;
         audit::append(
             &tx,
             keys,

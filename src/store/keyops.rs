@@ -7,8 +7,8 @@ use rusqlite::{Transaction, params};
 use serde::Serialize;
 
 use super::audit::{self, Event};
-use super::{Keys, SEALED_COLUMNS, Store, now, verified_kek};
-use crate::crypto::{self, Key, Place};
+use super::{Keys, Store, now, verified_kek};
+use crate::crypto::{self, Key};
 use crate::error::{Error, Result};
 use crate::keys::{self, KdfParams, Method, Unlock};
 
@@ -220,44 +220,17 @@ impl Store {
                     params![to, method.as_str(), keys::wrap(kek, *method, to, &new_dek)?],
                 )?;
             }
-            for col in SEALED_COLUMNS {
-                let mut stmt = tx.prepare(&format!(
-                    "SELECT {row}, {acct}, {c} FROM {t} WHERE {c} IS NOT NULL",
-                    row = col.row_expr,
-                    acct = col.account_expr,
-                    c = col.column,
-                    t = col.table
-                ))?;
-                let rows = stmt
-                    .query_map([], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                drop(stmt);
-                for (row, account, sealed) in rows {
-                    let place = Place {
-                        table: col.table,
-                        column: col.column,
-                        row,
-                        account,
-                    };
-                    let plain = keys.open(&place, &sealed)?;
-                    let resealed = crypto::seal(&new_dek, to, &place, &plain)?;
-                    tx.execute(
-                        &format!(
-                            "UPDATE {t} SET {c} = ?1 WHERE {r} = ?2",
-                            t = col.table,
-                            c = col.column,
-                            r = col.row_expr
-                        ),
-                        params![resealed, row],
-                    )?;
-                    values += 1;
-                }
+            for (place, sealed) in super::sealed_values(&tx)? {
+                let plain = keys.open(&place, &sealed)?;
+                let resealed = crypto::seal(&new_dek, to, &place, &plain)?;
+                tx.execute(
+                    &format!(
+                        "UPDATE {} SET {} = ?1 WHERE id = ?2",
+                        place.table, place.column
+                    ),
+                    params![resealed, place.row],
+                )?;
+                values += 1;
             }
             tx.execute("DELETE FROM data_keys WHERE key_id <> ?1", [to])?;
             audit::append(

@@ -172,6 +172,19 @@ fn is_newer(source: &Credential, stored: &StoredCredential) -> bool {
     }
 }
 
+fn same_credential(a: &Credential, b: &Credential) -> bool {
+    let opt = |s: &Option<secrecy::SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
+    match (a, b) {
+        (Credential::ApiKey(a), Credential::ApiKey(b)) => a.expose_secret() == b.expose_secret(),
+        (Credential::OAuth(a), Credential::OAuth(b)) => {
+            a.access_token.expose_secret() == b.access_token.expose_secret()
+                && opt(&a.refresh_token) == opt(&b.refresh_token)
+                && opt(&a.id_token) == opt(&b.id_token)
+        }
+        _ => false,
+    }
+}
+
 /// Finds the vault account an item describes.
 fn find_match(
     tx: &Transaction<'_>,
@@ -341,6 +354,39 @@ fn fill_identity(
     Ok(filled)
 }
 
+/// What to do with one credential of a matched account.
+enum Decision {
+    /// Write it; the words say why.
+    Write(String),
+    /// The vault holds exactly this.
+    Same,
+    /// The vault holds another, not older: keep it.
+    Keep,
+}
+
+fn decide(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    id: i64,
+    item: &MergeItem,
+    credential: &Credential,
+) -> Result<Decision> {
+    let kind = credential.kind();
+    let Some(stored) = stored_credential(tx, id, kind)? else {
+        return Ok(Decision::Write(format!("added {kind} credential")));
+    };
+    if is_newer(credential, &stored) {
+        return Ok(Decision::Write(format!(
+            "{kind} credential updated: the source's is newer"
+        )));
+    }
+    // The fingerprint covers the API key or refresh token only: compare the whole credential.
+    let same = stored.secret_fp.as_deref()
+        == Some(&secret_fingerprint(keys, item.provider, credential))
+        && read_credential(tx, keys, id, kind)?.is_some_and(|s| same_credential(&s, credential));
+    Ok(if same { Decision::Same } else { Decision::Keep })
+}
+
 fn merge_item(
     tx: &Transaction<'_>,
     keys: &Keys,
@@ -391,18 +437,10 @@ fn merge_item(
     let mut changed = false;
     for credential in &item.credentials {
         let kind = credential.kind();
-        let decision = match stored_credential(tx, id, kind)? {
-            None => Some(format!("added {kind} credential")),
-            Some(s)
-                if s.secret_fp.as_deref()
-                    == Some(&secret_fingerprint(keys, item.provider, credential)) =>
-            {
-                None
-            }
-            Some(s) if is_newer(credential, &s) => {
-                Some(format!("{kind} credential updated: the source's is newer"))
-            }
-            Some(_) => {
+        let decision = match decide(tx, keys, id, item, credential)? {
+            Decision::Write(change) => Some(change),
+            Decision::Same => None,
+            Decision::Keep => {
                 outcome.kept.push(kind);
                 outcome.changes.push(format!(
                     "kept the vault's {kind} credential: the source's is not newer"
@@ -580,20 +618,7 @@ impl Store {
         let Some(stored) = read_credential(&tx, keys, account.id, credential.kind())? else {
             return Ok(CredentialCheck::Missing);
         };
-        let same = match (&stored, credential) {
-            (Credential::ApiKey(a), Credential::ApiKey(b)) => {
-                a.expose_secret() == b.expose_secret()
-            }
-            (Credential::OAuth(a), Credential::OAuth(b)) => {
-                let opt = |s: &Option<secrecy::SecretString>| {
-                    s.as_ref().map(|s| s.expose_secret().to_owned())
-                };
-                a.access_token.expose_secret() == b.access_token.expose_secret()
-                    && opt(&a.refresh_token) == opt(&b.refresh_token)
-                    && opt(&a.id_token) == opt(&b.id_token)
-            }
-            _ => false,
-        };
+        let same = same_credential(&stored, credential);
         Ok(if same {
             CredentialCheck::Same
         } else {

@@ -102,6 +102,35 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     },
 ];
 
+/// Every sealed value in the vault, with the place it is bound to.
+fn sealed_values(conn: &Connection) -> Result<Vec<(Place<'static>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for col in SEALED_COLUMNS {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {row}, {acct}, {c} FROM {t} WHERE {c} IS NOT NULL",
+            row = col.row_expr,
+            acct = col.account_expr,
+            c = col.column,
+            t = col.table
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                Place {
+                    table: col.table,
+                    column: col.column,
+                    row: r.get(0)?,
+                    account: r.get(1)?,
+                },
+                r.get(2)?,
+            ))
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -638,28 +667,11 @@ impl Store {
     /// The first `Integrity` error met, naming table, column and row.
     pub fn verify_sealed(&mut self) -> Result<u64> {
         let (tx, keys) = self.read_tx()?;
-        let mut count = 0;
-        for col in SEALED_COLUMNS {
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {row}, {acct}, {c} FROM {t} WHERE {c} IS NOT NULL",
-                row = col.row_expr,
-                acct = col.account_expr,
-                c = col.column,
-                t = col.table
-            ))?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let place = Place {
-                    table: col.table,
-                    column: col.column,
-                    row: r.get(0)?,
-                    account: r.get(1)?,
-                };
-                keys.open(&place, &r.get::<_, Vec<u8>>(2)?)?;
-                count += 1;
-            }
+        let values = sealed_values(&tx)?;
+        for (place, sealed) in &values {
+            keys.open(place, sealed)?;
         }
-        Ok(count)
+        Ok(values.len() as u64)
     }
 
     /// Starts a `BEGIN IMMEDIATE` transaction: concurrent writers queue on the

@@ -11,11 +11,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
+use super::Store;
 use super::accounts::{
-    AccountInfo, AccountSelector, find_account, read_credential, resolve, write_credential,
+    AccountInfo, AccountSelector, find_account, read_credential, resolve, set_needs_login,
+    write_credential,
 };
 use super::audit::{self, Event};
-use super::{Store, now};
 use crate::error::{Error, Result};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens};
 use crate::providers::snapshot::Snapshot;
@@ -170,10 +171,7 @@ impl Store {
                 params![plan, account.id],
             )?;
         }
-        tx.execute(
-            "UPDATE accounts SET needs_login = 0, updated_at = ?1 WHERE id = ?2",
-            params![now(), account.id],
-        )?;
+        set_needs_login(&tx, account.id, false)?;
         audit::append(
             &tx,
             keys,
@@ -206,10 +204,7 @@ impl Store {
             params![account.id, holder],
         )?;
         if permanent {
-            tx.execute(
-                "UPDATE accounts SET needs_login = 1, updated_at = ?1 WHERE id = ?2",
-                params![now(), account.id],
-            )?;
+            set_needs_login(&tx, account.id, true)?;
         }
         audit::append(
             &tx,
@@ -247,10 +242,7 @@ impl Store {
             });
         }
         if account.kind == CredentialKind::OAuth {
-            tx.execute(
-                "UPDATE accounts SET needs_login = 1, updated_at = ?1 WHERE id = ?2",
-                params![now(), account.id],
-            )?;
+            set_needs_login(&tx, account.id, true)?;
         }
         audit::append(
             &tx,

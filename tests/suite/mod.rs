@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 pub mod fake_provider;
 mod keyring;
+mod migrate;
 mod providers;
 mod rekey_crash;
 mod sealing;
