@@ -126,6 +126,7 @@ fn start_login(env: &Env, args: &[&str]) -> (Child, String, BufReader<std::proce
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("vault login printed no authorize URL (last line: {line})");
 }
 
