@@ -14,7 +14,8 @@
 //! # fn main() -> Result<(), authvault::Error> {
 //! let dir = tempfile::tempdir().unwrap();
 //! let keyring = MemoryKeyring::default(); // the CLI uses the OS keyring
-//! let mut store = Store::init(&dir.path().join("vault.db"), &Unlock::Keyring(&keyring))?;
+//! let path = dir.path().join("vault").join("vault.db"); // created 0700
+//! let mut store = Store::init(&path, &Unlock::Keyring(&keyring))?;
 //! store.add_account(&NewAccount {
 //!     provider: Provider::OpenAi,
 //!     label: "work".into(),
