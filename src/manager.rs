@@ -6,6 +6,7 @@
 //! Refresh is single-flight across processes (see `store::refresh`): one
 //! holder calls the provider, the others wait for its result.
 
+use std::cell::OnceCell;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -81,12 +82,33 @@ pub struct LoginTarget {
     pub account: Option<String>,
 }
 
+/// The HTTP client and the runtime its calls run on.
+struct Net {
+    http: Http,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn net(cell: &OnceCell<Net>) -> Result<&Net> {
+    if let Some(n) = cell.get() {
+        return Ok(n);
+    }
+    let http = Http::new(RetryPolicy::default()).map_err(|e| Error::Provider {
+        provider: Provider::OpenAi,
+        source: e.into(),
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::io("start the network runtime", "-"))?;
+    Ok(cell.get_or_init(|| Net { http, runtime }))
+}
+
 /// The store plus everything needed to talk to providers.
 pub struct Manager {
     store: Store,
     endpoints: Endpoints,
-    http: Http,
-    runtime: tokio::runtime::Runtime,
+    /// Built on first use: a `vault token` that needs no network pays nothing for TLS.
+    net: OnceCell<Net>,
     lease: Duration,
     holder: String,
 }
@@ -127,23 +149,14 @@ impl Manager {
     /// Wraps an unlocked store.
     ///
     /// # Errors
-    /// When the HTTP client or runtime cannot be set up.
+    /// When the OS random source fails.
     pub fn new(store: Store, endpoints: Endpoints, lease: Duration) -> Result<Self> {
-        let http = Http::new(RetryPolicy::default()).map_err(|e| Error::Provider {
-            provider: Provider::OpenAi,
-            source: e.into(),
-        })?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Error::io("start the network runtime", "-"))?;
         let mut nonce = [0u8; 6];
         crate::crypto::fill_random(&mut nonce)?;
         Ok(Self {
             store,
             endpoints,
-            http,
-            runtime,
+            net: OnceCell::new(),
             lease,
             holder: format!("pid {} {}", std::process::id(), crate::crypto::hex(&nonce)),
         })
@@ -260,9 +273,9 @@ impl Manager {
             });
         };
         let provider = self.provider(account.provider);
-        let result = self
+        let result = net(&self.net)?
             .runtime
-            .block_on(provider.refresh(&self.http, &refresh_token));
+            .block_on(provider.refresh(&net(&self.net)?.http, &refresh_token));
         match result {
             Ok(grant) => {
                 if let Some(what) = identity_differs(account, &grant.identity) {
@@ -338,9 +351,10 @@ impl Manager {
             crate::store::check_label(label)?;
         }
         if validate {
-            let check = self
-                .runtime
-                .block_on(self.provider(provider).validate_api_key(&self.http, &key));
+            let check = net(&self.net)?.runtime.block_on(
+                self.provider(provider)
+                    .validate_api_key(&net(&self.net)?.http, &key),
+            );
             match check {
                 KeyCheck::Valid => {}
                 KeyCheck::Rejected(status) => {
@@ -385,7 +399,7 @@ impl Manager {
         let p = self.provider(provider);
         let (listener, redirect) = match port {
             Some(port) => {
-                let (l, actual) = self
+                let (l, actual) = net(&self.net)?
                     .runtime
                     .block_on(loopback::bind(port))
                     .map_err(|e| Error::Login(e.to_string()))?;
@@ -410,7 +424,8 @@ impl Manager {
             .listener
             .as_ref()
             .ok_or_else(|| Error::Login("this login has no listener".into()))?;
-        self.runtime
+        net(&self.net)?
+            .runtime
             .block_on(loopback::wait(listener, timeout))
             .map_err(|e| Error::Login(e.to_string()))
     }
@@ -442,12 +457,12 @@ impl Manager {
             }
             Callback::Code { code, .. } => code,
         };
-        let grant = self
+        let grant = net(&self.net)?
             .runtime
             .block_on(
                 session
                     .provider
-                    .finish_login(&self.http, &session.pending, code),
+                    .finish_login(&net(&self.net)?.http, &session.pending, code),
             )
             .map_err(provider_error(provider))?;
         if let Some(label) = &target.account {
@@ -529,12 +544,13 @@ impl Manager {
             plan: account.plan.clone(),
             rate_limit_tier: account.rate_limit_tier.clone(),
         };
-        let snap = self
+        let snap = net(&self.net)?
             .runtime
-            .block_on(
-                self.provider(account.provider)
-                    .snapshot(&self.http, &credential, &identity),
-            )
+            .block_on(self.provider(account.provider).snapshot(
+                &net(&self.net)?.http,
+                &credential,
+                &identity,
+            ))
             .map_err(provider_error(account.provider))?;
         self.store.save_snapshot(label, &snap)?;
         Ok(snap)
@@ -576,13 +592,15 @@ impl Manager {
                     let token = t.refresh_token.unwrap_or(t.access_token);
                     let url = self.endpoints.openai_revoke_url.clone();
                     let client_id = self.endpoints.openai_client_id.clone();
-                    let result = self.runtime.block_on(self.http.send(|c| {
-                        c.post(&url).form(&[
-                            ("token", token.expose_secret()),
-                            ("token_type_hint", "refresh_token"),
-                            ("client_id", client_id.as_str()),
-                        ])
-                    }));
+                    let result = net(&self.net)?
+                        .runtime
+                        .block_on(net(&self.net)?.http.send(|c| {
+                            c.post(&url).form(&[
+                                ("token", token.expose_secret()),
+                                ("token_type_hint", "refresh_token"),
+                                ("client_id", client_id.as_str()),
+                            ])
+                        }));
                     match result {
                         Ok(r) if r.status().is_success() => "revoked at the provider".to_owned(),
                         Ok(r) => format!(
