@@ -107,7 +107,15 @@ impl Endpoints {
         };
         let file: FileConfig =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(file.endpoints)
+        // Base URLs lose a trailing slash, as they do from the environment.
+        Ok(file.endpoints.map(|e| {
+            let bases = [
+                ("AUTHVAULT_ANTHROPIC_API_URL", e.anthropic_api_url.clone()),
+                ("AUTHVAULT_OPENAI_API_URL", e.openai_api_url.clone()),
+                ("AUTHVAULT_CHATGPT_API_URL", e.chatgpt_api_url.clone()),
+            ];
+            e.with_overrides(bases)
+        }))
     }
 }
 

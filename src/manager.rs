@@ -273,9 +273,23 @@ impl Manager {
             });
         };
         let provider = self.provider(account.provider);
-        let result = net(&self.net)?
-            .runtime
-            .block_on(provider.refresh(&net(&self.net)?.http, &refresh_token));
+        // Finish well inside the lease: past it, another process may take over
+        // and redeem the same single-use refresh token.
+        let deadline = self
+            .lease
+            .saturating_sub(Duration::from_secs(5))
+            .max(self.lease / 2);
+        let net = net(&self.net)?;
+        let result = net.runtime.block_on(async {
+            tokio::time::timeout(deadline, provider.refresh(&net.http, &refresh_token))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ProviderError::Transient {
+                        status: None,
+                        detail: format!("no answer within {} s", deadline.as_secs()),
+                    })
+                })
+        });
         match result {
             Ok(grant) => {
                 if let Some(what) = identity_differs(account, &grant.identity) {

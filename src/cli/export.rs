@@ -49,6 +49,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         ),
     };
     let out = args.out.clone().unwrap_or(default_out);
+    if !args.force && out.exists() {
+        return Err(authvault::Error::ExportTargetExists(out).into());
+    }
     let mut store = ctx.unlock()?;
     let account = store.select(AccountSelector {
         label: args.account.as_deref(),

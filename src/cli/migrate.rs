@@ -145,9 +145,10 @@ fn describe(r: &MigrateReport) -> String {
     if r.history_added > 0 {
         let _ = writeln!(
             t,
-            "Selection history: {} entr{} added",
+            "Selection history: {} entr{} {}",
             r.history_added,
-            if r.history_added == 1 { "y" } else { "ies" }
+            if r.history_added == 1 { "y" } else { "ies" },
+            if r.dry_run { "would be added" } else { "added" }
         );
     }
     let _ = write!(

@@ -53,7 +53,8 @@ enum Command {
     Status,
     /// Check modes, file integrity, keyring and audit chain; --fix repairs modes.
     Doctor(doctor::Args),
-    /// Add an account (API key from stdin) or replace its credential.
+    /// Log in to a subscription (OAuth in the browser, or --paste), or store
+    /// an API key (--api-key-stdin); new account or --account to replace.
     Login(login::Args),
     /// List and manage accounts.
     Accounts(accounts::Args),

@@ -30,6 +30,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
             let until = t.expires_at.map(|e| format!(", valid until {e}")).unwrap_or_default();
             if served.refreshed {
                 format!("Refreshed `{}`{until}.", t.account.label)
+            } else if !served.warnings.is_empty() {
+                format!("`{}` was not refreshed; its current token is still valid{until}.", t.account.label)
             } else {
                 format!("`{}` was just refreshed by another process{until}.", t.account.label)
             }

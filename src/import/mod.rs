@@ -232,9 +232,18 @@ pub fn migrate(store: &mut Store, options: &MigrateOptions) -> Result<MigrateRep
         if options.remove_source {
             for l in &loaded {
                 let report = &mut sources[l.index];
+                let path = l.path.display().to_string();
+                let mine = || merged.outcomes.iter().filter(|o| o.source == path);
                 if l.parsed.holds_other_data {
                     report.kept_because =
                         Some("it also holds other tools' data, which was not imported".into());
+                } else if mine().next().is_none() {
+                    report.kept_because = Some("it holds no credential".into());
+                } else if mine().any(|o| !o.kept.is_empty()) {
+                    report.kept_because = Some(
+                        "the vault kept its own copy of some of its credentials; compare them before deleting it"
+                            .into(),
+                    );
                 } else {
                     remove(&l.path)?;
                     report.removed = true;

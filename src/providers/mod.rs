@@ -378,6 +378,18 @@ impl AuthProvider for OpenAi {
                     })
                     .await?;
                 let (status, headers, body) = read_body(resp).await?;
+                if status.as_u16() == 404
+                    || (status.is_client_error()
+                        && status.as_u16() != 429
+                        && identity.plan.is_some())
+                {
+                    // The usage endpoint is unofficial: when it is gone or
+                    // refuses, the plan from the id token's claims still stands.
+                    let mut snap = empty(Provider::OpenAi);
+                    snap.plan.clone_from(&identity.plan);
+                    snap.source = snapshot::SnapshotSource::IdToken;
+                    return Ok(snap);
+                }
                 if !status.is_success() {
                     return Err(status_error(status, "GET /wham/usage"));
                 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::accounts::{
     self, NewAccount, email_fingerprint, identity_fingerprint, insert_account, read_credential,
-    seal_row, secret_fingerprint, write_credential,
+    seal_row, secret_fingerprint, set_needs_login, write_credential,
 };
 use super::audit::{self, Event};
 use super::{Keys, Store, now};
@@ -450,6 +450,8 @@ fn merge_item(
         };
         if let Some(change) = decision {
             write_credential(tx, keys, id, item.provider, credential)?;
+            // A fresh credential revives an account whose login had died.
+            set_needs_login(tx, id, false)?;
             audit::append(
                 tx,
                 keys,

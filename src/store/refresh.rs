@@ -215,7 +215,7 @@ impl Store {
                 .outcome(if permanent {
                     "failed: needs login"
                 } else {
-                    "failed: transient"
+                    "failed"
                 })
                 .details(serde_json::json!({ "reason": reason })),
         )?;

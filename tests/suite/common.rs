@@ -58,10 +58,23 @@ impl TempVault {
             "AUTHVAULT_PASSPHRASE",
             "AUTHVAULT_NEW_PASSPHRASE",
             "AUTHVAULT_AGENT_ID",
+            "AUTHVAULT_REFRESH_LEASE_SECS",
             "RUST_LOG",
+            "DISPLAY",
+            "WAYLAND_DISPLAY",
         ] {
             c.env_remove(var);
         }
+        // Hermetic: no test reaches the internet (every provider URL points at a
+        // closed local port unless a test points it at the fake provider), and
+        // none reads the user's configuration or legacy credential files.
+        for var in authvault::config::ENDPOINT_VARS {
+            c.env(var, "http://127.0.0.1:9");
+        }
+        let nowhere = self.path.with_file_name("no-such-dir");
+        c.env("AUTHVAULT_CONFIG", nowhere.join("config.json"));
+        c.env("CODEX_HOME", nowhere.join("codex"));
+        c.env("CLAUDE_CONFIG_DIR", nowhere.join("claude"));
         c.stdin(Stdio::null());
         c
     }

@@ -753,3 +753,69 @@ fn a_failed_exchange_stores_nothing_and_relogin_keeps_to_the_same_identity() {
     );
     assert_eq!(env.accounts().as_array().expect("list").len(), 1);
 }
+
+#[test]
+fn chatgpt_plans_come_from_the_usage_endpoint_or_else_the_id_token_claims() {
+    let env = setup();
+    let who = fake::Identity::new("plan@example.com", "acct-plan", "pro");
+    env.seed(Prov::OpenAi, "p", &who);
+    let out = ok(&mut env.vault(&["--json", "subscription", "--account", "p"]));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(s[0]["snapshot"]["source"], "usage_endpoint");
+    let names: Vec<_> = s[0]["snapshot"]["windows"]
+        .as_array()
+        .expect("windows")
+        .iter()
+        .map(|w| w["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [serde_json::json!("primary"), serde_json::json!("secondary")]
+    );
+    // The unofficial endpoint refuses: the plan from the id token still answers.
+    env.fake.push_fault(Ep::ChatGptUsage, Fault::Status(404));
+    let out = ok(&mut env.vault(&["--json", "subscription", "--account", "p", "--refresh"]));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(s[0]["snapshot"]["source"], "id_token");
+    assert_eq!(s[0]["snapshot"]["plan"], "pro");
+}
+
+#[test]
+fn a_new_login_revives_an_account_whose_login_died() {
+    let env = setup();
+    let who = fake::Identity::new("phoenix@example.com", "uuid-phoenix", "max");
+    env.seed(Prov::Claude, "phoenix", &who);
+    env.expire("phoenix");
+    env.fake.push_fault(Ep::ClaudeToken, Fault::InvalidGrant);
+    fails(&mut env.vault(&["token", "--account", "phoenix"]));
+    // Logging in again as the same person (no --account) finds the account by identity.
+    env.fake.set_identity(Prov::Claude, who.clone());
+    let (mut child, url, err) = start_login(&env, &["login", "claude", "--paste"]);
+    let location = env.fake.authorize_redirect(&url);
+    let text = format!(
+        "{}#{}\n",
+        query(&location, "code"),
+        query(&location, "state")
+    );
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("paste");
+    let out = finish(child, err);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let issued = env
+        .fake
+        .current_access(Prov::Claude, &who.account_id)
+        .expect("issued");
+    assert_eq!(
+        stdout(&ok(&mut env.vault(&["token", "--account", "phoenix"]))),
+        format!("{issued}\n")
+    );
+    assert_eq!(
+        env.accounts().as_array().expect("list").len(),
+        1,
+        "no duplicate account"
+    );
+}
