@@ -91,12 +91,14 @@ pub trait AuthProvider {
         pending: &PendingLogin,
         code: &str,
     ) -> Result<Grant, ProviderError>;
-    /// Redeems a refresh token.
+    /// Redeems a refresh token (the same OAuth grant for both providers).
     async fn refresh(
         &self,
         http: &Http,
         refresh_token: &SecretString,
-    ) -> Result<Grant, ProviderError>;
+    ) -> Result<Grant, ProviderError> {
+        oauth::refresh(http, &self.oauth_spec(), refresh_token).await
+    }
     /// Checks an API key against `GET /v1/models`.
     async fn validate_api_key(&self, http: &Http, key: &SecretString) -> KeyCheck;
     /// Fetches a subscription / rate-limit snapshot for a credential.
@@ -246,14 +248,6 @@ impl AuthProvider for Claude {
         Ok(grant)
     }
 
-    async fn refresh(
-        &self,
-        http: &Http,
-        refresh_token: &SecretString,
-    ) -> Result<Grant, ProviderError> {
-        oauth::refresh(http, &self.oauth_spec(), refresh_token).await
-    }
-
     async fn validate_api_key(&self, http: &Http, key: &SecretString) -> KeyCheck {
         let url = format!("{}/v1/models", self.endpoints.anthropic_api_url);
         check_key(http, |c| {
@@ -337,14 +331,6 @@ impl AuthProvider for OpenAi {
         code: &str,
     ) -> Result<Grant, ProviderError> {
         oauth::exchange(http, &self.oauth_spec(), pending, code).await
-    }
-
-    async fn refresh(
-        &self,
-        http: &Http,
-        refresh_token: &SecretString,
-    ) -> Result<Grant, ProviderError> {
-        oauth::refresh(http, &self.oauth_spec(), refresh_token).await
     }
 
     async fn validate_api_key(&self, http: &Http, key: &SecretString) -> KeyCheck {
@@ -470,14 +456,6 @@ impl AuthProvider for AnyProvider {
         code: &str,
     ) -> Result<Grant, ProviderError> {
         delegate!(self, p => p.finish_login(http, pending, code).await)
-    }
-
-    async fn refresh(
-        &self,
-        http: &Http,
-        refresh_token: &SecretString,
-    ) -> Result<Grant, ProviderError> {
-        delegate!(self, p => p.refresh(http, refresh_token).await)
     }
 
     async fn validate_api_key(&self, http: &Http, key: &SecretString) -> KeyCheck {
