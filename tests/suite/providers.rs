@@ -138,6 +138,24 @@ fn finish(child: Child, mut err: BufReader<std::process::ChildStderr>) -> Output
     out
 }
 
+/// A Claude login with `--paste`: acts as the browser, pastes `code#state`.
+fn claude_paste_login(env: &Env, args: &[&str]) -> Output {
+    let (mut child, url, err) = start_login(env, args);
+    let location = env.fake.authorize_redirect(&url);
+    let text = format!(
+        "{}#{}\n",
+        query(&location, "code"),
+        query(&location, "state")
+    );
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("paste");
+    finish(child, err)
+}
+
 fn query(url: &str, key: &str) -> String {
     let url = url::Url::parse(url).expect("url");
     url.query_pairs()
@@ -687,20 +705,7 @@ fn a_failed_exchange_stores_nothing_and_relogin_keeps_to_the_same_identity() {
     env.fake.set_identity(Prov::Claude, who.clone());
     // The provider refuses the code.
     env.fake.push_fault(Ep::ClaudeToken, Fault::InvalidGrant);
-    let (mut child, url, err) = start_login(&env, &["login", "claude", "--paste"]);
-    let location = env.fake.authorize_redirect(&url);
-    let text = format!(
-        "{}#{}\n",
-        query(&location, "code"),
-        query(&location, "state")
-    );
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("paste");
-    let out = finish(child, err);
+    let out = claude_paste_login(&env, &["login", "claude", "--paste"]);
     assert!(
         !out.status.success() && stderr(&out).contains("invalid_grant"),
         "{}",
@@ -710,23 +715,8 @@ fn a_failed_exchange_stores_nothing_and_relogin_keeps_to_the_same_identity() {
 
     // Re-login of an existing account replaces its tokens.
     env.seed(Prov::Claude, "mine", &who);
-    let login_again = |env: &Env| {
-        let (mut child, url, err) =
-            start_login(env, &["login", "claude", "--paste", "--account", "mine"]);
-        let location = env.fake.authorize_redirect(&url);
-        let text = format!(
-            "{}#{}\n",
-            query(&location, "code"),
-            query(&location, "state")
-        );
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(text.as_bytes())
-            .expect("paste");
-        finish(child, err)
-    };
+    let login_again =
+        |env: &Env| claude_paste_login(env, &["login", "claude", "--paste", "--account", "mine"]);
     let out = login_again(&env);
     assert!(out.status.success(), "{}", stderr(&out));
     let issued = env
@@ -790,20 +780,7 @@ fn a_new_login_revives_an_account_whose_login_died() {
     fails(&mut env.vault(&["token", "--account", "phoenix"]));
     // Logging in again as the same person (no --account) finds the account by identity.
     env.fake.set_identity(Prov::Claude, who.clone());
-    let (mut child, url, err) = start_login(&env, &["login", "claude", "--paste"]);
-    let location = env.fake.authorize_redirect(&url);
-    let text = format!(
-        "{}#{}\n",
-        query(&location, "code"),
-        query(&location, "state")
-    );
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("paste");
-    let out = finish(child, err);
+    let out = claude_paste_login(&env, &["login", "claude", "--paste"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let issued = env
         .fake
