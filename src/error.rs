@@ -138,6 +138,42 @@ pub enum Error {
         /// The vault id.
         vault_id: String,
     },
+    /// Another process changed the unlock methods after this one unlocked;
+    /// acting on stale keys could wrap data keys under a key nobody has.
+    #[error(
+        "the {} changed meanwhile (another `vault` command changed it after this one unlocked); \
+         nothing was changed: run the command again",
+        changed_what(method)
+    )]
+    UnlockMethodChanged {
+        /// The unlock method that was added, removed or replaced.
+        method: &'static str,
+    },
+    /// An unlock method that must keep working after a removal does not
+    /// open the vault now.
+    #[error(
+        "the {method} unlock method does not open the vault now ({reason}), so `{removing}` cannot \
+         be removed: it may be the only way in; nothing was changed"
+    )]
+    UnprovenMethod {
+        /// The method that failed its proof.
+        method: &'static str,
+        /// The method whose removal was asked for.
+        removing: &'static str,
+        /// Why the proof failed.
+        reason: String,
+    },
+    /// The OS keyring already holds an entry under this vault's id that
+    /// this vault did not write; it is never overwritten.
+    #[error(
+        "the OS keyring already holds an entry for vault {vault_id} that this vault did not write \
+         (another vault file with the same id?); refusing to overwrite it. If it is stale, delete it \
+         with `secret-tool clear service authvault username vault-{vault_id}` and run the command again"
+    )]
+    KeyringEntryExists {
+        /// The vault id.
+        vault_id: String,
+    },
     /// Nothing can unlock (or create) the vault.
     #[error("{0}")]
     NoUnlockMethod(String),
@@ -263,6 +299,14 @@ pub enum Error {
     /// The unlock method exists already / does not exist.
     #[error("{0}")]
     UnlockMethodState(String),
+}
+
+fn changed_what(method: &str) -> String {
+    if method == "passphrase" {
+        "passphrase".to_owned()
+    } else {
+        format!("{method} unlock method")
+    }
 }
 
 fn known_list(known: &[String]) -> String {

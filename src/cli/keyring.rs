@@ -31,7 +31,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
             "Added the OS keyring unlock method."
         }
         Action::Remove => {
-            store.remove_method(Method::Keyring, Some(&OsKeyring))?;
+            // The passphrase stays the only way in: prove it first.
+            ctx.gather_keks(&mut store, Some(Method::Keyring))?;
+            store.remove_method(Method::Keyring, &OsKeyring)?;
             "Removed the OS keyring unlock method and its keyring entry."
         }
     };

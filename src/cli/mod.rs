@@ -258,10 +258,11 @@ impl Ctx {
         )?)
     }
 
-    /// Makes sure `store` holds the KEK of every unlock method (for rekey).
-    fn gather_keks(&self, store: &mut Store) -> Result<()> {
+    /// Makes sure `store` holds the KEK of every unlock method but `except`
+    /// (rekey needs them all; removing a method needs the others proven).
+    fn gather_keks(&self, store: &mut Store, except: Option<Method>) -> Result<()> {
         for method in store.methods()? {
-            if store.has_kek(method) {
+            if store.has_kek(method) || except == Some(method) {
                 continue;
             }
             match method {

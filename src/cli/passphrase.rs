@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
             "Changed the passphrase."
         }
         Action::Remove => {
-            store.remove_method(Method::Passphrase, Some(&OsKeyring))?;
+            store.remove_method(Method::Passphrase, &OsKeyring)?;
             "Removed the passphrase unlock method."
         }
     };

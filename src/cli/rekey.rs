@@ -8,7 +8,7 @@ use super::Ctx;
 
 pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     let mut store = ctx.unlock()?;
-    ctx.gather_keks(&mut store)?;
+    ctx.gather_keks(&mut store, None)?;
     let report = store.rekey()?;
     ctx.emit(&report, || {
         format!(

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use authvault::keys::{KekStore, Method, OsKeyring};
+use authvault::keys::{KdfCost, KekStore, Method, OsKeyring, Unlock};
 use authvault::store::{AuditReport, ChainState, Vault, VaultInfo};
 use serde::Serialize;
 
@@ -13,8 +13,44 @@ use super::Ctx;
 struct Status {
     #[serde(flatten)]
     info: VaultInfo,
+    /// Each unlock method and whether it opens the vault now.
+    methods: Vec<MethodState>,
     keyring: KeyringState,
     audit: AuditState,
+}
+
+#[derive(Debug, Serialize)]
+struct MethodState {
+    method: Method,
+    /// `None`: not checked (a passphrase that was not given).
+    usable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl MethodState {
+    /// Checks `method` for real: a keyring method whose entry is gone, or a
+    /// passphrase that no longer fits, is not usable.
+    fn check(vault: &Vault, method: Method, ctx: &Ctx) -> Self {
+        let checked = match (method, &ctx.config.passphrase) {
+            (Method::Keyring, _) => vault.check(&Unlock::Keyring(&OsKeyring)),
+            (Method::Passphrase, Some(p)) => {
+                vault.check(&Unlock::Passphrase(p, KdfCost::default()))
+            }
+            (Method::Passphrase, None) => {
+                return Self {
+                    method,
+                    usable: None,
+                    reason: Some("not checked: set AUTHVAULT_PASSPHRASE to check it".into()),
+                };
+            }
+        };
+        Self {
+            method,
+            usable: Some(checked.is_ok()),
+            reason: checked.err().map(|e| e.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -47,7 +83,14 @@ enum AuditState {
 }
 
 pub fn run(ctx: &Ctx) -> Result<ExitCode> {
-    let info = Vault::open(&ctx.config.vault_path)?.info()?;
+    let vault = Vault::open(&ctx.config.vault_path)?;
+    let info = vault.info()?;
+    let methods = info
+        .unlock_methods
+        .iter()
+        .map(|&m| MethodState::check(&vault, m, ctx))
+        .collect();
+    drop(vault);
     let keyring = KeyringState::probe();
     // Verify the chain only when unlocking needs no prompt.
     let can_unlock = (keyring.usable && info.unlock_methods.contains(&Method::Keyring))
@@ -66,6 +109,7 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     };
     let status = Status {
         info,
+        methods,
         keyring,
         audit,
     };
@@ -74,7 +118,15 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
 }
 
 fn text(s: &Status) -> String {
-    let methods: Vec<_> = s.info.unlock_methods.iter().map(|m| m.as_str()).collect();
+    let methods: Vec<_> = s
+        .methods
+        .iter()
+        .map(|m| match (m.usable, &m.reason) {
+            (Some(true), _) => format!("{} (usable)", m.method),
+            (Some(false), Some(r)) => format!("{} (NOT USABLE: {r})", m.method),
+            _ => format!("{} (not checked)", m.method),
+        })
+        .collect();
     let accounts = if s.info.accounts.is_empty() {
         "none".to_owned()
     } else {

@@ -176,9 +176,33 @@ impl fmt::Debug for Unlock<'_> {
     }
 }
 
-/// The key-check value stored per method: tells a wrong KEK from a corrupt wrap.
-pub(crate) fn kek_check(kek: &Key) -> [u8; 32] {
-    kek.mac(&[b"authvault kek-check v1"])
+/// The key-check value stored per method: tells a wrong KEK from a corrupt
+/// wrap, and binds the vault id, so a file whose id was edited (to point at
+/// another vault's keyring entry) no longer unlocks.
+pub(crate) fn kek_check(kek: &Key, vault_id: &str) -> [u8; 32] {
+    kek.mac(&[b"authvault kek-check v2", vault_id.as_bytes()])
+}
+
+/// How a stored key-check value matched a KEK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KekCheck {
+    /// The current form, bound to the vault id.
+    Current,
+    /// The form written before the vault id was bound (upgraded on unlock).
+    Legacy,
+    /// Not this KEK (or not this vault id).
+    Mismatch,
+}
+
+/// Checks `kek` against a stored key-check value, in constant time.
+pub(crate) fn verify_kek_check(kek: &Key, vault_id: &str, stored: &[u8]) -> KekCheck {
+    if kek.verify_mac(&[b"authvault kek-check v2", vault_id.as_bytes()], stored) {
+        KekCheck::Current
+    } else if kek.verify_mac(&[b"authvault kek-check v1"], stored) {
+        KekCheck::Legacy
+    } else {
+        KekCheck::Mismatch
+    }
 }
 
 fn wrap_place(method: Method) -> Place<'static> {
@@ -224,6 +248,19 @@ mod tests {
         assert_eq!((id, &back), (3, &dek));
         assert!(unwrap(&kek, Method::Passphrase, &w).is_err());
         assert!(unwrap(&Key::generate().unwrap(), Method::Keyring, &w).is_err());
+    }
+
+    #[test]
+    fn the_key_check_binds_the_vault_id_and_knows_the_legacy_form() {
+        let kek = Key::generate().unwrap();
+        let check = kek_check(&kek, "aa");
+        assert_eq!(verify_kek_check(&kek, "aa", &check), KekCheck::Current);
+        assert_eq!(verify_kek_check(&kek, "ab", &check), KekCheck::Mismatch);
+        let other = Key::generate().unwrap();
+        assert_eq!(verify_kek_check(&other, "aa", &check), KekCheck::Mismatch);
+        let legacy = kek.mac(&[b"authvault kek-check v1"]);
+        assert_eq!(verify_kek_check(&kek, "ab", &legacy), KekCheck::Legacy);
+        assert_eq!(verify_kek_check(&other, "ab", &legacy), KekCheck::Mismatch);
     }
 
     #[test]

@@ -2,15 +2,29 @@
 //! passphrase (rewraps key rows only), and rotating the data key (re-seals
 //! every sealed value in one transaction, so a crash leaves either the old or
 //! the new key in force and every value readable).
+//!
+//! Key operations race each other across processes (`vault rekey` while
+//! `vault passphrase change` runs). Each one re-checks, inside its write
+//! transaction, that the unlock methods are still exactly those its session
+//! saw ([`ensure_unchanged`]); a process that lost the race stops with
+//! `UnlockMethodChanged` and changes nothing. So no interleaving can wrap a
+//! data key under a key-encryption key that the stored key check no longer
+//! names. Before a method is removed, every remaining one is proven to open
+//! the vault now ([`prove`]).
 
-use rusqlite::{Transaction, params};
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, Transaction, params};
 use serde::Serialize;
 
 use super::audit::{self, Event};
 use super::{Keys, Store, now, verified_kek};
 use crate::crypto::{self, Key};
 use crate::error::{Error, Result};
-use crate::keys::{self, KdfParams, Method, Unlock};
+use crate::keys::{self, KdfParams, KekCheck, KekStore, KeyringError, Method, Unlock};
+
+/// The stored key-check value of each unlock method.
+pub(super) type MethodChecks = BTreeMap<Method, Vec<u8>>;
 
 /// What `vault rekey` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,10 +37,91 @@ pub struct RekeyReport {
     pub values: u64,
 }
 
+/// Reads every unlock method's key-check value.
+pub(super) fn method_checks(conn: &Connection) -> Result<MethodChecks> {
+    let mut stmt = conn.prepare_cached("SELECT method, kek_check FROM unlock_methods")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(name, check)| Some((Method::parse(&name)?, check)))
+        .collect())
+}
+
+/// Inside a key operation's write transaction: the unlock methods are still
+/// those this session saw, and every KEK it holds still matches its method.
+/// Otherwise another process added, removed or replaced one meanwhile, and
+/// acting on what this session knows could leave a data key wrapped only
+/// under a key nobody has. Returns the methods as they are.
+fn ensure_unchanged(tx: &Transaction<'_>, keys: &Keys, vault_id: &str) -> Result<MethodChecks> {
+    let current = method_checks(tx)?;
+    let changed = current
+        .keys()
+        .chain(keys.methods_seen.keys())
+        .find(|m| current.get(m) != keys.methods_seen.get(m))
+        .or_else(|| {
+            keys.keks.iter().find_map(|(m, kek)| {
+                let fits = current
+                    .get(m)
+                    .is_some_and(|c| keys::verify_kek_check(kek, vault_id, c) == KekCheck::Current);
+                (!fits).then_some(m)
+            })
+        });
+    match changed {
+        Some(method) => Err(Error::UnlockMethodChanged {
+            method: method.as_str(),
+        }),
+        None => Ok(current),
+    }
+}
+
+/// Proves that `kek` opens the vault through `method` now: its key check
+/// matches and it unwraps every data key. `removing` names the method whose
+/// removal depends on this proof.
+fn prove(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    vault_id: &str,
+    (method, kek): (Method, &Key),
+    removing: Method,
+) -> Result<()> {
+    let fail = |reason: String| Error::UnprovenMethod {
+        method: method.as_str(),
+        removing: removing.as_str(),
+        reason,
+    };
+    let check: Vec<u8> = tx.query_row(
+        "SELECT kek_check FROM unlock_methods WHERE method = ?1",
+        [method.as_str()],
+        |r| r.get(0),
+    )?;
+    if keys::verify_kek_check(kek, vault_id, &check) == KekCheck::Mismatch {
+        return Err(fail("its key does not match the vault".into()));
+    }
+    for &id in keys.deks.keys() {
+        let wrapped: Vec<u8> = tx
+            .query_row(
+                "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2",
+                params![id, method.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(|_| fail(format!("data key {id} is not wrapped for it")))?;
+        match keys::unwrap(kek, method, &wrapped) {
+            Ok((wid, _)) if wid == id => {}
+            _ => return Err(fail(format!("its wrap of data key {id} does not open"))),
+        }
+    }
+    Ok(())
+}
+
 /// Inserts an unlock method and wraps every data key held for it.
 pub(super) fn insert_method(
     tx: &Transaction<'_>,
     keys: &Keys,
+    vault_id: &str,
     method: Method,
     kek: &Key,
     kdf: Option<&KdfParams>,
@@ -34,7 +129,7 @@ pub(super) fn insert_method(
     let kdf = kdf.map(|p| serde_json::to_string(p).expect("KDF parameters serialize"));
     tx.execute(
         "INSERT INTO unlock_methods (method, kdf_params, kek_check, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![method.as_str(), kdf, keys::kek_check(kek), now()],
+        params![method.as_str(), kdf, keys::kek_check(kek, vault_id), now()],
     )?;
     for (id, dek) in &keys.deks {
         tx.execute(
@@ -55,6 +150,27 @@ fn kek_for(how: &Unlock<'_>) -> Result<(Key, Option<KdfParams>)> {
     })
 }
 
+/// Whether the keyring's entry for `vault_id` holds exactly `kek`. An entry
+/// this vault did not write is never deleted.
+fn entry_holds(store: &dyn KekStore, vault_id: &str, kek: &Key) -> bool {
+    store
+        .load(vault_id)
+        .is_ok_and(|found| keys::kek_check(&found, vault_id) == keys::kek_check(kek, vault_id))
+}
+
+/// Deletes the keyring entry of `vault_id` if it holds `kek`; otherwise
+/// leaves it alone (it is not this vault's).
+fn delete_own_entry(store: &dyn KekStore, vault_id: &str, kek: &Key) {
+    if !entry_holds(store, vault_id, kek) {
+        tracing::warn!("the OS keyring entry is not the one this vault wrote; left in place");
+        return;
+    }
+    match store.delete(vault_id) {
+        Ok(()) | Err(KeyringError::NotFound) => {}
+        Err(e) => tracing::warn!(error = %e, "keyring entry could not be deleted"),
+    }
+}
+
 impl Store {
     /// The unlock methods this vault has.
     ///
@@ -65,13 +181,18 @@ impl Store {
     }
 
     /// Proves another unlock method (checks its key-check value) and keeps its
-    /// KEK for this session, as `rekey` needs every method's KEK.
+    /// KEK for this session: `rekey` needs every method's KEK, and removing a
+    /// method needs proof that the others work.
     ///
     /// # Errors
     /// As [`super::Vault::unlock`].
     pub fn add_kek(&mut self, how: &Unlock<'_>) -> Result<()> {
-        let kek = verified_kek(&self.conn, &self.path, &self.vault_id, how)?;
-        self.keys.keks.insert(how.method(), kek);
+        let method = how.method();
+        let (kek, check) = verified_kek(&self.conn, &self.path, &self.vault_id, how)?;
+        self.keys.keks.insert(method, kek);
+        if check == KekCheck::Legacy {
+            self.upgrade_kek_check(method)?;
+        }
         Ok(())
     }
 
@@ -81,66 +202,126 @@ impl Store {
         self.keys.keks.contains_key(&method)
     }
 
-    /// Adds an unlock method: a new KEK (stored in the keyring, or derived
-    /// from a passphrase) wrapping every data key. Touches no data row.
-    ///
-    /// # Errors
-    /// `UnlockMethodState` if present already; keyring and KDF errors.
-    pub fn add_method(&mut self, how: &Unlock<'_>) -> Result<()> {
-        let method = how.method();
-        if self.methods()?.contains(&method) {
-            return Err(Error::UnlockMethodState(format!(
-                "this vault already has a {method} unlock method"
-            )));
-        }
-        let (kek, kdf) = kek_for(how)?;
-        if let Unlock::Keyring(store) = how {
-            store.store(&self.vault_id, &kek)?;
-        }
-        let result = (|| {
-            let (tx, keys, actor) = self.write_tx()?;
-            insert_method(&tx, keys, method, &kek, kdf.as_ref())?;
+    /// Rewrites a legacy key-check value (written before the vault id was
+    /// bound into it) in its current form, for a method whose KEK this
+    /// session has just proven.
+    pub(super) fn upgrade_kek_check(&mut self, method: Method) -> Result<()> {
+        let vault_id = self.vault_id.clone();
+        let (tx, keys, actor) = self.write_tx()?;
+        let kek = &keys.keks[&method];
+        let stored = method_checks(&tx)?.remove(&method);
+        // Another process may have upgraded or replaced it meanwhile.
+        if stored.is_some_and(|c| keys::verify_kek_check(kek, &vault_id, &c) == KekCheck::Legacy) {
+            tx.execute(
+                "UPDATE unlock_methods SET kek_check = ?1 WHERE method = ?2",
+                params![keys::kek_check(kek, &vault_id), method.as_str()],
+            )?;
             audit::append(
                 &tx,
                 keys,
                 actor,
-                &Event::new("unlock_method.add").details(serde_json::json!({ "method": method })),
+                &Event::new("unlock_method.upgrade")
+                    .details(serde_json::json!({ "method": method, "binds": "vault_id" })),
             )?;
-            tx.commit()?;
-            Ok(())
-        })();
-        match (&result, how) {
-            (Err(_), Unlock::Keyring(store)) => {
-                let _ = store.delete(&self.vault_id);
-            }
-            (Ok(()), _) => {
-                self.keys.keks.insert(method, kek);
-            }
-            _ => {}
         }
-        result
+        let seen = method_checks(&tx)?;
+        tx.commit()?;
+        self.keys.methods_seen = seen;
+        Ok(())
     }
 
-    /// Removes an unlock method (never the last). With `keyring`, `store`
-    /// also loses its entry.
+    /// Adds an unlock method: a new KEK (stored in the keyring, or derived
+    /// from a passphrase) wrapping every data key. Touches no data row.
+    ///
+    /// A keyring entry is written inside the write transaction, so two
+    /// processes adding the keyring at once cannot overwrite each other's
+    /// entry; an entry already there under this vault's id is never
+    /// overwritten, and one written here is removed again if the
+    /// transaction fails.
     ///
     /// # Errors
-    /// `LastUnlockMethod`, `UnlockMethodState`, SQLite.
-    pub fn remove_method(
-        &mut self,
-        method: Method,
-        keyring: Option<&dyn keys::KekStore>,
-    ) -> Result<()> {
-        let methods = self.methods()?;
-        if !methods.contains(&method) {
+    /// `UnlockMethodState` if present already; `UnlockMethodChanged`;
+    /// `KeyringEntryExists`; keyring and KDF errors.
+    pub fn add_method(&mut self, how: &Unlock<'_>) -> Result<()> {
+        let method = how.method();
+        let vault_id = self.vault_id.clone();
+        let (kek, kdf) = kek_for(how)?;
+        let (tx, keys, actor) = self.write_tx()?;
+        if ensure_unchanged(&tx, keys, &vault_id)?.contains_key(&method) {
+            return Err(Error::UnlockMethodState(format!(
+                "this vault already has a {method} unlock method"
+            )));
+        }
+        insert_method(&tx, keys, &vault_id, method, &kek, kdf.as_ref())?;
+        audit::append(
+            &tx,
+            keys,
+            actor,
+            &Event::new("unlock_method.add").details(serde_json::json!({ "method": method })),
+        )?;
+        let seen = method_checks(&tx)?;
+        if let Unlock::Keyring(store) = how {
+            match store.load(&vault_id) {
+                Err(KeyringError::NotFound) => {}
+                Ok(_) => return Err(Error::KeyringEntryExists { vault_id }),
+                Err(e) => return Err(e.into()),
+            }
+            store.store(&vault_id, &kek)?;
+        }
+        if let Err(e) = tx.commit() {
+            if let Unlock::Keyring(store) = how {
+                delete_own_entry(*store, &vault_id, &kek);
+            }
+            return Err(e.into());
+        }
+        self.keys.keks.insert(method, kek);
+        self.keys.methods_seen = seen;
+        Ok(())
+    }
+
+    /// Removes an unlock method (never the last). Every remaining method is
+    /// first proven to open the vault now: the keyring's entry is loaded from
+    /// `keyring`, a passphrase must have been proven this session (unlock or
+    /// [`Store::add_kek`]). Removing the keyring method also deletes its
+    /// entry from `keyring`, but only if it is the one this vault wrote.
+    ///
+    /// # Errors
+    /// `LastUnlockMethod`, `UnlockMethodState`, `UnlockMethodChanged`,
+    /// `UnprovenMethod`, SQLite.
+    pub fn remove_method(&mut self, method: Method, keyring: &dyn KekStore) -> Result<()> {
+        let vault_id = self.vault_id.clone();
+        // Keyring I/O before the transaction; proven against the file inside it.
+        let keyring_kek = keyring.load(&vault_id);
+        let (tx, keys, actor) = self.write_tx()?;
+        let current = ensure_unchanged(&tx, keys, &vault_id)?;
+        if !current.contains_key(&method) {
             return Err(Error::UnlockMethodState(format!(
                 "this vault has no {method} unlock method"
             )));
         }
-        if methods.len() == 1 {
+        if current.len() == 1 {
             return Err(Error::LastUnlockMethod(method.as_str()));
         }
-        let (tx, keys, actor) = self.write_tx()?;
+        for &remaining in current.keys().filter(|&&m| m != method) {
+            let kek = match (remaining, &keyring_kek) {
+                (Method::Keyring, Ok(kek)) => kek,
+                (Method::Keyring, Err(e)) => {
+                    return Err(Error::UnprovenMethod {
+                        method: remaining.as_str(),
+                        removing: method.as_str(),
+                        reason: e.to_string(),
+                    });
+                }
+                (Method::Passphrase, _) => {
+                    keys.keks.get(&remaining).ok_or(Error::UnprovenMethod {
+                        method: remaining.as_str(),
+                        removing: method.as_str(),
+                        reason: "give the passphrase, so it can be checked first".into(),
+                    })?
+                }
+            };
+            prove(&tx, keys, &vault_id, (remaining, kek), method)?;
+        }
         tx.execute(
             "DELETE FROM unlock_methods WHERE method = ?1",
             [method.as_str()],
@@ -151,40 +332,50 @@ impl Store {
             actor,
             &Event::new("unlock_method.remove").details(serde_json::json!({ "method": method })),
         )?;
+        let seen = method_checks(&tx)?;
+        let removed_check = &current[&method];
+        let delete_entry = method == Method::Keyring
+            && keyring_kek.as_ref().is_ok_and(|kek| {
+                keys::verify_kek_check(kek, &vault_id, removed_check) != KekCheck::Mismatch
+            });
         tx.commit()?;
         self.keys.keks.remove(&method);
-        if let (Method::Keyring, Some(store)) = (method, keyring) {
-            match store.delete(&self.vault_id) {
-                Ok(()) | Err(keys::KeyringError::NotFound) => {}
-                Err(e) => tracing::warn!(error = %e, "keyring entry could not be deleted"),
-            }
+        self.keys.methods_seen = seen;
+        if let (true, Ok(kek)) = (delete_entry, &keyring_kek) {
+            delete_own_entry(keyring, &vault_id, kek);
         }
         Ok(())
     }
 
     /// Changes the passphrase: new salt, new KEK, every data key rewrapped.
-    /// Only `unlock_methods` and `key_wraps` rows change.
+    /// Only `unlock_methods` and `key_wraps` rows change. Fails with
+    /// `UnlockMethodChanged` when the passphrase changed since this session
+    /// unlocked, so of two concurrent changes exactly one succeeds.
     ///
     /// # Errors
-    /// `UnlockMethodState` without a passphrase method; KDF errors; SQLite.
+    /// `UnlockMethodState` without a passphrase method; `UnlockMethodChanged`;
+    /// KDF errors; SQLite.
     pub fn change_passphrase(&mut self, new: &Unlock<'_>) -> Result<()> {
         let Unlock::Passphrase(..) = new else {
             return Err(Error::UnlockMethodState(
                 "a passphrase change needs a passphrase".into(),
             ));
         };
-        if !self.methods()?.contains(&Method::Passphrase) {
+        let vault_id = self.vault_id.clone();
+        let (kek, kdf) = kek_for(new)?;
+        let (tx, keys, actor) = self.write_tx()?;
+        if !ensure_unchanged(&tx, keys, &vault_id)?.contains_key(&Method::Passphrase) {
             return Err(Error::UnlockMethodState(
                 "this vault has no passphrase; add one with `vault passphrase add`".into(),
             ));
         }
-        let (kek, kdf) = kek_for(new)?;
-        let (tx, keys, actor) = self.write_tx()?;
         tx.execute("DELETE FROM unlock_methods WHERE method = 'passphrase'", [])?;
-        insert_method(&tx, keys, Method::Passphrase, &kek, kdf.as_ref())?;
+        insert_method(&tx, keys, &vault_id, Method::Passphrase, &kek, kdf.as_ref())?;
         audit::append(&tx, keys, actor, &Event::new("passphrase.change"))?;
+        let seen = method_checks(&tx)?;
         tx.commit()?;
         self.keys.keks.insert(Method::Passphrase, kek);
+        self.keys.methods_seen = seen;
         Ok(())
     }
 
@@ -193,14 +384,17 @@ impl Store {
     /// transaction. Needs the KEK of every method (see [`Store::add_kek`]).
     ///
     /// # Errors
-    /// `UnlockMethodState` naming a method whose KEK is missing; `Integrity`
-    /// if a value no longer opens (nothing is changed then); SQLite.
+    /// `UnlockMethodState` naming a method whose KEK is missing;
+    /// `UnlockMethodChanged`; `Integrity` if a value no longer opens (nothing
+    /// is changed then); SQLite.
     pub fn rekey(&mut self) -> Result<RekeyReport> {
+        let vault_id = self.vault_id.clone();
         let new_dek = Key::generate()?;
         let mut values = 0u64;
         let (tx, keys, actor) = self.write_tx()?;
-        // Read inside the transaction: a method added concurrently gets its wrap too.
-        let methods = super::methods(&tx)?;
+        let methods: Vec<Method> = ensure_unchanged(&tx, keys, &vault_id)?
+            .into_keys()
+            .collect();
         if let Some(missing) = methods.iter().find(|m| !keys.keks.contains_key(m)) {
             return Err(Error::UnlockMethodState(format!(
                 "rekey wraps the new data key for every unlock method; the {missing} is needed too"
@@ -208,40 +402,38 @@ impl Store {
         }
         let from: Vec<u32> = keys.deks.keys().copied().collect();
         let to = from.last().copied().unwrap_or(0) + 1;
-        {
+        tx.execute(
+            "INSERT INTO data_keys (key_id, created_at) VALUES (?1, ?2)",
+            params![to, now()],
+        )?;
+        for method in &methods {
+            let kek = &keys.keks[method];
             tx.execute(
-                "INSERT INTO data_keys (key_id, created_at) VALUES (?1, ?2)",
-                params![to, now()],
+                "INSERT INTO key_wraps (key_id, method, wrapped) VALUES (?1, ?2, ?3)",
+                params![to, method.as_str(), keys::wrap(kek, *method, to, &new_dek)?],
             )?;
-            for method in &methods {
-                let kek = &keys.keks[method];
-                tx.execute(
-                    "INSERT INTO key_wraps (key_id, method, wrapped) VALUES (?1, ?2, ?3)",
-                    params![to, method.as_str(), keys::wrap(kek, *method, to, &new_dek)?],
-                )?;
-            }
-            for (place, sealed) in super::sealed_values(&tx)? {
-                let plain = keys.open(&place, &sealed)?;
-                let resealed = crypto::seal(&new_dek, to, &place, &plain)?;
-                tx.execute(
-                    &format!(
-                        "UPDATE {} SET {} = ?1 WHERE id = ?2",
-                        place.table, place.column
-                    ),
-                    params![resealed, place.row],
-                )?;
-                values += 1;
-            }
-            tx.execute("DELETE FROM data_keys WHERE key_id <> ?1", [to])?;
-            audit::append(
-                &tx,
-                keys,
-                actor,
-                &Event::new("vault.rekey")
-                    .details(serde_json::json!({ "from": from, "to": to, "values": values })),
-            )?;
-            tx.commit()?;
         }
+        for (place, sealed) in super::sealed_values(&tx)? {
+            let plain = keys.open(&place, &sealed)?;
+            let resealed = crypto::seal(&new_dek, to, &place, &plain)?;
+            tx.execute(
+                &format!(
+                    "UPDATE {} SET {} = ?1 WHERE id = ?2",
+                    place.table, place.column
+                ),
+                params![resealed, place.row],
+            )?;
+            values += 1;
+        }
+        tx.execute("DELETE FROM data_keys WHERE key_id <> ?1", [to])?;
+        audit::append(
+            &tx,
+            keys,
+            actor,
+            &Event::new("vault.rekey")
+                .details(serde_json::json!({ "from": from, "to": to, "values": values })),
+        )?;
+        tx.commit()?;
         self.keys.deks.clear();
         self.keys.deks.insert(to, new_dek);
         Ok(RekeyReport { from, to, values })

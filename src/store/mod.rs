@@ -141,6 +141,10 @@ pub(crate) struct Keys {
     deks: BTreeMap<u32, Key>,
     /// KEKs known this session, by unlock method.
     keks: BTreeMap<Method, Key>,
+    /// The key-check value of every unlock method as this session last saw
+    /// it (at unlock, or after its own key operation). A key operation
+    /// refuses to act when the file no longer agrees.
+    methods_seen: keyops::MethodChecks,
     /// Keys the audit chain's MACs.
     audit: Key,
     /// Keys fingerprints of secrets and identities.
@@ -318,11 +322,7 @@ impl Vault {
     /// # Errors
     /// SQLite errors.
     pub fn vault_id(&self) -> Result<String> {
-        Ok(self
-            .conn
-            .query_row("SELECT vault_id FROM vault_meta WHERE id = 1", [], |r| {
-                r.get(0)
-            })?)
+        vault_id(&self.conn)
     }
 
     /// The unlock methods this vault has.
@@ -377,66 +377,107 @@ impl Vault {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Checks, without unlocking or writing anything, that `how` opens this
+    /// vault now: its key matches the stored key check and unwraps every
+    /// data key. `vault status` uses it, so a keyring method whose entry is
+    /// gone is not reported as usable.
+    ///
+    /// # Errors
+    /// As [`Vault::unlock`].
+    pub fn check(&self, how: &Unlock<'_>) -> Result<()> {
+        let snapshot = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+        let vault_id = vault_id(&snapshot)?;
+        let (kek, _) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
+        unwrap_all(&snapshot, &self.path, how.method(), &kek)?;
+        Ok(())
+    }
+
     /// Unlocks with `how`. Reads only: a failed unlock changes nothing.
+    /// (A successful one rewrites a legacy key check in its current form.)
     ///
     /// # Errors
     /// `WrongPassphrase`, `KeyringMismatch`, `CorruptKeyWrap`, `Integrity`,
     /// keyring errors, or `UnlockMethodState` when the vault lacks that method.
     pub fn unlock(self, how: &Unlock<'_>) -> Result<Store> {
-        let vault_id = self.vault_id()?;
-        let kek = verified_kek(&self.conn, &self.path, &vault_id, how)?;
         let method = how.method();
-        let mut deks = BTreeMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key_id, wrapped FROM key_wraps WHERE method = ?1 ORDER BY key_id")?;
-        let wraps = stmt
-            .query_map([method.as_str()], |r| {
-                Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        drop(stmt);
-        for (key_id, wrapped) in wraps {
-            match keys::unwrap(&kek, method, &wrapped) {
-                Ok((id, dek)) if id == key_id => {
-                    deks.insert(key_id, dek);
-                }
-                _ => {
-                    return Err(Error::CorruptKeyWrap {
-                        method: method.as_str(),
-                        key_id,
-                    });
-                }
-            }
-        }
-        if deks.is_empty() {
-            return Err(Error::NotAVault {
-                path: self.path.clone(),
-                reason: format!("no data key is wrapped for the {method} method"),
-            });
-        }
+        // One read snapshot: the key check, the wraps and the method list agree.
+        let snapshot = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+        let vault_id = vault_id(&snapshot)?;
+        let (kek, check) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
+        let methods_seen = keyops::method_checks(&snapshot)?;
+        let deks = unwrap_all(&snapshot, &self.path, method, &kek)?;
         let root_sealed: Vec<u8> =
-            self.conn
-                .query_row("SELECT root_secret FROM vault_meta WHERE id = 1", [], |r| {
-                    r.get(0)
-                })?;
+            snapshot.query_row("SELECT root_secret FROM vault_meta WHERE id = 1", [], |r| {
+                r.get(0)
+            })?;
+        snapshot.finish()?;
         let mut keys = Keys {
             deks,
             keks: BTreeMap::from([(method, kek)]),
+            methods_seen,
             audit: Key::from_bytes([0; 32]),
             fingerprint: Key::from_bytes([0; 32]),
             rows: Key::from_bytes([0; 32]),
         };
         let root = open_root(&keys, &root_sealed)?;
         keys.derive_from_root(&root);
-        Ok(Store {
+        let mut store = Store {
             conn: self.conn,
             path: self.path,
             vault_id,
             keys,
             actor: Actor::current(None),
-        })
+        };
+        if check == keys::KekCheck::Legacy {
+            store.upgrade_kek_check(method)?;
+        }
+        Ok(store)
     }
+}
+
+/// Opens every data key wrapped for `method` with `kek`.
+fn unwrap_all(
+    conn: &Connection,
+    path: &Path,
+    method: Method,
+    kek: &Key,
+) -> Result<BTreeMap<u32, Key>> {
+    let mut deks = BTreeMap::new();
+    let mut stmt =
+        conn.prepare("SELECT key_id, wrapped FROM key_wraps WHERE method = ?1 ORDER BY key_id")?;
+    let wraps = stmt
+        .query_map([method.as_str()], |r| {
+            Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (key_id, wrapped) in wraps {
+        match keys::unwrap(kek, method, &wrapped) {
+            Ok((id, dek)) if id == key_id => {
+                deks.insert(key_id, dek);
+            }
+            _ => {
+                return Err(Error::CorruptKeyWrap {
+                    method: method.as_str(),
+                    key_id,
+                });
+            }
+        }
+    }
+    if deks.is_empty() {
+        return Err(Error::NotAVault {
+            path: path.to_path_buf(),
+            reason: format!("no data key is wrapped for the {method} method"),
+        });
+    }
+    Ok(deks)
+}
+
+fn vault_id(conn: &Connection) -> Result<String> {
+    Ok(
+        conn.query_row("SELECT vault_id FROM vault_meta WHERE id = 1", [], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 const ROOT_PLACE: Place<'static> = Place {
@@ -465,8 +506,15 @@ fn methods(conn: &Connection) -> Result<Vec<Method>> {
     Ok(names.iter().filter_map(|n| Method::parse(n)).collect())
 }
 
-/// Obtains the KEK for `how` and checks it against the stored key-check value.
-fn verified_kek(conn: &Connection, path: &Path, vault_id: &str, how: &Unlock<'_>) -> Result<Key> {
+/// Obtains the KEK for `how` and checks it against the stored key-check
+/// value (which binds the vault id). Says whether the check is still in its
+/// legacy form, written before the vault id was bound.
+fn verified_kek(
+    conn: &Connection,
+    path: &Path,
+    vault_id: &str,
+    how: &Unlock<'_>,
+) -> Result<(Key, keys::KekCheck)> {
     let method = how.method();
     let row: Option<(Option<String>, Vec<u8>)> = conn
         .query_row(
@@ -494,17 +542,17 @@ fn verified_kek(conn: &Connection, path: &Path, vault_id: &str, how: &Unlock<'_>
             params.derive(passphrase)?
         }
     };
-    if !kek.verify_mac(&[b"authvault kek-check v1"], &check) {
-        return Err(match method {
+    match keys::verify_kek_check(&kek, vault_id, &check) {
+        keys::KekCheck::Mismatch => Err(match method {
             Method::Passphrase => Error::WrongPassphrase {
                 path: path.to_path_buf(),
             },
             Method::Keyring => Error::KeyringMismatch {
                 vault_id: vault_id.to_owned(),
             },
-        });
+        }),
+        found => Ok((kek, found)),
     }
-    Ok(kek)
 }
 
 /// An unlocked vault: the repository every other layer uses.
@@ -580,6 +628,7 @@ impl Store {
         let mut keys = Keys {
             deks: BTreeMap::from([(1, dek)]),
             keks: BTreeMap::new(),
+            methods_seen: keyops::MethodChecks::new(),
             audit: Key::from_bytes([0; 32]),
             fingerprint: Key::from_bytes([0; 32]),
             rows: Key::from_bytes([0; 32]),
@@ -598,7 +647,8 @@ impl Store {
             "INSERT INTO data_keys (key_id, created_at) VALUES (1, ?1)",
             [&now],
         )?;
-        keyops::insert_method(&tx, &keys, method, &kek, kdf)?;
+        keyops::insert_method(&tx, &keys, vault_id, method, &kek, kdf)?;
+        keys.methods_seen = keyops::method_checks(&tx)?;
         keys.keks.insert(method, kek);
         audit::append(
             &tx,

@@ -154,7 +154,9 @@ fn unlock_methods_can_be_added_and_removed_without_touching_data() {
     let mut add = vec!["passphrase", "add"];
     add.extend(FAST_KDF_ARGS);
     ok(tv.cmd(&add).env("AUTHVAULT_NEW_PASSPHRASE", PASSPHRASE));
-    ok(&mut tv.cmd(&["keyring", "remove"]));
+    // The passphrase will be the only way in: it must be proven first.
+    fails(&mut tv.cmd(&["keyring", "remove"]));
+    ok(&mut tv.cmd_pw(&["keyring", "remove"]));
     assert_eq!(
         keyring_items().len(),
         items,
