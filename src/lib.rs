@@ -39,6 +39,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod hardening;
 pub mod import;
 pub mod keys;
 pub mod manager;

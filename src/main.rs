@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    match cli::run(cli::Cli::parse()) {
+    // First, before any argument, variable or secret is read: no core file,
+    // and no other process of this user may read our memory or environment.
+    let hardening = authvault::hardening::harden_process();
+    match cli::run(cli::Cli::parse(), hardening) {
         Ok(code) => code,
         Err(e) => {
             #[allow(clippy::print_stderr)] // the binary's edge: the one place errors are shown

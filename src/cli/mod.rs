@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use authvault::Error;
 use authvault::config::Config;
+use authvault::hardening::HardeningError;
 use authvault::keys::{KdfCost, Method, OsKeyring, Unlock};
 use authvault::manager::Manager;
 use authvault::store::{Actor, Store, Vault};
@@ -103,10 +104,15 @@ pub struct Ctx {
     json: bool,
 }
 
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<ExitCode> {
+/// Runs the parsed command line; `hardening` is what `main` got from
+/// [`authvault::hardening::harden_process`], reported once logging is set up.
+pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> {
     let config = Config::from_env(cli.vault);
     init_logging(config.log_filter.as_deref());
+    if let Err(e) = hardening {
+        // Not fatal: a sandbox may forbid the calls; the user is told.
+        tracing::warn!("{e}");
+    }
     let ctx = Ctx {
         config,
         json: cli.json,

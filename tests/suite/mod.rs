@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod concurrency;
 pub mod fake_provider;
+mod hardening;
 mod keyring;
 mod migrate;
 mod providers;
