@@ -46,5 +46,6 @@ pub mod manager;
 pub mod model;
 pub mod providers;
 pub mod store;
+pub mod terminal;
 
 pub use error::{Error, Result};

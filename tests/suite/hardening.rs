@@ -1,14 +1,22 @@
-//! Process hardening, observed from outside a real `vault` process: no core
-//! dumps, no access to its memory or environment by other processes of the
-//! same user.
+//! Process and terminal hardening, observed from outside a real `vault`
+//! process: no core dumps, no access to its memory or environment by other
+//! processes of the same user, and no raw control characters from a file,
+//! a provider or an argument on the terminal.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, ChildStderr, Command, Stdio};
 
-use super::common::{FAST_KDF_ARGS, PASSPHRASE, TempVault, ok, stderr, stdout};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::common::{
+    FAST_KDF_ARGS, PASSPHRASE, TempVault, api_key_account, fails, ok, stderr, stdout,
+};
 
 // ---------------------------------------------------------------------------
 // Process
@@ -191,4 +199,190 @@ fn a_vault_killed_with_sigabrt_writes_no_core_file() {
     assert_eq!(status.signal(), Some(6), "{status}");
     assert!(!status.core_dumped(), "the kernel dumped the vault's core");
     assert_eq!(core_files(cwd.path()), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------
+// Terminal
+
+/// What a terminal would act on: C0 controls but the line break, DEL, C1
+/// controls, and the bidirectional-text controls.
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(
+                    c,
+                    '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+                )
+        })
+        .collect()
+}
+
+/// Every hostile character at once, and a line break followed by a forged line.
+const HOSTILE: &str = "a\u{1b}[31mred\r\u{8}\u{7f}\u{9b}2J\u{202e}\nFAKE-LINE";
+/// [`HOSTILE`] as the terminal must show it.
+const HOSTILE_SHOWN: &str = r"a\u001b[31mred\u000d\u0008\u007f\u009b2J\u202e\u000aFAKE-LINE";
+
+/// A Codex `auth.json` whose id token carries `email` and `plan`.
+fn codex_file(dir: &Path, email: &str, plan: &str) -> std::path::PathBuf {
+    let part = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("encode"));
+    let claims = json!({
+        "email": email,
+        "https://api.openai.com/auth": {
+            "chatgpt_plan_type": plan,
+            "chatgpt_account_id": "acct-hostile",
+        },
+    });
+    let id_token = format!(
+        "{}.{}.FIXTUREsignature",
+        part(&json!({"alg": "RS256"})),
+        part(&claims)
+    );
+    let file = json!({
+        "auth_mode": "chatgpt",
+        "tokens": {
+            "id_token": id_token,
+            "access_token": "at-FIXTURE-hostile",
+            "refresh_token": "rt-FIXTURE-hostile",
+            "account_id": "acct-hostile",
+        },
+    });
+    let path = dir.join("auth.json");
+    fs::write(&path, serde_json::to_vec_pretty(&file).expect("render")).expect("write");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+/// A Claude Code `.credentials.json` whose plan is `plan`.
+fn claude_code_file(dir: &Path, plan: &str) -> std::path::PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/legacy/claude-code-credentials.json");
+    let mut file: Value =
+        serde_json::from_slice(&fs::read(fixture).expect("fixture")).expect("json");
+    file["claudeAiOauth"]["subscriptionType"] = json!(plan);
+    let path = dir.join(".credentials.json");
+    fs::write(&path, serde_json::to_vec_pretty(&file).expect("render")).expect("write");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+#[test]
+fn values_from_imported_files_reach_the_terminal_escaped() {
+    let tv = TempVault::new();
+    drop(tv.init_passphrase());
+    let src = tempfile::tempdir().expect("tempdir");
+    let email = format!("{HOSTILE}@example.com");
+    let codex = codex_file(src.path(), &email, HOSTILE);
+    let claude = claude_code_file(src.path(), HOSTILE);
+    let from = |c: &mut Command| {
+        c.arg("--from").arg(&codex).arg("--from").arg(&claude);
+    };
+
+    let mut plan = tv.cmd_pw(&["migrate", "--dry-run"]);
+    from(&mut plan);
+    let mut json_plan = tv.cmd_pw(&["--json", "migrate", "--dry-run"]);
+    from(&mut json_plan);
+    let mut run = tv.cmd_pw(&["migrate"]);
+    from(&mut run);
+    let text_outputs = [
+        ("migrate --dry-run", ok(&mut plan)),
+        ("migrate", ok(&mut run)),
+        ("accounts", ok(&mut tv.cmd_pw(&["accounts"]))),
+    ];
+    for (what, out) in &text_outputs {
+        for text in [stdout(out), stderr(out)] {
+            assert_eq!(
+                raw_controls(&text),
+                Vec::<char>::new(),
+                "`vault {what}`:\n{text}"
+            );
+        }
+        assert!(
+            stdout(out).contains(&format!("{HOSTILE_SHOWN}@example.com")),
+            "`vault {what}` shows the e-mail escaped, on its line:\n{}",
+            stdout(out)
+        );
+    }
+
+    // JSON: escaped too, and it reads back as the very same value.
+    let json_outputs = [
+        ("--json migrate --dry-run", ok(&mut json_plan)),
+        (
+            "--json accounts",
+            ok(&mut tv.cmd_pw(&["--json", "accounts"])),
+        ),
+    ];
+    for (what, out) in &json_outputs {
+        let text = stdout(out);
+        assert_eq!(
+            raw_controls(&text),
+            Vec::<char>::new(),
+            "`vault {what}`:\n{text}"
+        );
+        let value: Value = serde_json::from_str(&text).expect("JSON");
+        let accounts = value
+            .get("report")
+            .map_or(&value, |r| &r["accounts"])
+            .as_array()
+            .expect("accounts");
+        let emails: Vec<&Value> = accounts.iter().map(|a| &a["email"]).collect();
+        assert!(emails.contains(&&json!(email)), "`vault {what}`: {text}");
+        let plans: Vec<&Value> = accounts.iter().map(|a| &a["plan"]).collect();
+        assert_eq!(plans, [&json!(HOSTILE), &json!(HOSTILE)], "`vault {what}`");
+    }
+}
+
+#[test]
+fn a_hostile_label_is_shown_escaped_in_the_error() {
+    let tv = TempVault::new();
+    tv.init_passphrase()
+        .add_account(&api_key_account(
+            authvault::model::Provider::OpenAi,
+            "work",
+            "sk-FIXTURE-label",
+        ))
+        .expect("add");
+    let out = fails(&mut tv.cmd_pw(&["accounts", "rename", "work", HOSTILE]));
+    let text = stderr(&out);
+    assert_eq!(raw_controls(&text), Vec::<char>::new(), "{text}");
+    assert_eq!(
+        text,
+        format!(
+            "error: invalid label `{HOSTILE_SHOWN}`: may contain only letters, digits and . _ - @ +\n"
+        )
+    );
+}
+
+#[test]
+fn an_unknown_value_in_a_legacy_file_is_named_by_position_not_quoted() {
+    let tv = TempVault::new();
+    drop(tv.init_passphrase());
+    let src = tempfile::tempdir().expect("tempdir");
+    let path = src.path().join("auth.json");
+    fs::write(
+        &path,
+        "{\n  \"auth_mode\": \"sk-proj-FIXTURE-LEAK\",\n  \"OPENAI_API_KEY\": \"sk-FIXTURE-x\"\n}\n",
+    )
+    .expect("write");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+    for json in [false, true] {
+        let mut c = tv.cmd_pw(if json {
+            &["--json", "migrate"]
+        } else {
+            &["migrate"]
+        });
+        let out = fails(c.arg("--from").arg(&path));
+        let text = stderr(&out);
+        assert!(
+            text.contains(&format!(
+                "{}:2:16: field `auth_mode`: unknown value",
+                path.display()
+            )),
+            "{text}"
+        );
+        assert!(
+            !text.contains("LEAK") && !stdout(&out).contains("LEAK"),
+            "{text}"
+        );
+    }
 }
