@@ -39,11 +39,13 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod hardening;
 pub mod import;
 pub mod keys;
 pub mod manager;
 pub mod model;
 pub mod providers;
 pub mod store;
+pub mod terminal;
 
 pub use error::{Error, Result};

@@ -5,16 +5,27 @@ mod cli;
 
 use std::process::ExitCode;
 
+use authvault::terminal::escape_lines;
 use clap::Parser;
 
+#[allow(clippy::print_stderr)] // the binary's edge: the one place errors are shown
 fn main() -> ExitCode {
-    match cli::run(cli::Cli::parse()) {
+    // First, before any argument, variable or secret is read: no core file,
+    // and no other process of this user may read our memory or environment.
+    let hardening = authvault::hardening::harden_process();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors quote the arguments: escaped like every other output.
+        Err(e) if e.use_stderr() => {
+            eprint!("{}", escape_lines(&e.to_string()));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(), // --help, --version
+    };
+    match cli::run(cli, hardening) {
         Ok(code) => code,
         Err(e) => {
-            #[allow(clippy::print_stderr)] // the binary's edge: the one place errors are shown
-            {
-                eprintln!("error: {e:#}");
-            }
+            eprintln!("{}", escape_lines(&format!("error: {e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use authvault::store::AccountInfo;
+use authvault::terminal::escape;
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
@@ -57,7 +58,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         Action::Remove { name } => (store.remove_account(name)?, "Removed"),
     };
     ctx.emit(&serde_json::json!({ "account": info }), || {
-        format!("{verb} {} account `{}`.", info.provider, info.label)
+        format!(
+            "{verb} {} account `{}`.",
+            info.provider,
+            escape(&info.label)
+        )
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -76,16 +81,18 @@ fn table(accounts: &[AccountInfo]) -> String {
             (true, true) => "needs login",
             (true, false) => "ok",
         };
+        // Plan and e-mail come from files and providers: escaped, so a cell
+        // holds one line and drives nothing.
         t.add_row([
-            a.label.clone(),
+            escape(&a.label).into_owned(),
             a.provider.to_string(),
             a.credentials
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("+"),
-            a.plan.clone().unwrap_or_default(),
-            a.email.clone().unwrap_or_default(),
+            escape(a.plan.as_deref().unwrap_or_default()).into_owned(),
+            escape(a.email.as_deref().unwrap_or_default()).into_owned(),
             state.to_owned(),
             a.expires_at
                 .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use authvault::store::{AuditEntry, ChainState};
+use authvault::terminal::escape;
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
@@ -62,19 +63,25 @@ fn table(entries: &[AuditEntry]) -> String {
                 .map(|a| format!(" agent {a}"))
                 .unwrap_or_default()
         );
-        t.add_row([
-            e.seq.to_string(),
-            e.at.clone(),
-            actor,
-            e.action.clone(),
-            e.account.clone().unwrap_or_default(),
-            e.outcome.clone(),
-            if e.details.is_null() {
-                String::new()
-            } else {
-                e.details.to_string()
-            },
-        ]);
+        let details = if e.details.is_null() {
+            String::new()
+        } else {
+            e.details.to_string()
+        };
+        // Agent ids, paths in details and failure reasons are not ours: one
+        // escaped line per cell.
+        t.add_row(
+            [
+                &e.seq.to_string(),
+                &e.at,
+                &actor,
+                &e.action,
+                e.account.as_deref().unwrap_or_default(),
+                &e.outcome,
+                &details,
+            ]
+            .map(|cell| escape(cell).into_owned()),
+        );
     }
     t.to_string()
 }

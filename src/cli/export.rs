@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use authvault::import::{export, write_private_atomic};
 use authvault::model::{Credential, CredentialKind, Provider};
 use authvault::store::AccountSelector;
+use authvault::terminal::escape;
 use clap::ValueEnum;
 
 use super::Ctx;
@@ -113,8 +114,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                 "Wrote {} for {} account `{}` to {} (mode 0600).",
                 name,
                 account.provider,
-                account.label,
-                out.display()
+                escape(&account.label),
+                escape(&out.display().to_string())
             )
         },
     )?;

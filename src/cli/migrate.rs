@@ -6,6 +6,7 @@ use anyhow::Result;
 use authvault::import::{self, MigrateOptions, MigrateReport};
 use authvault::keys::{KekStore, MemoryKeyring, OsKeyring, Unlock};
 use authvault::store::{MergeAction, Store};
+use authvault::terminal::escape;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -76,7 +77,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                 let _ = writeln!(
                     text,
                     "Created a new vault at {} (unlock: {how}).",
-                    path.display()
+                    escape(&path.display().to_string())
                 );
             }
             text + &describe(&report)
@@ -97,20 +98,23 @@ fn scratch_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The report for humans. Paths, e-mails, plans and messages may carry
+/// anything a file held: each is escaped onto its own line.
 fn describe(r: &MigrateReport) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "Sources:");
     for s in &r.sources {
         let format = s.format.map(|f| f.to_string()).unwrap_or_default();
-        let _ = writeln!(t, "  {:<10} {:<24} {}", s.status, format, s.path.display());
+        let path = s.path.display().to_string();
+        let _ = writeln!(t, "  {:<10} {:<24} {}", s.status, format, escape(&path));
         for line in s.error.iter().chain(&s.warnings).chain(&s.notes) {
-            let _ = writeln!(t, "             - {line}");
+            let _ = writeln!(t, "             - {}", escape(line));
         }
         if s.removed {
             let _ = writeln!(t, "             - removed after verification");
         }
         if let Some(why) = &s.kept_because {
-            let _ = writeln!(t, "             - kept: {why}");
+            let _ = writeln!(t, "             - kept: {}", escape(why));
         }
     }
     if !r.accounts.is_empty() {
@@ -128,19 +132,19 @@ fn describe(r: &MigrateReport) -> String {
         let _ = writeln!(
             t,
             "  {action:<12} {:<18} {:<6} {} (active {}) {} {}",
-            a.label,
+            escape(&a.label),
             a.provider,
             kinds.join("+"),
             a.active,
-            a.email.as_deref().unwrap_or("-"),
-            a.plan.as_deref().unwrap_or("-"),
+            escape(a.email.as_deref().unwrap_or("-")),
+            escape(a.plan.as_deref().unwrap_or("-")),
         );
         for c in &a.changes {
-            let _ = writeln!(t, "               - {c}");
+            let _ = writeln!(t, "               - {}", escape(c));
         }
     }
     if !r.settings_changed.is_empty() {
-        let _ = writeln!(t, "Settings: {}", r.settings_changed.join(", "));
+        let _ = writeln!(t, "Settings: {}", escape(&r.settings_changed.join(", ")));
     }
     if r.history_added > 0 {
         let _ = writeln!(

@@ -24,9 +24,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use authvault::Error;
 use authvault::config::Config;
+use authvault::hardening::HardeningError;
 use authvault::keys::{KdfCost, Method, OsKeyring, Unlock};
 use authvault::manager::Manager;
 use authvault::store::{Actor, Store, Vault};
+use authvault::terminal::{escape, escape_lines};
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -87,11 +89,15 @@ fn prompt(text: &str) -> Option<SecretString> {
         .map(SecretString::from)
 }
 
-/// Writes a line to stdout; a reader that went away (`vault … | head`) is not an error.
+/// Writes a line to stdout: the one place the commands' output goes out.
+/// Control characters are escaped, line breaks kept (JSON text stays the
+/// same JSON, see [`authvault::terminal`]); a value interpolated into `text`
+/// must be escaped with [`escape`] so it cannot break a line. A reader that
+/// went away (`vault … | head`) is not an error.
 fn print_out(text: &str) -> Result<()> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+    match writeln!(out, "{}", escape_lines(text)).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
@@ -103,10 +109,15 @@ pub struct Ctx {
     json: bool,
 }
 
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<ExitCode> {
+/// Runs the parsed command line; `hardening` is what `main` got from
+/// [`authvault::hardening::harden_process`], reported once logging is set up.
+pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> {
     let config = Config::from_env(cli.vault);
     init_logging(config.log_filter.as_deref());
+    if let Err(e) = hardening {
+        // Not fatal: a sandbox may forbid the calls; the user is told.
+        tracing::warn!("{e}");
+    }
     let ctx = Ctx {
         config,
         json: cli.json,
@@ -135,8 +146,30 @@ fn init_logging(filter: Option<&str>) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| EscapedStderr)
         .try_init();
+}
+
+/// Log output: `tracing` writes each event with one `write_all` of the whole
+/// formatted line, which goes out with every control character escaped and
+/// only the final line break kept, so no field can forge a line.
+struct EscapedStderr;
+
+impl std::io::Write for EscapedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (line, end) = text
+            .strip_suffix('\n')
+            .map_or((&*text, ""), |line| (line, "\n"));
+        let mut err = std::io::stderr().lock();
+        err.write_all(escape(line).as_bytes())?;
+        err.write_all(end.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Argon2id cost flags shared by the commands that create a passphrase wrap.

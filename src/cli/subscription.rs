@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use authvault::providers::snapshot::Snapshot;
+use authvault::terminal::escape;
 use chrono::Utc;
 
 use super::Ctx;
@@ -47,7 +48,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         for entry in &out {
             let label = entry["account"].as_str().unwrap_or_default();
             if let Some(e) = entry["error"].as_str() {
-                let _ = writeln!(t, "{label}: error: {e}");
+                let _ = writeln!(t, "{}: error: {}", escape(label), escape(e));
                 continue;
             }
             if let Ok(s) = serde_json::from_value::<Snapshot>(entry["snapshot"].clone()) {
@@ -66,13 +67,15 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
 fn describe(label: &str, s: &Snapshot) -> String {
     let age = (Utc::now() - s.fetched_at).num_seconds().max(0);
     let source = s.source.as_str().to_owned();
+    // Plan, status and window names are the provider's words: escaped.
     let mut t = format!(
-        "{label} ({}): plan {}{} — from {source}, {age} s old\n",
+        "{} ({}): plan {}{} — from {source}, {age} s old\n",
+        escape(label),
         s.provider,
-        s.plan.as_deref().unwrap_or("unknown"),
+        escape(s.plan.as_deref().unwrap_or("unknown")),
         s.status
             .as_deref()
-            .map(|st| format!(", status {st}"))
+            .map(|st| format!(", status {}", escape(st)))
             .unwrap_or_default(),
     );
     for w in &s.windows {
@@ -83,7 +86,7 @@ fn describe(label: &str, s: &Snapshot) -> String {
             .resets_at
             .map(|r| format!(", resets {r}"))
             .unwrap_or_default();
-        let _ = writeln!(t, "  {:<18} {used}{reset}", w.name);
+        let _ = writeln!(t, "  {:<18} {used}{reset}", escape(&w.name));
     }
     if let Some(c) = &s.credits {
         let _ = writeln!(

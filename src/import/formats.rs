@@ -43,9 +43,10 @@
 //!
 //! No error or note ever contains a value from the file: messages are built
 //! here from field paths and JSON type names, never from `serde_json`'s
-//! data messages (which quote values). Names taken from the file (an unknown
-//! key, an unknown `auth_mode`) are shown only when short and plain, since a
-//! mangled file can turn a secret into a key. The parsed JSON tree is
+//! data messages (which quote values); an unknown `auth_mode` is named by
+//! its position only. Names of unknown keys are shown only when short and
+//! plain (letters, digits and `_-.:/@$`), since a mangled file can turn a
+//! secret into a key. The parsed JSON tree is
 //! zeroed before it is freed; secrets move out of it into
 //! [`SecretString`]s without a copy.
 //!
@@ -66,9 +67,7 @@ use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
 
 mod document;
 
-use document::{
-    Reader, Seg, child, kind, line_column, read_document, shown_name, shown_value, trailing_bytes,
-};
+use document::{Reader, Seg, child, kind, line_column, read_document, shown_name, trailing_bytes};
 
 /// Largest source file [`parse`] reads; a credential file is a few KiB.
 pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
@@ -172,7 +171,7 @@ pub struct LastSelection {
 
 /// A source that cannot be imported, with the spot that shows why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{}:{}: {}", .file.display(), .line, .column, .message)]
+#[error("{}:{}:{}: {}", crate::terminal::escape(&.file.display().to_string()), .line, .column, .message)]
 pub struct ParseError {
     /// The file, as given to [`parse`].
     pub file: PathBuf,
@@ -345,12 +344,11 @@ impl Reader<'_> {
             None => None,
             Some(m) if m == "apikey" => Some(CredentialKind::ApiKey),
             Some(m) if m == "chatgpt" => Some(CredentialKind::OAuth),
-            Some(other) => {
-                let message = format!(
-                    "field `auth_mode`: unknown value {}; expected \"apikey\" or \"chatgpt\" \
-                     (a newer Codex may have written this file: update authvault)",
-                    shown_value(&other)
-                );
+            Some(_) => {
+                // The value is not shown: a mangled file can put a secret here.
+                let message = "field `auth_mode`: unknown value (not shown); expected \"apikey\" \
+                     or \"chatgpt\" (a newer Codex may have written this file: update authvault)"
+                    .to_owned();
                 return Err(self.error(&[Seg::Key("auth_mode")], message));
             }
         };

@@ -93,7 +93,9 @@ pub struct Token {
 pub fn check_label(label: &str) -> Result<()> {
     let bad = |reason| {
         Err(Error::InvalidLabel {
-            label: label.chars().take(80).collect(),
+            // Shown in the error: at most 80 characters, control characters escaped.
+            label: crate::terminal::escape(&label.chars().take(80).collect::<String>())
+                .into_owned(),
             reason,
         })
     };

@@ -89,6 +89,21 @@ fn no_command_prints_or_logs_a_secret() {
     ] {
         outputs.push(run(args, None));
     }
+    // A legacy file whose unknown `auth_mode` is a secret: the error names
+    // the field and its position, not the value.
+    let src = tempfile::tempdir().expect("tempdir");
+    let legacy = src.path().join("auth.json");
+    std::fs::write(
+        &legacy,
+        format!(r#"{{"auth_mode": "sk-{MARKER}-mode", "OPENAI_API_KEY": "sk-{MARKER}-legacy"}}"#),
+    )
+    .expect("write legacy file");
+    let legacy = legacy.to_str().expect("UTF-8 path");
+    outputs.push(run(&["migrate", "--from", legacy], None));
+    outputs.push(run(
+        &["--json", "migrate", "--dry-run", "--from", legacy],
+        None,
+    ));
     for (what, out) in &outputs {
         assert!(
             !stdout(out).contains(MARKER),

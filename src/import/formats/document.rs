@@ -78,15 +78,6 @@ pub(super) fn shown_name(name: &str) -> String {
     }
 }
 
-pub(super) fn shown_value(value: &str) -> String {
-    let shown = shown_name(value);
-    if shown == value {
-        format!("\"{value}\"")
-    } else {
-        shown
-    }
-}
-
 pub(super) struct Reader<'a> {
     pub(super) file: &'a Path,
     /// The JSON document, without BOM and trailing bytes.

@@ -568,7 +568,7 @@ fn errors_name_line_column_and_what_was_expected() {
         (
             "unknown auth_mode",
             edit(2, "\"chatgpt\"", "\"chatgptAuthTokens\""),
-            "2:16: field `auth_mode`: unknown value \"chatgptAuthTokens\"; expected \"apikey\" or \"chatgpt\" (a newer Codex may have written this file: update authvault)",
+            "2:16: field `auth_mode`: unknown value (not shown); expected \"apikey\" or \"chatgpt\" (a newer Codex may have written this file: update authvault)",
         ),
         (
             "unknown auth_mode holding a secret",
@@ -577,7 +577,7 @@ fn errors_name_line_column_and_what_was_expected() {
                 "\"chatgpt\"",
                 "\"sk-proj-FIXTUREv0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa01\"",
             ),
-            "2:16: field `auth_mode`: unknown value <59 characters, not shown>; expected \"apikey\" or \"chatgpt\" (a newer Codex may have written this file: update authvault)",
+            "2:16: field `auth_mode`: unknown value (not shown); expected \"apikey\" or \"chatgpt\" (a newer Codex may have written this file: update authvault)",
         ),
         (
             "auth_mode apikey without a key",
