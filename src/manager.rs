@@ -440,11 +440,14 @@ impl Manager {
             .ok_or_else(|| Error::Login("this login has no listener".into()))?;
         net(&self.net)?
             .runtime
-            .block_on(loopback::wait(listener, timeout))
+            .block_on(loopback::wait(listener, timeout, |state| {
+                session.pending.state_matches(state)
+            }))
             .map_err(|e| Error::Login(e.to_string()))
     }
 
-    /// Checks the callback's state, exchanges the code and stores the tokens:
+    /// Checks the callback's state (of a code or an error alike), exchanges
+    /// the code and stores the tokens:
     /// into `target.account` (whose identity must match), or a matching
     /// existing account, or a new one.
     ///
@@ -457,17 +460,22 @@ impl Manager {
         target: &LoginTarget,
     ) -> Result<AccountInfo> {
         let provider = session.provider.provider();
+        if !callback
+            .state()
+            .is_some_and(|s| session.pending.state_matches(s))
+        {
+            return Err(Error::Login(
+                "the answer's state does not match this login (a stale or forged redirect)".into(),
+            ));
+        }
         let code = match callback {
-            Callback::Denied { error } => {
+            Callback::Denied {
+                error, description, ..
+            } => {
+                let why = description.as_deref().unwrap_or("consent denied?");
                 return Err(Error::Login(format!(
-                    "the provider reported `{error}` (consent denied?)"
+                    "the provider reported `{error}` ({why})"
                 )));
-            }
-            Callback::Code { state, .. } if !session.pending.state_matches(state) => {
-                return Err(Error::Login(
-                    "the answer's state does not match this login (a stale or forged redirect)"
-                        .into(),
-                ));
             }
             Callback::Code { code, .. } => code,
         };

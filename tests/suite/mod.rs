@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 pub mod fake_provider;
 mod keyring;
+mod login_hardening;
 mod migrate;
 mod providers;
 mod rekey_crash;
