@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use authvault::manager::LoginTarget;
 use authvault::model::Provider;
-use authvault::providers::loopback;
+use authvault::providers::loopback::{self, Callback};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
@@ -45,13 +45,39 @@ pub struct Args {
 
 /// Longest API key accepted.
 const MAX_KEY_LEN: usize = 4096;
+/// Longest pasted line accepted: a redirect address with code and state is a
+/// few hundred bytes.
+const MAX_PASTE_LEN: usize = 16 * 1024;
+
+/// Reads standard input up to `max` bytes: all of it, or with `line` only up
+/// to the first line end (not included). Never holds more than `max` + 1
+/// bytes: longer input is refused without reading the rest.
+fn read_stdin(what: &str, max: usize, line: bool) -> Result<Zeroizing<Vec<u8>>> {
+    let mut raw = Zeroizing::new(Vec::new());
+    let mut input = std::io::stdin().lock().take(max as u64 + 1);
+    if line {
+        input.read_until(b'\n', &mut raw)
+    } else {
+        input.read_to_end(&mut raw)
+    }
+    .with_context(|| format!("reading the {what}"))?;
+    if line && raw.last() == Some(&b'\n') {
+        raw.pop();
+    }
+    if raw.len() > max {
+        let ending = if line { " without a line end" } else { "" };
+        return Err(authvault::Error::InvalidInput {
+            what: what.into(),
+            reason: format!("longer than {max} bytes{ending}; nothing was stored"),
+        }
+        .into());
+    }
+    Ok(raw)
+}
 
 fn read_api_key() -> Result<SecretString> {
-    let mut raw = Zeroizing::new(Vec::new());
-    std::io::stdin()
-        .take(MAX_KEY_LEN as u64 + 2)
-        .read_to_end(&mut raw)
-        .context("reading the API key from stdin")?;
+    // The key and a line end (CRLF) at most.
+    let raw = read_stdin("API key on stdin", MAX_KEY_LEN + 2, false)?;
     let invalid = |reason: &str| authvault::Error::InvalidInput {
         what: "API key on stdin".into(),
         reason: reason.into(),
@@ -68,6 +94,16 @@ fn read_api_key() -> Result<SecretString> {
         return Err(invalid("contains whitespace or control characters inside the key").into());
     }
     Ok(SecretString::from(key))
+}
+
+fn read_pasted() -> Result<Callback> {
+    let raw = read_stdin("pasted text on stdin", MAX_PASTE_LEN, true)?;
+    let text = std::str::from_utf8(&raw).unwrap_or_default();
+    Ok(loopback::parse_pasted(text).ok_or_else(|| {
+        authvault::Error::Login(
+            "the pasted text is not `code#state` or a redirect address with code and state".into(),
+        )
+    })?)
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
@@ -120,17 +156,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
             eprintln!(
                 "Then paste the code the provider shows (code#state), or the address the browser was sent to:"
             );
-            let mut line = Zeroizing::new(String::new());
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .context("reading the pasted code")?;
-            loopback::parse_pasted(&line).ok_or_else(|| {
-                authvault::Error::Login(
-                    "the pasted text is not `code#state` or a redirect address with code and state"
-                        .into(),
-                )
-            })?
+            read_pasted()?
         } else {
             eprintln!("Waiting for the browser (up to {} s)…", args.timeout);
             manager.wait_for_callback(&session, Duration::from_secs(args.timeout))?

@@ -1,6 +1,7 @@
 //! `vault login` against other local users and hostile local input: the
 //! loopback listener cannot be stalled or ended by requests that are not this
-//! login's answer, and nothing a request carries reaches the terminal raw.
+//! login's answer, nothing a request carries reaches the terminal raw, and
+//! stdin is read only up to a bound.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -172,6 +173,40 @@ fn an_error_callback_with_this_logins_state_ends_it_and_nothing_raw_reaches_the_
         );
     }
     assert!(text.contains("\\u{1b}"), "shown escaped: {text}");
+    assert_eq!(env.accounts(), serde_json::json!([]));
+    assert_eq!(env.fake.count(Ep::ClaudeToken), 0);
+}
+
+#[test]
+fn a_pasted_line_without_end_is_refused_at_the_bound_and_stores_nothing() {
+    const TOTAL: usize = 64 << 20;
+    let env = setup();
+    let (mut child, _url, err) = start_login(&env, &["login", "claude", "--paste"]);
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'a'; 64 << 10];
+        let mut written = 0;
+        while written < TOTAL {
+            if stdin.write_all(&chunk).is_err() {
+                break;
+            }
+            written += chunk.len();
+        }
+        written
+    });
+    let out = finish(child, err);
+    let written = writer.join().expect("writer");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("pasted text on stdin")
+            && stderr(&out).contains("longer than 16384 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        written < TOTAL,
+        "the reader stopped at its bound instead of taking all {TOTAL} bytes"
+    );
     assert_eq!(env.accounts(), serde_json::json!([]));
     assert_eq!(env.fake.count(Ep::ClaudeToken), 0);
 }
