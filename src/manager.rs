@@ -82,6 +82,16 @@ pub struct LoginTarget {
     pub account: Option<String>,
 }
 
+/// What a login stored.
+#[derive(Debug)]
+pub struct LoggedIn {
+    /// The account, as stored.
+    pub account: AccountInfo,
+    /// Identity fields the existing `--account` lacked and now has from this
+    /// login ("added e-mail"…); empty otherwise.
+    pub identity_recorded: Vec<String>,
+}
+
 /// The HTTP client and the runtime its calls run on.
 struct Net {
     http: Http,
@@ -447,9 +457,11 @@ impl Manager {
     }
 
     /// Checks the callback's state (of a code or an error alike), exchanges
-    /// the code and stores the tokens:
-    /// into `target.account` (whose identity must match), or a matching
+    /// the code and stores the tokens: into `target.account`, or a matching
     /// existing account, or a new one.
+    /// An existing `target.account` must be of the same provider and must not
+    /// know a different identity; identity fields it lacks are recorded in the
+    /// same transaction as the tokens (and listed in the result).
     ///
     /// # Errors
     /// `Login` (denied, state mismatch), provider errors, `IdentityMismatch`.
@@ -458,7 +470,7 @@ impl Manager {
         session: &LoginSession,
         callback: &Callback,
         target: &LoginTarget,
-    ) -> Result<AccountInfo> {
+    ) -> Result<LoggedIn> {
         let provider = session.provider.provider();
         if !callback
             .state()
@@ -488,23 +500,32 @@ impl Manager {
             )
             .map_err(provider_error(provider))?;
         if let Some(label) = &target.account {
-            let account = self.store.account(label)?;
-            if account.provider != provider {
-                return Err(Error::InvalidInput {
-                    what: format!("account `{label}`"),
-                    reason: format!("it is a {} account, not {provider}", account.provider),
-                });
-            }
-            if let Some(what) = identity_differs(&account, &grant.identity) {
-                return Err(Error::IdentityMismatch {
-                    label: label.clone(),
-                    what,
-                });
-            }
-            self.store
-                .set_credential(label, &Credential::OAuth(grant.tokens))?;
-            self.store.fill_identity(label, &grant.identity)?;
-            return self.store.account(label);
+            let credential = Credential::OAuth(grant.tokens);
+            let identity = grant.identity;
+            let (account, identity_recorded) =
+                self.store
+                    .store_login(label, &credential, &identity, |account| {
+                        if account.provider != provider {
+                            return Err(Error::InvalidInput {
+                                what: format!("account `{label}`"),
+                                reason: format!(
+                                    "it is a {} account, not {provider}",
+                                    account.provider
+                                ),
+                            });
+                        }
+                        match identity_differs(account, &identity) {
+                            Some(what) => Err(Error::IdentityMismatch {
+                                label: label.clone(),
+                                what,
+                            }),
+                            None => Ok(()),
+                        }
+                    })?;
+            return Ok(LoggedIn {
+                account,
+                identity_recorded,
+            });
         }
         let item = MergeItem {
             source: format!("vault login {provider}"),
@@ -527,7 +548,10 @@ impl Manager {
             .first()
             .map(|o| o.label.clone())
             .unwrap_or_default();
-        self.store.account(&label)
+        Ok(LoggedIn {
+            account: self.store.account(&label)?,
+            identity_recorded: Vec::new(),
+        })
     }
 
     /// The account's subscription snapshot: the stored one when younger than
