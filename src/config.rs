@@ -128,6 +128,17 @@ pub const ENV_NEW_PASSPHRASE: &str = "AUTHVAULT_NEW_PASSPHRASE";
 /// Environment variable naming the agent on whose behalf the process acts.
 pub const ENV_AGENT_ID: &str = "AUTHVAULT_AGENT_ID";
 
+/// Names of the `AUTHVAULT_*` variables set in this process's environment:
+/// what a child process (the browser opener) must not inherit, since they
+/// include the passphrase.
+#[must_use]
+pub fn own_variables() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| name.as_encoded_bytes().starts_with(b"AUTHVAULT_"))
+        .collect()
+}
+
 /// Settings gathered from flags and the environment.
 #[derive(Debug, Clone, Default)]
 pub struct Config {

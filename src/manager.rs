@@ -82,6 +82,16 @@ pub struct LoginTarget {
     pub account: Option<String>,
 }
 
+/// What a login stored.
+#[derive(Debug)]
+pub struct LoggedIn {
+    /// The account, as stored.
+    pub account: AccountInfo,
+    /// Identity fields the existing `--account` lacked and now has from this
+    /// login ("added e-mail"…); empty otherwise.
+    pub identity_recorded: Vec<String>,
+}
+
 /// The HTTP client and the runtime its calls run on.
 struct Net {
     http: Http,
@@ -440,13 +450,18 @@ impl Manager {
             .ok_or_else(|| Error::Login("this login has no listener".into()))?;
         net(&self.net)?
             .runtime
-            .block_on(loopback::wait(listener, timeout))
+            .block_on(loopback::wait(listener, timeout, |state| {
+                session.pending.state_matches(state)
+            }))
             .map_err(|e| Error::Login(e.to_string()))
     }
 
-    /// Checks the callback's state, exchanges the code and stores the tokens:
-    /// into `target.account` (whose identity must match), or a matching
+    /// Checks the callback's state (of a code or an error alike), exchanges
+    /// the code and stores the tokens: into `target.account`, or a matching
     /// existing account, or a new one.
+    /// An existing `target.account` must be of the same provider and must not
+    /// know a different identity; identity fields it lacks are recorded in the
+    /// same transaction as the tokens (and listed in the result).
     ///
     /// # Errors
     /// `Login` (denied, state mismatch), provider errors, `IdentityMismatch`.
@@ -455,19 +470,24 @@ impl Manager {
         session: &LoginSession,
         callback: &Callback,
         target: &LoginTarget,
-    ) -> Result<AccountInfo> {
+    ) -> Result<LoggedIn> {
         let provider = session.provider.provider();
+        if !callback
+            .state()
+            .is_some_and(|s| session.pending.state_matches(s))
+        {
+            return Err(Error::Login(
+                "the answer's state does not match this login (a stale or forged redirect)".into(),
+            ));
+        }
         let code = match callback {
-            Callback::Denied { error } => {
+            Callback::Denied {
+                error, description, ..
+            } => {
+                let why = description.as_deref().unwrap_or("consent denied?");
                 return Err(Error::Login(format!(
-                    "the provider reported `{error}` (consent denied?)"
+                    "the provider reported `{error}` ({why})"
                 )));
-            }
-            Callback::Code { state, .. } if !session.pending.state_matches(state) => {
-                return Err(Error::Login(
-                    "the answer's state does not match this login (a stale or forged redirect)"
-                        .into(),
-                ));
             }
             Callback::Code { code, .. } => code,
         };
@@ -480,23 +500,32 @@ impl Manager {
             )
             .map_err(provider_error(provider))?;
         if let Some(label) = &target.account {
-            let account = self.store.account(label)?;
-            if account.provider != provider {
-                return Err(Error::InvalidInput {
-                    what: format!("account `{label}`"),
-                    reason: format!("it is a {} account, not {provider}", account.provider),
-                });
-            }
-            if let Some(what) = identity_differs(&account, &grant.identity) {
-                return Err(Error::IdentityMismatch {
-                    label: label.clone(),
-                    what,
-                });
-            }
-            self.store
-                .set_credential(label, &Credential::OAuth(grant.tokens))?;
-            self.store.fill_identity(label, &grant.identity)?;
-            return self.store.account(label);
+            let credential = Credential::OAuth(grant.tokens);
+            let identity = grant.identity;
+            let (account, identity_recorded) =
+                self.store
+                    .store_login(label, &credential, &identity, |account| {
+                        if account.provider != provider {
+                            return Err(Error::InvalidInput {
+                                what: format!("account `{label}`"),
+                                reason: format!(
+                                    "it is a {} account, not {provider}",
+                                    account.provider
+                                ),
+                            });
+                        }
+                        match identity_differs(account, &identity) {
+                            Some(what) => Err(Error::IdentityMismatch {
+                                label: label.clone(),
+                                what,
+                            }),
+                            None => Ok(()),
+                        }
+                    })?;
+            return Ok(LoggedIn {
+                account,
+                identity_recorded,
+            });
         }
         let item = MergeItem {
             source: format!("vault login {provider}"),
@@ -519,7 +548,10 @@ impl Manager {
             .first()
             .map(|o| o.label.clone())
             .unwrap_or_default();
-        self.store.account(&label)
+        Ok(LoggedIn {
+            account: self.store.account(&label)?,
+            identity_recorded: Vec::new(),
+        })
     }
 
     /// The account's subscription snapshot: the stored one when younger than

@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use super::audit::{self, Event};
+use super::merge::{self, MergeItem};
 use super::{Keys, Store, now};
 use crate::crypto::Place;
 use crate::error::{Error, Result};
@@ -566,6 +567,52 @@ impl Store {
         let info = find_account(&tx, keys, label)?;
         tx.commit()?;
         Ok(info)
+    }
+
+    /// Stores a new login's `credential` in an existing account and records
+    /// the identity fields the account lacks from `identity`, in one
+    /// transaction with one `credential.write` audit entry (its details list
+    /// what was recorded). `check` sees the account as this transaction reads
+    /// it and can refuse (another provider, a different identity): then
+    /// nothing is written. Returns the account and what was recorded.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, whatever `check` returns, SQLite.
+    pub fn store_login(
+        &mut self,
+        label: &str,
+        credential: &Credential,
+        identity: &Identity,
+        check: impl FnOnce(&AccountInfo) -> Result<()>,
+    ) -> Result<(AccountInfo, Vec<String>)> {
+        let (tx, keys, actor) = self.write_tx()?;
+        let account = find_account(&tx, keys, label)?;
+        check(&account)?;
+        let fp = write_credential(&tx, keys, account.id, account.provider, credential)?;
+        set_needs_login(&tx, account.id, false)?;
+        let item = MergeItem {
+            source: String::new(),
+            format: String::new(),
+            provider: account.provider,
+            identity: identity.clone(),
+            credentials: Vec::new(),
+            active: account.kind,
+            label: None,
+        };
+        let recorded = merge::fill_identity(&tx, keys, account.id, &item)?;
+        audit::append(
+            &tx,
+            keys,
+            actor,
+            &Event::new("credential.write")
+                .account(account.id, &account.label)
+                .details(serde_json::json!({
+                    "kind": credential.kind(), "fingerprint": fp, "identity_recorded": recorded,
+                })),
+        )?;
+        let info = find_account(&tx, keys, label)?;
+        tx.commit()?;
+        Ok((info, recorded))
     }
 
     /// Every account, by provider then label. Opens e-mail and account ids

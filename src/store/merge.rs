@@ -296,7 +296,7 @@ fn import_event<'a>(
 }
 
 /// Fills identity fields the vault lacks; returns what it filled.
-fn fill_identity(
+pub(crate) fn fill_identity(
     tx: &Transaction<'_>,
     keys: &Keys,
     id: i64,
@@ -626,27 +626,6 @@ impl Store {
         } else {
             CredentialCheck::Different
         })
-    }
-
-    /// Fills identity fields (e-mail, account id, plan, tier) an account lacks.
-    ///
-    /// # Errors
-    /// `AccountNotFound`, SQLite.
-    pub fn fill_identity(&mut self, label: &str, identity: &Identity) -> Result<Vec<String>> {
-        let (tx, keys, _) = self.write_tx()?;
-        let account = accounts::find_account(&tx, keys, label)?;
-        let item = MergeItem {
-            source: String::new(),
-            format: String::new(),
-            provider: account.provider,
-            identity: identity.clone(),
-            credentials: Vec::new(),
-            active: account.kind,
-            label: None,
-        };
-        let filled = fill_identity(&tx, keys, account.id, &item)?;
-        tx.commit()?;
-        Ok(filled)
     }
 
     /// A setting's JSON value.

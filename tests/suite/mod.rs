@@ -7,6 +7,7 @@ pub mod fake_provider;
 mod hardening;
 mod keyops;
 mod keyring;
+mod login_hardening;
 mod migrate;
 mod providers;
 mod rekey_crash;

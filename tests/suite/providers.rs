@@ -13,12 +13,12 @@ use secrecy::SecretString;
 use super::common::{TempVault, fails, ok, stderr, stdout, with_stdin};
 use super::fake_provider::{self as fake, Ep, FakeProvider, Fault, Prov};
 
-struct Env {
-    tv: TempVault,
-    fake: FakeProvider,
+pub(super) struct Env {
+    pub(super) tv: TempVault,
+    pub(super) fake: FakeProvider,
 }
 
-fn setup() -> Env {
+pub(super) fn setup() -> Env {
     let tv = TempVault::new();
     drop(tv.init_passphrase());
     Env {
@@ -29,7 +29,7 @@ fn setup() -> Env {
 
 impl Env {
     /// `vault …` with the passphrase and every endpoint on the fake.
-    fn vault(&self, args: &[&str]) -> Command {
+    pub(super) fn vault(&self, args: &[&str]) -> Command {
         let mut c = self.tv.cmd_pw(args);
         for (k, v) in self.fake.env() {
             c.env(k, v);
@@ -85,11 +85,11 @@ impl Env {
         self.expire_in(label, chrono::Duration::minutes(-1));
     }
 
-    fn accounts(&self) -> serde_json::Value {
+    pub(super) fn accounts(&self) -> serde_json::Value {
         serde_json::from_slice(&ok(&mut self.vault(&["--json", "accounts"])).stdout).expect("json")
     }
 
-    fn audit(&self) -> serde_json::Value {
+    pub(super) fn audit(&self) -> serde_json::Value {
         serde_json::from_slice(&ok(&mut self.vault(&["--json", "audit"])).stdout).expect("json")
     }
 }
@@ -102,9 +102,18 @@ fn provider(p: Prov) -> Provider {
 }
 
 /// Starts `vault login …` and returns it with the authorize URL it printed.
-fn start_login(env: &Env, args: &[&str]) -> (Child, String, BufReader<std::process::ChildStderr>) {
-    let mut child = env
-        .vault(args)
+pub(super) fn start_login(
+    env: &Env,
+    args: &[&str],
+) -> (Child, String, BufReader<std::process::ChildStderr>) {
+    spawn_login(env.vault(args))
+}
+
+/// Starts a prepared `vault login` command; see [`start_login`].
+pub(super) fn spawn_login(
+    mut login: Command,
+) -> (Child, String, BufReader<std::process::ChildStderr>) {
+    let mut child = login
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -130,7 +139,7 @@ fn start_login(env: &Env, args: &[&str]) -> (Child, String, BufReader<std::proce
     panic!("vault login printed no authorize URL (last line: {line})");
 }
 
-fn finish(child: Child, mut err: BufReader<std::process::ChildStderr>) -> Output {
+pub(super) fn finish(child: Child, mut err: BufReader<std::process::ChildStderr>) -> Output {
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut err, &mut rest);
     let mut out = child.wait_with_output().expect("wait login");
@@ -139,7 +148,7 @@ fn finish(child: Child, mut err: BufReader<std::process::ChildStderr>) -> Output
 }
 
 /// A Claude login with `--paste`: acts as the browser, pastes `code#state`.
-fn claude_paste_login(env: &Env, args: &[&str]) -> Output {
+pub(super) fn claude_paste_login(env: &Env, args: &[&str]) -> Output {
     let (mut child, url, err) = start_login(env, args);
     let location = env.fake.authorize_redirect(&url);
     let text = format!(
@@ -156,7 +165,7 @@ fn claude_paste_login(env: &Env, args: &[&str]) -> Output {
     finish(child, err)
 }
 
-fn query(url: &str, key: &str) -> String {
+pub(super) fn query(url: &str, key: &str) -> String {
     let url = url::Url::parse(url).expect("url");
     url.query_pairs()
         .find(|(k, _)| k == key)
