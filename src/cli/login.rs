@@ -135,7 +135,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         let (account, warnings) =
             manager.login_api_key(args.provider, key, &target, !args.no_validate)?;
         for w in warnings {
-            eprintln!("warning: {w}");
+            super::print_err(&format!("warning: {w}"));
         }
         LoggedIn {
             account,
@@ -150,10 +150,10 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         && info.email.is_none()
         && info.provider_account_id.is_none()
     {
-        eprintln!(
+        super::print_err(&format!(
             "warning: the provider named no e-mail or account id for this login, so account `{}` still has no identity to check later logins against",
             info.label
-        );
+        ));
     }
     let json = serde_json::json!({ "account": info, "identity_recorded": done.identity_recorded });
     ctx.emit(&json, || {
@@ -223,10 +223,10 @@ fn oauth_login(
     };
     let session = manager.start_login(args.provider, port)?;
     // The address goes to this terminal only: never on a command line.
-    eprintln!(
+    super::print_err(&format!(
         "Open this address in a browser to log in to {}:\n\n  {}\n",
         args.provider, session.pending.url
-    );
+    ));
     // Removed (with its directory) when the login ends, however it ends.
     let _page = if port.is_some() && ctx.config.has_display {
         open_browser(&ctx.config.vault_path, &session.pending.url)
@@ -234,12 +234,15 @@ fn oauth_login(
         None
     };
     let callback = if args.paste {
-        eprintln!(
-            "Then paste the code the provider shows (code#state), or the address the browser was sent to:"
+        super::print_err(
+            "Then paste the code the provider shows (code#state), or the address the browser was sent to:",
         );
         read_pasted()?
     } else {
-        eprintln!("Waiting for the browser (up to {} s)…", args.timeout);
+        super::print_err(&format!(
+            "Waiting for the browser (up to {} s)…",
+            args.timeout
+        ));
         manager.wait_for_callback(&session, Duration::from_secs(args.timeout))?
     };
     Ok(manager.complete_login(&session, &callback, target)?)
@@ -318,7 +321,9 @@ fn open_browser(vault_path: &Path, url: &str) -> Option<BrowserPage> {
     let page = match BrowserPage::write(vault_path, url) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("warning: not opening a browser ({e:#}); open the address above yourself");
+            super::print_err(&format!(
+                "warning: not opening a browser ({e:#}); open the address above yourself"
+            ));
             return None;
         }
     };

@@ -103,6 +103,12 @@ fn print_out(text: &str) -> Result<()> {
     }
 }
 
+/// Writes a line to stderr, escaped like everything else the binary prints
+/// (values in it may come from files or providers).
+fn print_err(text: &str) {
+    eprintln!("{}", escape_lines(text));
+}
+
 /// What every command gets.
 pub struct Ctx {
     config: Config,
