@@ -1,16 +1,20 @@
-//! `vault rekey` killed with SIGKILL at random points leaves every value
-//! readable, under the old key or the new one.
+//! `vault rekey` killed with SIGKILL inside its transaction leaves every
+//! value readable under the old key; killed after the commit, under the new
+//! one. The test watches the rekey process take SQLite's write lock, so it
+//! knows where each kill landed and asserts that enough of them landed
+//! inside the transaction.
 
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use authvault::model::Provider;
 use authvault::store::AccountSelector;
 use secrecy::ExposeSecret;
 
-use super::common::{Rng, TempVault, api_key_account, oauth_account, ok, seed};
+use super::common::{Rng, TempVault, api_key_account, oauth_account, seed};
 
 #[test]
-fn rekey_killed_at_random_points_fifty_times_leaves_every_value_readable() {
+fn rekey_killed_inside_its_transaction_leaves_every_value_readable() {
     let tv = TempVault::new();
     let mut store = tv.init_passphrase();
     for i in 0..150 {
@@ -28,21 +32,36 @@ fn rekey_killed_at_random_points_fifty_times_leaves_every_value_readable() {
     let values = store.verify_sealed().expect("sealed");
     drop(store);
 
-    // One undisturbed run sizes the window in which kills land (a measurement, not an assertion).
+    // One undisturbed run measures how long rekey holds the write lock: the
+    // window the kills aim at (a measurement, not an assertion).
+    let mut child = tv.cmd_pw(&["rekey"]).spawn().expect("spawn");
+    let pid = child.id();
+    assert!(
+        wait_for_write_lock(&tv, pid, &mut child),
+        "rekey never took the write lock"
+    );
     let start = Instant::now();
-    ok(&mut tv.cmd_pw(&["rekey"]));
-    let window = start.elapsed().as_millis().max(20) as u64 * 5 / 4;
+    while holds_write_lock(&tv, pid) {
+        std::thread::sleep(POLL);
+    }
+    let window = start.elapsed().as_micros().max(1000) as u64;
+    assert!(child.wait().expect("wait").success(), "undisturbed rekey");
 
     let mut rng = Rng::new(seed("rekey kills"));
-    let (mut old, mut new) = (0, 0);
-    for run in 0..50 {
+    let (mut interrupted, mut completed, mut other) = (0, 0, 0);
+    for run in 0..RUNS {
         let before = tv.open_passphrase().key_ids();
         let mut child = tv
             .cmd_pw(&["rekey"])
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(Duration::from_millis(rng.below(window)));
+        let pid = child.id();
+        // Kill somewhere in (and a little past) the transaction.
+        let in_tx = wait_for_write_lock(&tv, pid, &mut child) && {
+            std::thread::sleep(Duration::from_micros(rng.below(window * 3 / 2)));
+            holds_write_lock(&tv, pid)
+        };
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
 
@@ -53,10 +72,10 @@ fn rekey_killed_at_random_points_fifty_times_leaves_every_value_readable() {
             1,
             "run {run}: exactly one data key in force, got {after:?}"
         );
-        if after == before {
-            old += 1;
-        } else {
-            new += 1;
+        match (in_tx, after == before) {
+            (true, true) => interrupted += 1,
+            (_, false) => completed += 1,
+            (false, true) => other += 1,
         }
         assert_eq!(
             store
@@ -83,5 +102,54 @@ fn rekey_killed_at_random_points_fifty_times_leaves_every_value_readable() {
             "run {run}"
         );
     }
-    eprintln!("rekey kills: {old} runs left the old key, {new} the new one (window {window} ms)");
+    eprintln!(
+        "rekey kills: {interrupted} inside the transaction (old key kept), {completed} after \
+         the commit (new key), {other} elsewhere; transaction {window} µs"
+    );
+    // The test is about kills inside the transaction: it must have made them,
+    // and seen the other outcome too.
+    assert!(
+        interrupted >= MIN_INTERRUPTED,
+        "only {interrupted} of {RUNS} kills landed inside the rekey transaction"
+    );
+    assert!(completed >= 1, "no kill landed after a commit");
+}
+
+const RUNS: usize = 50;
+/// Kills that must land inside the transaction (about two thirds do).
+const MIN_INTERRUPTED: usize = 15;
+const POLL: Duration = Duration::from_micros(100);
+
+/// Whether process `pid` holds SQLite's WAL write lock on the vault: byte
+/// 120 of the `-shm` file, locked with `fcntl` only inside a write
+/// transaction. Read from `/proc/locks`, so looking changes nothing.
+fn holds_write_lock(tv: &TempVault, pid: u32) -> bool {
+    let Ok(shm) = std::fs::metadata(tv.path.with_extension("db-shm")) else {
+        return false;
+    };
+    let inode = format!(":{}", shm.ino());
+    let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks");
+    locks.lines().any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // "1: POSIX  ADVISORY  WRITE 28629 fe:00:10035231 120 120"
+        f.len() >= 8
+            && f[1] == "POSIX"
+            && f[3] == "WRITE"
+            && f[4] == pid.to_string()
+            && f[5].ends_with(&inode)
+            && f[6] == "120"
+    })
+}
+
+/// Polls until `pid` holds the write lock; false if it exited first.
+fn wait_for_write_lock(tv: &TempVault, pid: u32, child: &mut std::process::Child) -> bool {
+    loop {
+        if holds_write_lock(tv, pid) {
+            return true;
+        }
+        if child.try_wait().expect("try_wait").is_some() {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
 }
