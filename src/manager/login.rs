@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Manager, free_label, identity_differs, net, provider_error};
+use super::{Manager, identity_differs, net, provider_error};
 use crate::error::{Error, Result};
 use crate::model::{Credential, CredentialKind, Identity, Provider};
 use crate::providers::loopback::{self, Callback};
 use crate::providers::oauth::{self, PendingLogin};
 use crate::providers::{AnyProvider, AuthProvider, KeyCheck, ProviderError};
+use crate::store::labels::free_label;
 use crate::store::{AccountInfo, MergeInput, MergeItem};
 
 /// A login waiting for its code.
@@ -93,9 +94,13 @@ impl Manager {
         let info = if let Some(label) = &target.account {
             self.store.set_credential(label, &credential)?
         } else {
-            let label = match &target.label {
-                Some(l) => l.clone(),
-                None => free_label(&self.store.accounts()?, &format!("{provider}-api-key")),
+            let label = if let Some(l) = &target.label {
+                l.clone()
+            } else {
+                let accounts = self.store.accounts()?;
+                free_label(&format!("{provider}-api-key"), |l| {
+                    Ok(accounts.iter().any(|a| a.label == l))
+                })?
             };
             self.store.add_account(&crate::store::NewAccount {
                 provider,

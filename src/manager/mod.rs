@@ -117,16 +117,3 @@ impl Manager {
         AnyProvider::new(p, &self.endpoints)
     }
 }
-
-/// `base`, or `base-2`, `base-3`… whichever is free.
-#[must_use]
-pub fn free_label(accounts: &[AccountInfo], base: &str) -> String {
-    let taken = |l: &str| accounts.iter().any(|a| a.label == l);
-    if !taken(base) {
-        return base.to_owned();
-    }
-    (2..=accounts.len() + 2)
-        .map(|n| format!("{base}-{n}"))
-        .find(|l| !taken(l))
-        .expect("pigeonhole: more candidates than accounts")
-}
