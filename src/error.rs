@@ -218,6 +218,16 @@ pub enum Error {
         "an account labelled `{0}` already exists; pick another `--label` or use `--account {0}` to replace its credential"
     )]
     LabelTaken(String),
+    /// No numbered form of a default label is free.
+    #[error(
+        "the labels `{base}` and `{base}-2` to `{base}-{last}` are all taken; name the account with `--label`, or remove accounts you no longer use (`vault accounts remove LABEL`)"
+    )]
+    NoFreeLabel {
+        /// The default label.
+        base: String,
+        /// The highest number tried.
+        last: u32,
+    },
     /// The label is not acceptable.
     #[error("invalid label `{label}`: {reason}")]
     InvalidLabel {

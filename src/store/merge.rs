@@ -17,6 +17,7 @@ use super::accounts::{
     seal_row, secret_fingerprint, set_needs_login, write_credential,
 };
 use super::audit::{self, Event};
+use super::labels;
 use super::{Keys, Store, now};
 use crate::crypto::Place;
 use crate::error::Result;
@@ -257,23 +258,13 @@ fn default_label(tx: &Transaction<'_>, item: &MergeItem) -> Result<String> {
         .take(40)
         .collect();
     let base = format!("{}-{tail}", item.provider);
-    let taken = |l: &str| -> Result<bool> {
+    labels::free_label(&base, |l| {
         Ok(tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM accounts WHERE label = ?1)",
             [l],
             |r| r.get(0),
         )?)
-    };
-    if !taken(&base)? {
-        return Ok(base);
-    }
-    for n in 2.. {
-        let label = format!("{base}-{n}");
-        if !taken(&label)? {
-            return Ok(label);
-        }
-    }
-    unreachable!("labels are finite")
+    })
 }
 
 fn import_event<'a>(

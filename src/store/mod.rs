@@ -11,6 +11,7 @@
 mod accounts;
 mod audit;
 mod keyops;
+pub(crate) mod labels;
 mod merge;
 mod refresh;
 
