@@ -197,7 +197,7 @@ impl<'f> Bench<'f> {
     /// Moves the stored expiry a minute into the past (as `Env::expire`).
     fn expire(&self) {
         let at = (chrono::Utc::now() - chrono::Duration::minutes(1))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true); // the vault's one time form
         let raw = rusqlite::Connection::open(&self.path).expect("raw open");
         raw.busy_timeout(Duration::from_secs(5))
             .expect("busy timeout");

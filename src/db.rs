@@ -23,6 +23,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_snapshots",
         include_str!("../migrations/0003_snapshots.sql"),
     ),
+    (
+        "0004_time_encoding",
+        include_str!("../migrations/0004_time_encoding.sql"),
+    ),
 ];
 
 /// `PRAGMA application_id` of every authvault file ("AUVT").

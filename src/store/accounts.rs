@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::audit::{self, Event};
 use super::merge::{self, MergeItem};
-use super::{Keys, Store, now};
+use super::{Keys, Store, now, time};
 use crate::crypto::Place;
 use crate::error::{Error, Result};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
@@ -174,15 +174,6 @@ pub(crate) fn email_fingerprint(keys: &Keys, provider: Provider, email: &str) ->
     ])
 }
 
-fn ts(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-}
-
-fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
-    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// Inserts or replaces the credential of `credential.kind()` for an account;
 /// bumps its generation. Returns the credential's fingerprint.
 pub(crate) fn write_credential(
@@ -197,9 +188,9 @@ pub(crate) fn write_credential(
     let (expires, scopes, last_refresh) = match credential {
         Credential::ApiKey(_) => (None, None, None),
         Credential::OAuth(t) => (
-            ts(t.expires_at),
+            t.expires_at.map(time::encode),
             Some(t.scopes.join(" ")),
-            ts(t.last_refresh),
+            t.last_refresh.map(time::encode),
         ),
     };
     let now = now();
@@ -279,11 +270,16 @@ pub(crate) fn read_credential(
             access_token: open("access_token", access)?.ok_or_else(|| missing("access_token"))?,
             refresh_token: open("refresh_token", refresh)?,
             id_token: open("id_token", id_token)?,
-            expires_at: parse_ts(expires),
+            expires_at: time::decode_opt(expires.as_deref(), "credentials", "expires_at", id)?,
             scopes: scopes
                 .map(|s| s.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
-            last_refresh: parse_ts(last_refresh),
+            last_refresh: time::decode_opt(
+                last_refresh.as_deref(),
+                "credentials",
+                "last_refresh",
+                id,
+            )?,
         }),
     }))
 }
@@ -293,7 +289,8 @@ const SELECT_ACCOUNT: &str =
         a.rate_limit_tier, a.priority, a.enabled, a.needs_login, a.created_at, a.updated_at,
         (SELECT group_concat(kind, ' ') FROM credentials c WHERE c.account_id = a.id),
         (SELECT expires_at FROM credentials c WHERE c.account_id = a.id AND c.kind = 'oauth'),
-        a.row_mac
+        a.row_mac,
+        (SELECT id FROM credentials c WHERE c.account_id = a.id AND c.kind = 'oauth')
         FROM accounts a";
 
 fn row_mac_parts(id: i64, provider: &str, label: &str, kind: &str, enabled: bool) -> [Vec<u8>; 5] {
@@ -376,7 +373,12 @@ fn read_account(keys: &Keys, r: &rusqlite::Row<'_>) -> Result<AccountInfo> {
         needs_login: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
-        expires_at: parse_ts(r.get(14)?),
+        expires_at: time::decode_opt(
+            r.get::<_, Option<String>>(14)?.as_deref(),
+            "credentials",
+            "expires_at",
+            r.get::<_, Option<i64>>(16)?.unwrap_or_default(),
+        )?,
     })
 }
 

@@ -18,7 +18,7 @@ use super::accounts::{
 };
 use super::audit::{self, Event};
 use super::labels;
-use super::{Keys, Store, now};
+use super::{Keys, Store, now, time};
 use crate::crypto::Place;
 use crate::error::Result;
 use crate::model::{Credential, CredentialKind, Identity, Provider};
@@ -132,29 +132,27 @@ struct StoredCredential {
     expires_at: Option<DateTime<Utc>>,
 }
 
-fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
-    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
 fn stored_credential(
     tx: &Transaction<'_>,
     account: i64,
     kind: CredentialKind,
 ) -> Result<Option<StoredCredential>> {
-    Ok(tx
+    type Row = (i64, Option<String>, Option<String>, Option<String>);
+    let row: Option<Row> = tx
         .query_row(
-            "SELECT secret_fp, last_refresh, expires_at FROM credentials WHERE account_id = ?1 AND kind = ?2",
+            "SELECT id, secret_fp, last_refresh, expires_at FROM credentials WHERE account_id = ?1 AND kind = ?2",
             params![account, kind.as_str()],
-            |r| {
-                Ok(StoredCredential {
-                    secret_fp: r.get(0)?,
-                    last_refresh: parse_ts(r.get(1)?),
-                    expires_at: parse_ts(r.get(2)?),
-                })
-            },
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
-        .optional()?)
+        .optional()?;
+    let Some((id, secret_fp, last_refresh, expires_at)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(StoredCredential {
+        secret_fp,
+        last_refresh: time::decode_opt(last_refresh.as_deref(), "credentials", "last_refresh", id)?,
+        expires_at: time::decode_opt(expires_at.as_deref(), "credentials", "expires_at", id)?,
+    }))
 }
 
 /// Whether `source` is newer than `stored`: by refresh time when both have
@@ -163,9 +161,10 @@ fn is_newer(source: &Credential, stored: &StoredCredential) -> bool {
     let Credential::OAuth(t) = source else {
         return false;
     };
-    match (t.last_refresh, stored.last_refresh) {
+    // The stored times are to the microsecond: compare the source's likewise.
+    match (t.last_refresh.map(time::canonical), stored.last_refresh) {
         (Some(a), Some(b)) if a != b => a > b,
-        _ => match (t.expires_at, stored.expires_at) {
+        _ => match (t.expires_at.map(time::canonical), stored.expires_at) {
             (Some(a), Some(b)) => a > b,
             (Some(_), None) => true,
             _ => false,
@@ -506,9 +505,7 @@ fn merge_settings(
 fn merge_history(tx: &Transaction<'_>, keys: &Keys, history: &[HistoryEntry]) -> Result<usize> {
     let mut added = 0;
     for h in history {
-        let at = h.at.map_or_else(now, |t| {
-            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-        });
+        let at = h.at.map_or_else(now, time::encode);
         let key = keys.fingerprint(&[
             b"history",
             at.as_bytes(),

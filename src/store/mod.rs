@@ -14,11 +14,13 @@ mod keyops;
 pub(crate) mod labels;
 mod merge;
 mod refresh;
+mod time;
+
+use time::now;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::{SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -130,10 +132,6 @@ fn sealed_values(conn: &Connection) -> Result<Vec<(Place<'static>, Vec<u8>)>> {
         }
     }
     Ok(out)
-}
-
-pub(crate) fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// Keys held while the vault is unlocked. Never leaves the process.

@@ -11,12 +11,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::Store;
 use super::accounts::{
     AccountInfo, AccountSelector, find_account, read_credential, resolve, set_needs_login,
     write_credential,
 };
 use super::audit::{self, Event};
+use super::{Store, time};
 use crate::error::{Error, Result};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens};
 use crate::providers::snapshot::Snapshot;
@@ -46,15 +46,6 @@ pub enum Lease {
     Changed,
 }
 
-fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
-    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
 impl Store {
     /// The account a selector names and, when it holds one, its OAuth
     /// credential's clear state.
@@ -67,19 +58,33 @@ impl Store {
     ) -> Result<(AccountInfo, Option<OAuthState>)> {
         let (tx, keys) = self.read_tx()?;
         let account = resolve(&tx, keys, selector)?;
-        let row: Option<(i64, Option<String>, Option<String>)> = tx
+        let row: Option<(i64, i64, Option<String>, Option<String>)> = tx
             .query_row(
-                "SELECT generation, expires_at, last_refresh FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
+                "SELECT id, generation, expires_at, last_refresh FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
                 [account.id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let state = row.map(|(generation, expires, last)| OAuthState {
-            account: account.clone(),
-            generation,
-            expires_at: parse_ts(expires),
-            last_refresh: parse_ts(last),
-        });
+        let state = row
+            .map(|(id, generation, expires, last)| -> Result<OAuthState> {
+                Ok(OAuthState {
+                    account: account.clone(),
+                    generation,
+                    expires_at: time::decode_opt(
+                        expires.as_deref(),
+                        "credentials",
+                        "expires_at",
+                        id,
+                    )?,
+                    last_refresh: time::decode_opt(
+                        last.as_deref(),
+                        "credentials",
+                        "last_refresh",
+                        id,
+                    )?,
+                })
+            })
+            .transpose()?;
         Ok((account, state))
     }
 
@@ -98,11 +103,11 @@ impl Store {
     ) -> Result<Lease> {
         let (tx, keys, actor) = self.write_tx()?;
         let account = find_account(&tx, keys, label)?;
-        let (generation, lease_holder, lease_until): (i64, Option<String>, Option<String>) = tx
+        let (id, generation, lease_holder, lease_until): (i64, i64, Option<String>, Option<String>) = tx
             .query_row(
-                "SELECT generation, lease_holder, lease_until FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
+                "SELECT id, generation, lease_holder, lease_until FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
                 [account.id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?
             .ok_or_else(|| Error::NoCredential { label: label.to_owned(), kind: CredentialKind::OAuth })?;
@@ -110,7 +115,9 @@ impl Store {
             return Ok(Lease::Changed);
         }
         let now_t = Utc::now();
-        if let Some(until) = parse_ts(lease_until).filter(|u| *u > now_t)
+        if let Some(until) =
+            time::decode_opt(lease_until.as_deref(), "credentials", "lease_until", id)?
+                .filter(|u| *u > now_t)
             && lease_holder.as_deref() != Some(holder)
         {
             return Ok(Lease::Held(until));
@@ -119,7 +126,7 @@ impl Store {
             + chrono::Duration::from_std(lease).unwrap_or_else(|_| chrono::Duration::seconds(30));
         tx.execute(
             "UPDATE credentials SET lease_holder = ?1, lease_until = ?2 WHERE account_id = ?3 AND kind = 'oauth'",
-            params![holder, ts(until), account.id],
+            params![holder, time::encode(until), account.id],
         )?;
         let Some(Credential::OAuth(tokens)) =
             read_credential(&tx, keys, account.id, CredentialKind::OAuth)?
@@ -267,7 +274,7 @@ impl Store {
         let source = snapshot.source.as_str().to_owned();
         tx.execute(
             "INSERT INTO subscription_snapshots (account_id, fetched_at, source, snapshot) VALUES (?1, ?2, ?3, ?4)",
-            params![account.id, ts(snapshot.fetched_at), source, serde_json::to_string(snapshot).expect("snapshot serializes")],
+            params![account.id, time::encode(snapshot.fetched_at), source, serde_json::to_string(snapshot).expect("snapshot serializes")],
         )?;
         // Keep the history bounded: the latest 100 per account.
         tx.execute(

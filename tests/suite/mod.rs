@@ -12,3 +12,4 @@ mod migrate;
 mod providers;
 mod rekey_crash;
 mod sealing;
+mod upgrade;

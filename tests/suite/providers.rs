@@ -68,7 +68,7 @@ impl Env {
     /// Moves the stored expiry of `label`'s access token.
     fn expire_in(&self, label: &str, from_now: chrono::Duration) {
         let at =
-            (chrono::Utc::now() + from_now).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            (chrono::Utc::now() + from_now).to_rfc3339_opts(chrono::SecondsFormat::Micros, true); // the vault's one time form
         let n = self
             .tv
             .raw()
