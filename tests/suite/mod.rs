@@ -3,6 +3,7 @@ mod canary;
 mod cli;
 mod common;
 mod concurrency;
+mod files;
 pub mod fake_provider;
 mod keyring;
 mod migrate;
