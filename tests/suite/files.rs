@@ -3,14 +3,134 @@
 //! write is refused, `vault migrate` never blocks on a FIFO, and a vault
 //! creation killed at any point leaves nothing that blocks the next one.
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::common::{FAST_KDF_ARGS, TempVault, stderr, stdout, wait_or_kill};
+use authvault::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
+use authvault::store::NewAccount;
+use secrecy::SecretString;
+
+use super::common::{FAST_KDF_ARGS, TempVault, fails, ok, stderr, stdout, wait_or_kill};
+use super::fake_provider::{self as fake, Ep, FakeProvider, Prov};
+
+fn chmod(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).expect("chmod");
+}
 
 fn init(tv: &TempVault) {
     drop(tv.init_passphrase());
+}
+
+// ---------------------------------------------------------------------------
+// The configuration file
+
+/// A vault holding one OpenAI OAuth account the fake knows, and a `vault`
+/// command whose endpoints come only from the configuration file `config`.
+struct ConfigEnv {
+    tv: TempVault,
+    fake: FakeProvider,
+    config: std::path::PathBuf,
+    _config_dir: tempfile::TempDir,
+}
+
+impl ConfigEnv {
+    fn new() -> Self {
+        let tv = TempVault::new();
+        let fake = FakeProvider::start();
+        let who = fake::Identity::new("cfg@example.com", "acct-cfg", "plus");
+        let (access, refresh) = fake.seed_login(Prov::OpenAi, &who);
+        let now = chrono::Utc::now();
+        let mut store = tv.init_passphrase();
+        store
+            .add_account(&NewAccount {
+                provider: Provider::OpenAi,
+                label: "a".into(),
+                identity: Identity {
+                    email: Some(who.email.clone()),
+                    provider_account_id: Some(who.account_id.clone()),
+                    plan: Some(who.plan.clone()),
+                    rate_limit_tier: None,
+                },
+                credentials: vec![Credential::OAuth(OAuthTokens {
+                    access_token: SecretString::from(access),
+                    refresh_token: Some(SecretString::from(refresh)),
+                    id_token: None,
+                    expires_at: Some(now + chrono::Duration::hours(1)),
+                    scopes: vec![],
+                    last_refresh: Some(now),
+                })],
+                active: CredentialKind::OAuth,
+            })
+            .expect("seed");
+        drop(store);
+        let config_dir = tempfile::tempdir().expect("tempdir");
+        let config = config_dir.path().join("config.json");
+        let b = fake.base();
+        let endpoints = serde_json::json!({ "endpoints": {
+            "openai_token_url": format!("{b}/openai/oauth/token"),
+            "openai_authorize_url": format!("{b}/openai/oauth/authorize"),
+            "openai_api_url": format!("{b}/openai-api"),
+            "chatgpt_api_url": format!("{b}/chatgpt"),
+        }});
+        fs::write(&config, endpoints.to_string()).expect("write config");
+        Self {
+            tv,
+            fake,
+            config,
+            _config_dir: config_dir,
+        }
+    }
+
+    fn refresh(&self) -> Command {
+        let mut c = self.tv.cmd_pw(&["refresh", "--account", "a"]);
+        for var in authvault::config::ENDPOINT_VARS {
+            c.env_remove(var);
+        }
+        c.env("AUTHVAULT_CONFIG", &self.config);
+        c
+    }
+}
+
+#[test]
+fn a_configuration_file_others_can_write_is_refused_naming_the_fix() {
+    let env = ConfigEnv::new();
+    let path = env.config.display().to_string();
+    for loose in [0o620, 0o602, 0o666] {
+        chmod(&env.config, loose);
+        let out = fails(&mut env.refresh());
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("chmod 600 {path}")) && err.contains(&format!("{loose:04o}")),
+            "{loose:o}: {err}"
+        );
+        assert_eq!(env.fake.count(Ep::OpenAiToken), 0, "{loose:o}: no request was sent");
+    }
+    let dir = env.config.parent().expect("dir");
+    chmod(&env.config, 0o600);
+    chmod(dir, 0o777);
+    let out = fails(&mut env.refresh());
+    assert!(
+        stderr(&out).contains(&format!("chmod go-w {}", dir.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.fake.count(Ep::OpenAiToken), 0);
+    chmod(dir, 0o700);
+}
+
+#[test]
+fn a_private_configuration_file_decides_the_endpoints() {
+    let env = ConfigEnv::new();
+    for private in [0o600, 0o644] {
+        chmod(&env.config, private);
+        let before = env.fake.count(Ep::OpenAiToken);
+        let out = ok(&mut env.refresh());
+        assert!(stdout(&out).contains("Refreshed `a`"), "{}", stdout(&out));
+        assert_eq!(env.fake.count(Ep::OpenAiToken), before + 1, "{private:o}");
+    }
 }
 
 // ---------------------------------------------------------------------------
