@@ -309,7 +309,8 @@ mod tests {
         )
         .unwrap();
         // Whatever the umask: a group-writable file would be refused.
-        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let from_file = Endpoints::from_file(&file).unwrap().unwrap();
         assert_eq!(from_file.claude_token_url, "http://127.0.0.1:1/token");
         assert_eq!(

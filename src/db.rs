@@ -53,6 +53,11 @@ pub struct ModeProblem {
     pub mode: u32,
     /// Permission bits wanted.
     pub want: u32,
+    /// Whether [`fix_modes`] repairs it. A directory that holds anything but
+    /// the vault's own files, has the sticky bit, or is a symbolic link was
+    /// not made for the vault alone, so it is reported, never changed; so is
+    /// a side file that is a symbolic link.
+    pub fixable: bool,
 }
 
 impl ModeProblem {
@@ -93,15 +98,9 @@ fn parent_dir(path: &Path) -> &Path {
 pub fn mode_problems(path: &Path) -> Result<Vec<ModeProblem>> {
     let mut problems = Vec::new();
     let dir = parent_dir(path);
-    let meta = fs::metadata(dir).map_err(Error::io("inspect", dir))?;
-    check_owner(dir, &meta)?;
-    if meta.mode() & 0o077 != 0 {
-        problems.push(ModeProblem {
-            what: "directory",
-            path: dir.to_path_buf(),
-            mode: meta.mode() & 0o7777,
-            want: DIR_MODE,
-        });
+    if let Some(mut p) = mode_problems_dir(dir)? {
+        p.fixable = is_vault_dir(path)?;
+        problems.push(p);
     }
     for file in vault_files(path) {
         match fs::symlink_metadata(&file) {
@@ -113,6 +112,7 @@ pub fn mode_problems(path: &Path) -> Result<Vec<ModeProblem>> {
                         path: file,
                         mode: meta.mode() & 0o7777,
                         want: FILE_MODE,
+                        fixable: !meta.file_type().is_symlink(),
                     });
                 }
             }
@@ -135,17 +135,56 @@ fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<()> {
     Ok(())
 }
 
-/// Sets the wanted mode on every problem; returns what it changed.
+/// Whether the vault's directory was made for the vault alone: not a
+/// symbolic link, no sticky bit, and nothing in it but the vault's files.
+fn is_vault_dir(path: &Path) -> Result<bool> {
+    let dir = parent_dir(path);
+    let meta = fs::symlink_metadata(dir).map_err(Error::io("inspect", dir))?;
+    if meta.file_type().is_symlink() || meta.mode() & 0o1000 != 0 {
+        return Ok(false);
+    }
+    let own: Vec<_> = vault_files(path)
+        .into_iter()
+        .filter_map(|f| f.file_name().map(ToOwned::to_owned))
+        .collect();
+    for entry in fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let name = entry.map_err(Error::io("list", dir))?.file_name();
+        if !own.contains(&name) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Sets the wanted mode on every problem [`ModeProblem::fixable`] says may
+/// be repaired; returns what it changed. Checks first that `path` is an
+/// authvault vault, and never follows a symbolic link: each mode is set
+/// through a descriptor opened with `O_NOFOLLOW`.
 ///
 /// # Errors
-/// When a `chmod` fails.
+/// As [`open`] (not a vault, a symbolic link, a foreign owner), or when a
+/// `chmod` fails.
 pub fn fix_modes(path: &Path) -> Result<Vec<ModeProblem>> {
-    let problems = mode_problems(path)?;
+    drop(open(path, ModePolicy::Allow)?);
+    let problems: Vec<_> = mode_problems(path)?
+        .into_iter()
+        .filter(|p| p.fixable)
+        .collect();
     for p in &problems {
-        fs::set_permissions(&p.path, fs::Permissions::from_mode(p.want))
-            .map_err(Error::io("chmod", &p.path))?;
+        chmod_nofollow(&p.path, p.want).map_err(Error::io("chmod", &p.path))?;
     }
     Ok(problems)
+}
+
+fn chmod_nofollow(path: &Path, mode: u32) -> std::io::Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+    Ok(())
 }
 
 /// Creates a new, empty vault database at `path`, schema applied, modes safe
@@ -202,6 +241,7 @@ fn mode_problems_dir(dir: &Path) -> Result<Option<ModeProblem>> {
         path: dir.to_path_buf(),
         mode: meta.mode() & 0o7777,
         want: DIR_MODE,
+        fixable: false,
     }))
 }
 
@@ -221,8 +261,16 @@ pub enum ModePolicy {
 /// [`Error::NoVault`], [`Error::InsecureMode`], [`Error::NotAVault`],
 /// [`Error::NewerFormat`], SQLite errors.
 pub(crate) fn open(path: &Path, policy: ModePolicy) -> Result<Connection> {
-    match fs::metadata(path) {
+    match fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => {}
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(Error::NotAVault {
+                path: path.to_path_buf(),
+                reason: "it is a symbolic link, which authvault does not follow; \
+                         use the path of the file itself"
+                    .into(),
+            });
+        }
         Ok(_) => {
             return Err(Error::NotAVault {
                 path: path.to_path_buf(),

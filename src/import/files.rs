@@ -31,7 +31,7 @@ pub(crate) fn read_source(path: &Path) -> std::io::Result<SourceFile> {
     if !meta.is_file() {
         return Err(std::io::Error::other(format!(
             "not a regular file (a {}); nothing was read",
-            file_kind(&meta.file_type())
+            file_kind(meta.file_type())
         )));
     }
     let mut bytes = Zeroizing::new(Vec::with_capacity(
@@ -48,7 +48,7 @@ pub(crate) fn read_source(path: &Path) -> std::io::Result<SourceFile> {
     })
 }
 
-fn file_kind(t: &fs::FileType) -> &'static str {
+fn file_kind(t: fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if t.is_dir() {
         "directory"

@@ -13,7 +13,7 @@ use authvault::model::{Credential, CredentialKind, Identity, OAuthTokens, Provid
 use authvault::store::NewAccount;
 use secrecy::SecretString;
 
-use super::common::{FAST_KDF_ARGS, TempVault, fails, ok, stderr, stdout, wait_or_kill};
+use super::common::{FAST_KDF_ARGS, TempVault, fails, mode, ok, stderr, stdout, wait_or_kill};
 use super::fake_provider::{self as fake, Ep, FakeProvider, Prov};
 
 fn chmod(p: &Path, mode: u32) {
@@ -22,6 +22,90 @@ fn chmod(p: &Path, mode: u32) {
 
 fn init(tv: &TempVault) {
     drop(tv.init_passphrase());
+}
+
+// ---------------------------------------------------------------------------
+// `vault doctor --fix`
+
+#[test]
+fn doctor_fix_refuses_a_file_that_is_not_a_vault_and_changes_no_mode() {
+    // The vault path names someone's file in a shared, sticky directory.
+    let tv = TempVault::new();
+    let shared = tv.vault_dir();
+    fs::create_dir(shared).expect("mkdir");
+    chmod(shared, 0o1777);
+    let notes = &tv.path;
+    fs::write(notes, b"someone's notes, not a vault").expect("write");
+    chmod(notes, 0o644);
+    let out = fails(&mut tv.cmd_pw(&["doctor", "--fix"]));
+    assert!(
+        stderr(&out).contains("not an authvault vault"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        mode(shared),
+        0o1777,
+        "the shared directory keeps its sticky bit"
+    );
+    assert_eq!(mode(notes), 0o644);
+    assert_eq!(
+        fs::read(notes).expect("read"),
+        b"someone's notes, not a vault"
+    );
+}
+
+#[test]
+fn doctor_fix_refuses_a_symlinked_vault_path_and_leaves_its_target_alone() {
+    let tv = TempVault::new();
+    init(&tv);
+    chmod(&tv.path, 0o644);
+    chmod(tv.vault_dir(), 0o755);
+    let before = tv.bytes();
+    let link = TempVault::new();
+    fs::create_dir(link.vault_dir()).expect("mkdir");
+    chmod(link.vault_dir(), 0o700);
+    std::os::unix::fs::symlink(&tv.path, &link.path).expect("symlink");
+    for args in [&["doctor", "--fix"][..], &["doctor"], &["status"]] {
+        let out = fails(&mut link.cmd_pw(args));
+        assert!(
+            stderr(&out).contains("symbolic link")
+                && stderr(&out).contains(&link.path.display().to_string()),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(mode(&tv.path), 0o644, "the target's mode is unchanged");
+    assert_eq!(mode(tv.vault_dir()), 0o755);
+    assert_eq!(tv.bytes(), before);
+}
+
+#[test]
+fn doctor_fix_repairs_the_files_but_leaves_a_shared_directory_and_names_the_fix() {
+    // A vault directory that holds other files, and one with the sticky bit:
+    // neither was created by authvault for the vault alone.
+    for (other_file, dir_mode) in [(true, 0o755), (false, 0o1777)] {
+        let tv = TempVault::new();
+        init(&tv);
+        if other_file {
+            fs::write(tv.vault_dir().join("todo.txt"), b"other things").expect("write");
+        }
+        chmod(&tv.path, 0o644);
+        chmod(tv.vault_dir(), dir_mode);
+        let out = fails(&mut tv.cmd_pw(&["--json", "doctor", "--fix"]));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(report["ok"], false, "{report}");
+        let modes = &report["checks"][0];
+        assert_eq!(modes["check"], "modes");
+        let detail = modes["detail"].as_str().expect("detail");
+        let dir = tv.vault_dir().display().to_string();
+        assert!(
+            detail.contains(&format!("chmod 700 {dir}")) && !detail.contains("vault doctor --fix"),
+            "{detail}"
+        );
+        assert_eq!(mode(&tv.path), 0o600, "the vault file is repaired");
+        assert_eq!(mode(tv.vault_dir()), dir_mode, "the directory is untouched");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -106,7 +190,11 @@ fn a_configuration_file_others_can_write_is_refused_naming_the_fix() {
             err.contains(&format!("chmod 600 {path}")) && err.contains(&format!("{loose:04o}")),
             "{loose:o}: {err}"
         );
-        assert_eq!(env.fake.count(Ep::OpenAiToken), 0, "{loose:o}: no request was sent");
+        assert_eq!(
+            env.fake.count(Ep::OpenAiToken),
+            0,
+            "{loose:o}: no request was sent"
+        );
     }
     let dir = env.config.parent().expect("dir");
     chmod(&env.config, 0o600);
