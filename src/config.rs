@@ -98,7 +98,7 @@ impl Endpoints {
     /// Reads the `endpoints` object of a JSON configuration file. The file
     /// decides where tokens are sent, so it is refused unless it and its
     /// directory are yours and nobody else can write them (see
-    /// [`check_trusted`]).
+    /// `check_trusted`).
     ///
     /// # Errors
     /// A message naming the file and what is wrong with it (and the fix).

@@ -282,3 +282,216 @@ fn migrate_from_a_fifo_fails_naming_it_without_waiting_for_a_writer() {
     assert!(!status.success());
     assert!(!fresh.path.exists());
 }
+
+// ---------------------------------------------------------------------------
+// Vault creation killed with SIGKILL
+
+/// Names in the vault directory (none when it does not exist yet).
+fn entries(tv: &TempVault) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(tv.vault_dir())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Whether the path holds a complete vault.
+fn complete(tv: &TempVault) -> bool {
+    authvault::store::Vault::open(&tv.path).is_ok_and(|v| v.info().is_ok())
+}
+
+/// Starts `cmd`, waits until the vault directory holds a first file, then
+/// `jitter` µs more, and kills it with SIGKILL. Returns how long the first
+/// file had existed when the process ended (for sizing the jitter).
+fn run_and_kill(mut cmd: Command, jitter: Option<u64>) -> Duration {
+    let tv_dir = cmd
+        .get_args()
+        .nth(1)
+        .map(|p| Path::new(p).parent().expect("dir").to_path_buf())
+        .expect("--vault PATH");
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_mins(2);
+    let mut first_file = None;
+    loop {
+        if first_file.is_none() && fs::read_dir(&tv_dir).is_ok_and(|mut d| d.next().is_some()) {
+            first_file = Some(std::time::Instant::now());
+            if let Some(us) = jitter {
+                std::thread::sleep(Duration::from_micros(us));
+                let _ = child.kill(); // SIGKILL
+            }
+        }
+        if child.try_wait().expect("try_wait").is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the creation hung");
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    first_file.map_or(Duration::ZERO, |t| t.elapsed())
+}
+
+/// Kills `vault <creating>` at random points after its first file appears,
+/// `rounds` times; after each kill `vault <creating>` again (unless the vault
+/// was complete) must succeed and leave a working vault. Returns how many
+/// kills landed inside the creation window: files in the vault directory,
+/// but no complete vault at the path.
+fn kill_creation(creating: &[&str], rounds: u32, check: impl Fn(&TempVault)) -> u32 {
+    let seed = super::common::seed(&format!("{creating:?} kills"));
+    let mut rng = super::common::Rng::new(seed);
+    let mut args = creating.to_vec();
+    args.push("--passphrase");
+    args.extend(FAST_KDF_ARGS);
+    // Undisturbed runs size the span from the first file to the exit (the
+    // shortest of three, so one slow run does not spread the kills past it).
+    let mut span = u64::MAX;
+    for _ in 0..3 {
+        let tv = TempVault::new();
+        span = span.min(run_and_kill(tv.cmd_pw(&args), None).as_micros() as u64);
+        assert!(
+            complete(&tv),
+            "the undisturbed {creating:?} created the vault"
+        );
+    }
+    let mut in_window = 0;
+    for round in 0..rounds {
+        let tv = TempVault::new();
+        run_and_kill(tv.cmd_pw(&args), Some(rng.below(span.max(1000))));
+        let left = entries(&tv);
+        let was_complete = complete(&tv);
+        if !left.is_empty() && !was_complete {
+            in_window += 1;
+        }
+        if !was_complete || creating[0] == "migrate" {
+            let out = tv.cmd_pw(&args).output().expect("spawn");
+            assert!(
+                out.status.success(),
+                "round {round} (seed {seed}): after a kill that left {left:?}, {creating:?} failed: {}",
+                stderr(&out)
+            );
+        }
+        let doctor: serde_json::Value =
+            serde_json::from_slice(&ok(&mut tv.cmd_pw(&["--json", "doctor"])).stdout)
+                .expect("json");
+        assert_eq!(doctor["ok"], true, "round {round} (seed {seed}): {doctor}");
+        ok(&mut tv.cmd_pw(&["status"]));
+        check(&tv);
+        assert_eq!(
+            entries(&tv),
+            ["vault.db"],
+            "round {round} (seed {seed}): nothing but the vault is left (killed with {left:?})"
+        );
+    }
+    eprintln!("{creating:?}: {in_window} of {rounds} kills landed inside the creation window");
+    in_window
+}
+
+#[test]
+fn vault_init_killed_during_creation_never_blocks_the_next_init() {
+    let landed = kill_creation(&["init"], 25, |tv| {
+        ok(&mut tv.cmd_pw(&["accounts"]));
+    });
+    assert!(
+        landed >= 8,
+        "only {landed} kills landed inside the creation window"
+    );
+}
+
+#[test]
+fn vault_migrate_killed_during_creation_never_blocks_the_next_migrate() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let source = src.path().join("auth.json");
+    fs::write(&source, br#"{"OPENAI_API_KEY": "sk-crash-FIXTURE-key"}"#).expect("write");
+    chmod(&source, 0o600);
+    let from = source.display().to_string();
+    let landed = kill_creation(&["migrate", "--from", &from], 25, |tv| {
+        let out = ok(&mut tv.cmd_pw(&["token"]));
+        assert_eq!(stdout(&out).trim(), "sk-crash-FIXTURE-key");
+    });
+    assert!(
+        landed >= 8,
+        "only {landed} kills landed inside the creation window"
+    );
+}
+
+/// A named way to leave something at a vault path.
+type Setup = (&'static str, fn(&TempVault));
+
+#[test]
+fn an_older_builds_creation_stub_is_replaced_and_anything_else_is_refused() {
+    let mut args = vec!["init", "--passphrase"];
+    args.extend(FAST_KDF_ARGS);
+    let in_place = |tv: &TempVault| {
+        fs::create_dir(tv.vault_dir()).expect("mkdir");
+        chmod(tv.vault_dir(), 0o700);
+    };
+    // What an older build left when killed while creating the vault in place.
+    let stubs: [Setup; 3] = [
+        ("an empty file", |tv| {
+            fs::write(&tv.path, b"").expect("write");
+        }),
+        ("a WAL-mode SQLite file without tables", |tv| {
+            let c = tv.raw();
+            c.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        }),
+        ("authvault's schema with no row", |tv| {
+            init(tv);
+            let c = tv.raw();
+            for t in [
+                "audit_log",
+                "key_wraps",
+                "credentials",
+                "accounts",
+                "data_keys",
+            ] {
+                c.execute(&format!("DELETE FROM {t}"), []).expect("delete");
+            }
+            c.execute_batch("DELETE FROM unlock_methods; DELETE FROM vault_meta;")
+                .expect("delete");
+        }),
+    ];
+    for (what, make) in stubs {
+        let tv = TempVault::new();
+        if !tv.vault_dir().exists() && what != "authvault's schema with no row" {
+            in_place(&tv);
+        }
+        make(&tv);
+        chmod(&tv.path, 0o600);
+        let out = tv.cmd_pw(&args).output().expect("spawn");
+        assert!(out.status.success(), "{what}: {}", stderr(&out));
+        ok(&mut tv.cmd_pw(&["accounts"]));
+        assert_eq!(entries(&tv), ["vault.db"], "{what}");
+    }
+    // Anything that might be someone's data stays, byte for byte.
+    let others: [Setup; 3] = [
+        ("text", |tv| fs::write(&tv.path, b"notes").expect("write")),
+        ("another application's SQLite file", |tv| {
+            tv.raw().execute_batch("CREATE TABLE t(x)").expect("table");
+        }),
+        ("a vault with one row left", |tv| {
+            init(tv);
+            tv.raw()
+                .execute_batch("DELETE FROM audit_log; DELETE FROM key_wraps;")
+                .expect("delete");
+        }),
+    ];
+    for (what, make) in others {
+        let tv = TempVault::new();
+        if what != "a vault with one row left" {
+            in_place(&tv);
+        }
+        make(&tv);
+        chmod(&tv.path, 0o600);
+        let before = tv.bytes();
+        for cmd in [&args[..], &["migrate", "--passphrase"]] {
+            let out = fails(&mut tv.cmd_pw(cmd));
+            assert!(!stderr(&out).is_empty(), "{what}");
+        }
+        assert_eq!(tv.bytes(), before, "{what}");
+    }
+}
