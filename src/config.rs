@@ -95,16 +95,24 @@ impl Endpoints {
         self
     }
 
-    /// Reads the `endpoints` object of a JSON configuration file.
+    /// Reads the `endpoints` object of a JSON configuration file. The file
+    /// decides where tokens are sent, so it is refused unless it and its
+    /// directory are yours and nobody else can write them (see
+    /// `check_trusted`).
     ///
     /// # Errors
-    /// A message naming the file and what is wrong with it.
+    /// A message naming the file and what is wrong with it (and the fix).
     pub fn from_file(path: &Path) -> Result<Option<Self>, String> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        use std::io::Read as _;
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
+        check_trusted(path, &file)?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let file: FileConfig =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         // Base URLs lose a trailing slash, as they do from the environment.
@@ -117,6 +125,58 @@ impl Endpoints {
             e.with_overrides(bases)
         }))
     }
+}
+
+/// Refuses a configuration file that another user owns or could write, or
+/// that lies in a directory another user owns or could write to (except a
+/// sticky one such as `/tmp`, where others cannot replace your file). `file`
+/// is the opened file: its own metadata is checked, not the path's again.
+fn check_trusted(path: &Path, file: &std::fs::File) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = rustix::process::getuid().as_raw();
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let shown = path.display();
+    if !meta.is_file() {
+        return Err(format!("{shown} is not a regular file"));
+    }
+    if meta.uid() != me {
+        return Err(format!(
+            "configuration file {shown} belongs to uid {}, not to you (uid {me}); refusing to use it",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "configuration file {shown} has mode {:04o}, which lets other users change where \
+             tokens are sent; refusing to use it: run `chmod 600 {shown}`",
+            meta.mode() & 0o7777
+        ));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let dir_meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if dir_meta.uid() != me && dir_meta.uid() != 0 {
+        return Err(format!(
+            "the directory {} of configuration file {shown} belongs to uid {}, not to you \
+             (uid {me}); refusing to use it: move the file into a directory of yours",
+            dir.display(),
+            dir_meta.uid()
+        ));
+    }
+    if dir_meta.mode() & 0o022 != 0 && dir_meta.mode() & 0o1000 == 0 {
+        return Err(format!(
+            "the directory {} of configuration file {shown} has mode {:04o}, which lets other \
+             users replace the file; refusing to use it: run `chmod go-w {}`",
+            dir.display(),
+            dir_meta.mode() & 0o7777,
+            dir.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Environment variable naming the vault file.
@@ -158,7 +218,8 @@ pub struct Config {
     pub claude_config_dir: PathBuf,
     /// Provider endpoints: defaults, then the config file, then the environment.
     pub endpoints: Endpoints,
-    /// A configuration file that could not be read (reported, defaults used).
+    /// A configuration file that could not be used (unreadable, invalid, or
+    /// writable by others): commands that reach a provider refuse to run.
     pub config_error: Option<String>,
     /// How long a refresh lease lasts (`AUTHVAULT_REFRESH_LEASE_SECS`, default 30 s).
     pub refresh_lease: Duration,
@@ -258,6 +319,9 @@ mod tests {
             r#"{"endpoints": {"claude_token_url": "http://127.0.0.1:1/token"}}"#,
         )
         .unwrap();
+        // Whatever the umask: a group-writable file would be refused.
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let from_file = Endpoints::from_file(&file).unwrap().unwrap();
         assert_eq!(from_file.claude_token_url, "http://127.0.0.1:1/token");
         assert_eq!(

@@ -93,14 +93,42 @@ fn describe(p: &ModeProblem) -> String {
     format!("{} {:04o} → {:04o}", p.path.display(), p.mode, p.want)
 }
 
+/// A problem `--fix` leaves alone, with the fix for the user to apply.
+fn describe_manual(p: &ModeProblem) -> String {
+    let path = p.path.display();
+    let how = if p.what == "directory" {
+        format!(
+            "not made for the vault alone (shared, sticky or a link), so left as it is: \
+             run `chmod {:o} {path}` yourself if nothing else needs it, or move the vault \
+             into a private directory (`--vault`)",
+            p.want
+        )
+    } else {
+        format!("a symbolic link: remove `{path}`")
+    };
+    format!("{} ({how})", describe(p))
+}
+
 fn modes(problems: &[ModeProblem], fixed: &[ModeProblem]) -> Check {
     if !problems.is_empty() {
-        let list: Vec<_> = problems.iter().map(describe).collect();
-        return Check::new(
-            "modes",
-            false,
-            format!("{}; run `vault doctor --fix`", list.join(", ")),
-        );
+        let mut list: Vec<_> = problems
+            .iter()
+            .map(|p| {
+                if p.fixable {
+                    describe(p)
+                } else {
+                    describe_manual(p)
+                }
+            })
+            .collect();
+        if problems.iter().any(|p| p.fixable) {
+            list.push("run `vault doctor --fix`".into());
+        }
+        if !fixed.is_empty() {
+            let repaired: Vec<_> = fixed.iter().map(describe).collect();
+            list.push(format!("repaired: {}", repaired.join(", ")));
+        }
+        return Check::new("modes", false, list.join("; "));
     }
     if fixed.is_empty() {
         Check::new("modes", true, "directory 0700, files 0600")

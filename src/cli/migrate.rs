@@ -47,7 +47,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
     };
     let path = &ctx.config.vault_path;
     let mut created = None;
-    let report = if path.exists() {
+    let report = if !authvault::db::vacant(path)? {
         import::migrate(&mut ctx.unlock()?, &options)?
     } else if args.dry_run {
         // Plan against a throw-away vault: exactly what a first import would do.

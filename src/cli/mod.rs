@@ -288,7 +288,7 @@ impl Ctx {
     /// The unlocked vault with provider access.
     fn manager(&self) -> Result<Manager> {
         if let Some(e) = &self.config.config_error {
-            tracing::warn!("configuration file ignored: {e}");
+            anyhow::bail!("{e}; nothing was sent to any provider");
         }
         Ok(Manager::new(
             self.unlock()?,

@@ -19,11 +19,20 @@ pub(crate) struct SourceFile {
 
 /// Reads a source file, at most one byte past the parser's limit (so an
 /// oversized file is reported, not loaded whole).
+///
+/// The file is opened without blocking (a FIFO with no writer would otherwise
+/// wait forever) and refused unless the opened file is a regular one.
 pub(crate) fn read_source(path: &Path) -> std::io::Result<SourceFile> {
-    let file = fs::File::open(path)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
+        .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
+        return Err(std::io::Error::other(format!(
+            "not a regular file (a {}); nothing was read",
+            file_kind(meta.file_type())
+        )));
     }
     let mut bytes = Zeroizing::new(Vec::with_capacity(
         usize::try_from(meta.len())
@@ -39,7 +48,24 @@ pub(crate) fn read_source(path: &Path) -> std::io::Result<SourceFile> {
     })
 }
 
-/// Expands `--from` arguments: a directory stands for the `*.json` files in it.
+fn file_kind(t: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
+/// Expands `--from` arguments: a directory stands for the `*.json` entries in
+/// it other than directories (anything else that is not a regular file, such
+/// as a FIFO, is then refused by [`read_source`], naming it).
 pub(crate) fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
@@ -47,7 +73,7 @@ pub(crate) fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
             Ok(entries) => {
                 let mut files: Vec<PathBuf> = entries
                     .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|f| f.is_file() && f.extension().is_some_and(|e| e == "json"))
+                    .filter(|f| !f.is_dir() && f.extension().is_some_and(|e| e == "json"))
                     .collect();
                 files.sort();
                 out.extend(files);

@@ -576,12 +576,15 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Creates a vault at `path` unlocked by `how`. With a keyring, the KEK is
     /// stored there first, so a keyring failure writes no file; any later
-    /// failure removes both again.
+    /// failure removes the keyring entry again, unless the vault that uses
+    /// it did land at `path`. The file appears at `path` only complete (see
+    /// `db::create`); a stub an older build left there when killed while
+    /// creating is replaced.
     ///
     /// # Errors
     /// `AlreadyExists`, keyring errors, KDF parameter errors, I/O, SQLite.
     pub fn init(path: &Path, how: &Unlock<'_>) -> Result<Self> {
-        if std::fs::symlink_metadata(path).is_ok() {
+        if !db::vacant(path)? {
             return Err(Error::AlreadyExists {
                 path: path.to_path_buf(),
             });
@@ -601,14 +604,12 @@ impl Store {
             }
         };
         let created = Self::create(path, &vault_id, how.method(), kek, kdf_params.as_ref());
-        if created.is_err() {
-            if let Unlock::Keyring(store) = how {
+        if created.is_err()
+            && let Unlock::Keyring(store) = how
+        {
+            let landed = Vault::open(path).and_then(|v| v.vault_id()).ok();
+            if landed.as_deref() != Some(vault_id.as_str()) {
                 let _ = store.delete(&vault_id);
-            }
-            if !matches!(created, Err(Error::AlreadyExists { .. })) {
-                for file in db::vault_files(path) {
-                    let _ = std::fs::remove_file(file);
-                }
             }
         }
         created
@@ -621,7 +622,7 @@ impl Store {
         kek: Key,
         kdf: Option<&keys::KdfParams>,
     ) -> Result<Self> {
-        let mut conn = db::create(path)?;
+        let mut creating = db::create(path)?;
         let dek = Key::generate()?;
         let root = Key::generate()?;
         let mut keys = Keys {
@@ -634,7 +635,9 @@ impl Store {
         };
         keys.derive_from_root(&root);
         let actor = Actor::current(None);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = creating
+            .conn()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now();
         let root_sealed = keys.seal(&ROOT_PLACE, root.expose_bytes())?;
         tx.execute(
@@ -658,7 +661,7 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(Self {
-            conn,
+            conn: creating.finish()?,
             path: path.to_path_buf(),
             vault_id: vault_id.to_owned(),
             keys,

@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod concurrency;
 pub mod fake_provider;
+mod files;
 mod hardening;
 mod keyops;
 mod keyring;
