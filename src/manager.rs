@@ -14,11 +14,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Endpoints;
 use crate::error::{Error, Result};
-use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
+use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider, Snapshot};
 use crate::providers::http::{Http, RetryPolicy};
 use crate::providers::loopback::{self, Callback};
 use crate::providers::oauth::{self, PendingLogin};
-use crate::providers::snapshot::{self, Snapshot};
+use crate::providers::snapshot;
 use crate::providers::{AnyProvider, AuthProvider, KeyCheck, ProviderError};
 use crate::store::{AccountInfo, AccountSelector, Lease, MergeInput, MergeItem, Store, Token};
 

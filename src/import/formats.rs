@@ -62,7 +62,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::jwt;
+use crate::jwt;
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
 
 mod document;

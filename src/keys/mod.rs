@@ -23,6 +23,19 @@ use crate::crypto::{self, CryptoError, Key, Place};
 pub use os_keyring::KeyringError;
 pub use passphrase::{KdfCost, KdfParams};
 
+/// What can go wrong in the key layer outside the keyring (the keyring's own
+/// failures are [`KeyringError`]). Never holds key or passphrase bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeysError {
+    /// Argon2id parameters outside the accepted range, or unknown.
+    #[error("invalid passphrase key-derivation parameters: {0}")]
+    KdfParams(String),
+    /// The random source failed while making a salt.
+    #[error("cryptography failed: {0}")]
+    Crypto(#[from] CryptoError),
+}
+
 /// A way to unlock the vault; each one wraps every data key once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -14,10 +14,9 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Endpoints;
-use crate::model::{Credential, Identity, Provider};
+use crate::model::{Credential, Identity, Provider, Snapshot, SnapshotSource};
 use http::{Http, HttpError};
 use oauth::{Grant, OAuthSpec, PendingLogin};
-use snapshot::Snapshot;
 
 /// Why a provider call failed. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -373,7 +372,7 @@ impl AuthProvider for OpenAi {
                     // refuses, the plan from the id token's claims still stands.
                     let mut snap = empty(Provider::OpenAi);
                     snap.plan.clone_from(&identity.plan);
-                    snap.source = snapshot::SnapshotSource::IdToken;
+                    snap.source = SnapshotSource::IdToken;
                     return Ok(snap);
                 }
                 if !status.is_success() {
@@ -398,7 +397,7 @@ fn empty(provider: Provider) -> Snapshot {
         status: None,
         windows: Vec::new(),
         credits: None,
-        source: snapshot::SnapshotSource::Headers,
+        source: SnapshotSource::Headers,
         fetched_at: Utc::now(),
     }
 }

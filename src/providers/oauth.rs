@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ProviderError;
 use super::http::{Http, OAuthHttp};
-use crate::import::jwt;
+use crate::jwt;
 use crate::model::{Identity, OAuthTokens, Provider};
 
 /// What differs between the providers' OAuth endpoints.

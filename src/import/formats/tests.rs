@@ -344,7 +344,7 @@ fn the_active_credential_follows_auth_mode_or_the_old_cli_rule() {
             Some(p) => json!({"https://api.openai.com/auth": {"chatgpt_plan_type": p}}),
             None => json!({}),
         };
-        super::jwt::unsigned_jwt(&claims)
+        crate::jwt::unsigned_jwt(&claims)
     };
     let cases = [
         // (auth_mode, plan, with API key, expected credential kinds, expected active)

@@ -1,8 +1,12 @@
-//! Plain data shared by every layer: providers, credential kinds, accounts and
-//! the credentials they hold.
+//! Plain data shared by every layer: providers, credential kinds, accounts,
+//! the credentials they hold, and subscription snapshots (`snapshot.rs`).
 //!
 //! Secret fields are [`SecretString`]s, whose `Debug` prints `[REDACTED]`, so
 //! the `Debug` derives here cannot leak a token.
+
+mod snapshot;
+
+pub use snapshot::{Credits, Snapshot, SnapshotSource, UsageWindow};
 
 use std::fmt;
 use std::str::FromStr;
