@@ -9,6 +9,7 @@ pub mod http;
 pub mod loopback;
 pub mod oauth;
 pub mod snapshot;
+pub mod status;
 
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
@@ -17,6 +18,7 @@ use crate::config::Endpoints;
 use crate::model::{Credential, Identity, Provider, Snapshot, SnapshotSource};
 use http::{Http, HttpError};
 use oauth::{Grant, OAuthSpec, PendingLogin};
+use status::{Verdict, classify};
 
 /// Why a provider call failed. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,22 +138,21 @@ async fn read_body(
     Ok((status, headers, body.to_vec()))
 }
 
+/// The error for an answer with an error status to the call `what`.
 fn status_error(status: reqwest::StatusCode, what: &str) -> ProviderError {
-    let s = Some(status.as_u16());
-    if http::is_transient(status) {
-        ProviderError::Transient {
-            status: s,
+    let s = status.as_u16();
+    match classify(s, None) {
+        Verdict::Transient => ProviderError::Transient {
+            status: Some(s),
             detail: what.to_owned(),
-        }
-    } else if status.as_u16() == 401 || status.as_u16() == 403 {
-        ProviderError::Permanent {
-            code: format!("{what}: HTTP {}", status.as_u16()),
-        }
-    } else {
-        ProviderError::Rejected {
-            status: s,
+        },
+        Verdict::Permanent => ProviderError::Permanent {
+            code: format!("{what}: HTTP {s}"),
+        },
+        Verdict::Rejected => ProviderError::Rejected {
+            status: Some(s),
             detail: what.to_owned(),
-        }
+        },
     }
 }
 
@@ -174,7 +175,7 @@ async fn check_key(
 ) -> KeyCheck {
     match http.send(build).await {
         Ok(resp) if resp.status().is_success() => KeyCheck::Valid,
-        Ok(resp) if matches!(resp.status().as_u16(), 401 | 403) => {
+        Ok(resp) if classify(resp.status().as_u16(), None) == Verdict::Permanent => {
             KeyCheck::Rejected(resp.status().as_u16())
         }
         Ok(resp) => KeyCheck::Unverified(format!(
@@ -365,7 +366,7 @@ impl AuthProvider for OpenAi {
                 let (status, headers, body) = read_body(resp).await?;
                 if status.as_u16() == 404
                     || (status.is_client_error()
-                        && status.as_u16() != 429
+                        && classify(status.as_u16(), None) != Verdict::Transient
                         && identity.plan.is_some())
                 {
                     // The usage endpoint is unofficial: when it is gone or
