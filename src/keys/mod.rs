@@ -140,7 +140,7 @@ impl KekStore for MemoryKeyring {
         self.keys
             .lock()
             .expect("memory keyring lock")
-            .insert(vault_id.to_owned(), kek.clone());
+            .insert(vault_id.to_owned(), Key::from_bytes(*kek.expose_bytes()));
         Ok(())
     }
 
@@ -149,7 +149,7 @@ impl KekStore for MemoryKeyring {
             .lock()
             .expect("memory keyring lock")
             .get(vault_id)
-            .cloned()
+            .map(|kek| Key::from_bytes(*kek.expose_bytes()))
             .ok_or(KeyringError::NotFound)
     }
 

@@ -21,6 +21,7 @@ use oauth2::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 use super::ProviderError;
 use super::http::{Http, OAuthHttp};
@@ -201,9 +202,11 @@ impl PendingLogin {
     /// Constant-time check of a returned `state`.
     #[must_use]
     pub fn state_matches(&self, state: &str) -> bool {
-        let a = self.state.secret().as_bytes();
-        let b = state.as_bytes();
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        self.state
+            .secret()
+            .as_bytes()
+            .ct_eq(state.as_bytes())
+            .into()
     }
 }
 
