@@ -133,3 +133,56 @@ impl SnapshotSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_serialize_with_stable_names() {
+        let fetched_at = DateTime::parse_from_rfc3339("2025-08-05T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let snapshot = Snapshot {
+            plan: Some("plus".to_owned()),
+            windows: vec![UsageWindow {
+                utilization_percent: Some(7.0),
+                ..UsageWindow::named("primary")
+            }],
+            credits: Some(Credits {
+                balance: Some("1".to_owned()),
+                ..Credits::default()
+            }),
+            ..Snapshot::empty(Provider::OpenAi, SnapshotSource::UsageEndpoint, fetched_at)
+        };
+        let json = serde_json::to_value(&snapshot).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "provider": "openai",
+                "plan": "plus",
+                "status": null,
+                "windows": [{
+                    "name": "primary",
+                    "utilization_percent": 7.0,
+                    "limit": null,
+                    "remaining": null,
+                    "window_seconds": null,
+                    "resets_at": null
+                }],
+                "credits": {"has_credits": null, "unlimited": null, "balance": "1"},
+                "source": "usage_endpoint",
+                "fetched_at": "2025-08-05T12:00:00Z"
+            })
+        );
+        assert_eq!(serde_json::from_value::<Snapshot>(json).unwrap(), snapshot);
+        for source in [
+            SnapshotSource::Headers,
+            SnapshotSource::UsageEndpoint,
+            SnapshotSource::ProfileEndpoint,
+            SnapshotSource::IdToken,
+        ] {
+            assert_eq!(serde_json::to_value(source).unwrap(), source.as_str());
+        }
+    }
+}
