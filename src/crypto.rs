@@ -13,6 +13,7 @@ use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Version byte of the sealed-value format.
@@ -23,15 +24,31 @@ const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 
 /// A 32-byte symmetric key: data key, key-encryption key or a derived key.
 ///
-/// Not `Copy`, not `Clone`-by-accident of a containing struct, not
-/// `Serialize`; `Debug` prints `Key([REDACTED])`; zeroed on drop.
+/// Not `Copy`, not `Clone` (a copy is made only through the loudly named
+/// [`Key::expose_bytes`]), not `Serialize`; `Debug` prints `Key([REDACTED])`;
+/// `==` compares in constant time; zeroed on drop.
 ///
 /// ```
 /// let key = authvault::crypto::Key::generate().unwrap();
 /// assert_eq!(format!("{key:?}"), "Key([REDACTED])");
 /// ```
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+///
+/// ```compile_fail,E0599
+/// let key = authvault::crypto::Key::generate().unwrap();
+/// let copy = key.clone(); // no `Clone`
+/// ```
+#[derive(Zeroize, ZeroizeOnDrop)]
 pub struct Key([u8; 32]);
+
+/// Constant time: how many leading bytes two keys share never shows in the
+/// time a comparison takes.
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for Key {}
 
 impl Key {
     /// Wraps raw bytes.
@@ -264,6 +281,17 @@ mod tests {
         row: 7,
         account: 3,
     };
+
+    #[test]
+    fn keys_are_equal_only_when_every_byte_is() {
+        let bytes = [7u8; 32];
+        assert_eq!(Key::from_bytes(bytes), Key::from_bytes(bytes));
+        for at in [0, 15, 31] {
+            let mut other = bytes;
+            other[at] ^= 1;
+            assert_ne!(Key::from_bytes(bytes), Key::from_bytes(other), "byte {at}");
+        }
+    }
 
     #[test]
     fn seal_then_open_gives_the_plaintext_back() {

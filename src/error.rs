@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::crypto::CryptoError;
-use crate::keys::os_keyring::KeyringError;
+use crate::keys::{KeyringError, KeysError};
 
 /// Result alias for the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -185,9 +185,12 @@ pub enum Error {
     /// The OS keyring failed.
     #[error("OS keyring: {0}")]
     Keyring(#[from] KeyringError),
-    /// Argon2id parameters outside the accepted range.
+    /// The passphrase method's stored Argon2id parameters cannot be read.
     #[error("invalid passphrase key-derivation parameters: {0}")]
     KdfParams(String),
+    /// The key layer failed: Argon2id parameters out of range, or no salt.
+    #[error(transparent)]
+    Keys(#[from] KeysError),
     /// A random-number or cipher failure outside any stored value.
     #[error("cryptography failed: {0}")]
     Crypto(#[from] CryptoError),

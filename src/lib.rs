@@ -41,6 +41,7 @@ pub mod db;
 pub mod error;
 pub mod hardening;
 pub mod import;
+pub mod jwt;
 pub mod keys;
 pub mod manager;
 pub mod model;

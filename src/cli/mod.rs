@@ -194,12 +194,12 @@ pub struct KdfArgs {
 
 impl KdfArgs {
     fn cost(&self) -> authvault::Result<KdfCost> {
-        KdfCost {
+        let cost = KdfCost {
             m_kib: self.memory_kib,
             t: self.iterations,
             p: self.parallelism,
-        }
-        .check()
+        };
+        Ok(cost.check()?)
     }
 }
 

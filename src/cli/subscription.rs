@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use authvault::providers::snapshot::Snapshot;
+use authvault::model::Snapshot;
 use authvault::terminal::escape;
 use chrono::Utc;
 

@@ -166,7 +166,7 @@ mod tests {
     use super::*;
     use crate::import::formats::tests::{AccountView, CredentialView, FIXTURES, view, views};
     use crate::import::formats::{ImportedAccount, parse};
-    use crate::import::jwt::unsigned_jwt;
+    use crate::jwt::unsigned_jwt;
     use crate::model::{Credential, Identity, Provider};
     use proptest::prelude::*;
     use std::path::Path;

@@ -10,7 +10,6 @@
 pub mod export;
 mod files;
 pub mod formats;
-pub mod jwt;
 
 use std::path::{Path, PathBuf};
 

@@ -23,6 +23,19 @@ use crate::crypto::{self, CryptoError, Key, Place};
 pub use os_keyring::KeyringError;
 pub use passphrase::{KdfCost, KdfParams};
 
+/// What can go wrong in the key layer outside the keyring (the keyring's own
+/// failures are [`KeyringError`]). Never holds key or passphrase bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeysError {
+    /// Argon2id parameters outside the accepted range, or unknown.
+    #[error("invalid passphrase key-derivation parameters: {0}")]
+    KdfParams(String),
+    /// The random source failed while making a salt.
+    #[error("cryptography failed: {0}")]
+    Crypto(#[from] CryptoError),
+}
+
 /// A way to unlock the vault; each one wraps every data key once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -127,7 +140,7 @@ impl KekStore for MemoryKeyring {
         self.keys
             .lock()
             .expect("memory keyring lock")
-            .insert(vault_id.to_owned(), kek.clone());
+            .insert(vault_id.to_owned(), Key::from_bytes(*kek.expose_bytes()));
         Ok(())
     }
 
@@ -136,7 +149,7 @@ impl KekStore for MemoryKeyring {
             .lock()
             .expect("memory keyring lock")
             .get(vault_id)
-            .cloned()
+            .map(|kek| Key::from_bytes(*kek.expose_bytes()))
             .ok_or(KeyringError::NotFound)
     }
 

@@ -4,8 +4,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::KeysError;
 use crate::crypto::{Key, fill_random, hex};
-use crate::error::{Error, Result};
 
 /// Lowest memory cost accepted, KiB (OWASP's floor: 19 MiB).
 pub const MIN_MEMORY_KIB: u32 = 19 * 1024;
@@ -59,9 +59,9 @@ impl KdfCost {
     /// Checks the cost against the floors and ceilings, before anything is allocated.
     ///
     /// # Errors
-    /// [`Error::KdfParams`] naming the parameter out of range.
-    pub fn check(self) -> Result<Self> {
-        let bad = |what: String| Err(Error::KdfParams(what));
+    /// [`KeysError::KdfParams`] naming the parameter out of range.
+    pub fn check(self) -> Result<Self, KeysError> {
+        let bad = |what: String| Err(KeysError::KdfParams(what));
         if !(MIN_MEMORY_KIB..=MAX_MEMORY_KIB).contains(&self.m_kib) {
             return bad(format!(
                 "memory {} KiB is outside {MIN_MEMORY_KIB}..={MAX_MEMORY_KIB} KiB",
@@ -87,7 +87,7 @@ impl KdfCost {
     ///
     /// # Errors
     /// Out-of-range cost, or a failing random source.
-    pub fn with_new_salt(self) -> Result<KdfParams> {
+    pub fn with_new_salt(self) -> Result<KdfParams, KeysError> {
         self.check()?;
         let mut salt = [0u8; 16];
         fill_random(&mut salt)?;
@@ -105,11 +105,11 @@ impl KdfParams {
     /// Derives the key-encryption key from `passphrase`.
     ///
     /// # Errors
-    /// [`Error::KdfParams`] when the stored parameters are unknown or out of
+    /// [`KeysError::KdfParams`] when the stored parameters are unknown or out of
     /// range (checked before any memory is allocated).
-    pub fn derive(&self, passphrase: &SecretString) -> Result<Key> {
+    pub fn derive(&self, passphrase: &SecretString) -> Result<Key, KeysError> {
         if self.alg != "argon2id" {
-            return Err(Error::KdfParams(format!(
+            return Err(KeysError::KdfParams(format!(
                 "unknown algorithm `{}`",
                 self.alg
             )));
@@ -122,13 +122,13 @@ impl KdfParams {
         .check()?;
         let salt = unhex(&self.salt)
             .filter(|s| s.len() >= 16)
-            .ok_or_else(|| Error::KdfParams("salt is not 16+ hex bytes".into()))?;
+            .ok_or_else(|| KeysError::KdfParams("salt is not 16+ hex bytes".into()))?;
         let params = Params::new(self.m_kib, self.t, self.p, Some(32))
-            .map_err(|e| Error::KdfParams(e.to_string()))?;
+            .map_err(|e| KeysError::KdfParams(e.to_string()))?;
         let mut out = [0u8; 32];
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
             .hash_password_into(passphrase.expose_secret().as_bytes(), &salt, &mut out)
-            .map_err(|e| Error::KdfParams(e.to_string()))?;
+            .map_err(|e| KeysError::KdfParams(e.to_string()))?;
         let key = Key::from_bytes(out);
         zeroize::Zeroize::zeroize(&mut out);
         Ok(key)
@@ -191,14 +191,17 @@ mod tests {
             },
         ];
         for cost in cases {
-            assert!(matches!(cost.check(), Err(Error::KdfParams(_))), "{cost:?}");
+            assert!(
+                matches!(cost.check(), Err(KeysError::KdfParams(_))),
+                "{cost:?}"
+            );
         }
         // A stored file claiming 4 TiB is refused, not attempted.
         let mut params = FAST.with_new_salt().unwrap();
         params.m_kib = u32::MAX;
         assert!(matches!(
             params.derive(&SecretString::from("x")),
-            Err(Error::KdfParams(_))
+            Err(KeysError::KdfParams(_))
         ));
     }
 

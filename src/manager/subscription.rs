@@ -8,9 +8,10 @@ use chrono::Utc;
 
 use super::{Manager, net, provider_error};
 use crate::error::Result;
+use crate::model::Snapshot;
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens};
 use crate::providers::AuthProvider;
-use crate::providers::snapshot::{self, Snapshot};
+use crate::providers::snapshot;
 use crate::store::AccountSelector;
 
 /// How long a cached snapshot is served.

@@ -7,7 +7,9 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response};
+
+use super::status::{Verdict, classify};
 
 /// Why a request got no usable answer. Never holds a secret (no URLs with
 /// queries, no bodies).
@@ -49,15 +51,6 @@ impl Default for RetryPolicy {
             max_retry_after: Duration::from_secs(20),
         }
     }
-}
-
-/// Statuses worth another try: rate limits, server errors, Anthropic's 529.
-#[must_use]
-pub fn is_transient(status: StatusCode) -> bool {
-    matches!(
-        status.as_u16(),
-        408 | 425 | 429 | 500 | 502 | 503 | 504 | 529
-    )
 }
 
 /// The shared client.
@@ -107,7 +100,9 @@ impl Http {
             attempt += 1;
             let last = attempt >= self.policy.attempts;
             match build(&self.client).send().await {
-                Ok(resp) if is_transient(resp.status()) && !last => {
+                Ok(resp)
+                    if classify(resp.status().as_u16(), None) == Verdict::Transient && !last =>
+                {
                     let Some(delay) = self.delay(attempt, retry_after(&resp)) else {
                         return Ok(resp);
                     };
@@ -266,14 +261,6 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transient_statuses_are_the_retryable_ones() {
-        let transient: Vec<u16> = (100..600)
-            .filter(|s| StatusCode::from_u16(*s).is_ok_and(is_transient))
-            .collect();
-        assert_eq!(transient, [408, 425, 429, 500, 502, 503, 504, 529]);
-    }
 
     #[test]
     fn backoff_grows_is_capped_and_honours_retry_after() {

@@ -9,15 +9,16 @@ pub mod http;
 pub mod loopback;
 pub mod oauth;
 pub mod snapshot;
+pub mod status;
 
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Endpoints;
-use crate::model::{Credential, Identity, Provider};
+use crate::model::{Credential, Identity, Provider, Snapshot, SnapshotSource};
 use http::{Http, HttpError};
 use oauth::{Grant, OAuthSpec, PendingLogin};
-use snapshot::Snapshot;
+use status::{Verdict, classify};
 
 /// Why a provider call failed. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,22 +138,21 @@ async fn read_body(
     Ok((status, headers, body.to_vec()))
 }
 
+/// The error for an answer with an error status to the call `what`.
 fn status_error(status: reqwest::StatusCode, what: &str) -> ProviderError {
-    let s = Some(status.as_u16());
-    if http::is_transient(status) {
-        ProviderError::Transient {
-            status: s,
+    let s = status.as_u16();
+    match classify(s, None) {
+        Verdict::Transient => ProviderError::Transient {
+            status: Some(s),
             detail: what.to_owned(),
-        }
-    } else if status.as_u16() == 401 || status.as_u16() == 403 {
-        ProviderError::Permanent {
-            code: format!("{what}: HTTP {}", status.as_u16()),
-        }
-    } else {
-        ProviderError::Rejected {
-            status: s,
+        },
+        Verdict::Permanent => ProviderError::Permanent {
+            code: format!("{what}: HTTP {s}"),
+        },
+        Verdict::Rejected => ProviderError::Rejected {
+            status: Some(s),
             detail: what.to_owned(),
-        }
+        },
     }
 }
 
@@ -175,7 +175,7 @@ async fn check_key(
 ) -> KeyCheck {
     match http.send(build).await {
         Ok(resp) if resp.status().is_success() => KeyCheck::Valid,
-        Ok(resp) if matches!(resp.status().as_u16(), 401 | 403) => {
+        Ok(resp) if classify(resp.status().as_u16(), None) == Verdict::Permanent => {
             KeyCheck::Rejected(resp.status().as_u16())
         }
         Ok(resp) => KeyCheck::Unverified(format!(
@@ -366,14 +366,14 @@ impl AuthProvider for OpenAi {
                 let (status, headers, body) = read_body(resp).await?;
                 if status.as_u16() == 404
                     || (status.is_client_error()
-                        && status.as_u16() != 429
+                        && classify(status.as_u16(), None) != Verdict::Transient
                         && identity.plan.is_some())
                 {
                     // The usage endpoint is unofficial: when it is gone or
                     // refuses, the plan from the id token's claims still stands.
                     let mut snap = empty(Provider::OpenAi);
                     snap.plan.clone_from(&identity.plan);
-                    snap.source = snapshot::SnapshotSource::IdToken;
+                    snap.source = SnapshotSource::IdToken;
                     return Ok(snap);
                 }
                 if !status.is_success() {
@@ -398,7 +398,7 @@ fn empty(provider: Provider) -> Snapshot {
         status: None,
         windows: Vec::new(),
         credits: None,
-        source: snapshot::SnapshotSource::Headers,
+        source: SnapshotSource::Headers,
         fetched_at: Utc::now(),
     }
 }

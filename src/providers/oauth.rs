@@ -21,10 +21,12 @@ use oauth2::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 use super::ProviderError;
 use super::http::{Http, OAuthHttp};
-use crate::import::jwt;
+use super::status::{self, Verdict};
+use crate::jwt;
 use crate::model::{Identity, OAuthTokens, Provider};
 
 /// What differs between the providers' OAuth endpoints.
@@ -47,16 +49,6 @@ pub struct OAuthSpec {
     /// Send `state` along with the code (Claude).
     pub state_in_exchange: bool,
 }
-
-/// Codes that mean the refresh token (and so the login) is dead.
-const PERMANENT_CODES: [&str; 6] = [
-    "invalid_grant",
-    "refresh_token_expired",
-    "refresh_token_reused",
-    "refresh_token_invalidated",
-    "token_revoked",
-    "unauthorized_client",
-];
 
 /// An error body in any of the providers' shapes.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -210,9 +202,11 @@ impl PendingLogin {
     /// Constant-time check of a returned `state`.
     #[must_use]
     pub fn state_matches(&self, state: &str) -> bool {
-        let a = self.state.secret().as_bytes();
-        let b = state.as_bytes();
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        self.state
+            .secret()
+            .as_bytes()
+            .ct_eq(state.as_bytes())
+            .into()
     }
 }
 
@@ -296,30 +290,26 @@ fn grant(body: TokenBody, previous_refresh: Option<&SecretString>) -> Grant {
     }
 }
 
-fn classify(
+/// The error for a failed token request; `status` is the last HTTP status
+/// received, if any.
+fn token_error(
     err: RequestTokenError<super::http::OAuthHttpError, ErrorBody>,
     status: Option<u16>,
 ) -> ProviderError {
-    let transient = status.is_some_and(|s| {
-        super::http::is_transient(
-            reqwest::StatusCode::from_u16(s).unwrap_or(reqwest::StatusCode::OK),
-        )
-    });
+    let transient = status.is_some_and(|s| status::classify(s, None) == Verdict::Transient);
     match err {
         RequestTokenError::ServerResponse(body) => {
             let code = body.code();
-            if transient {
-                ProviderError::Transient {
+            match status.map(|s| status::classify(s, Some(&code))) {
+                Some(Verdict::Transient) => ProviderError::Transient {
                     status,
                     detail: code,
-                }
-            } else if PERMANENT_CODES.contains(&code.as_str()) || status == Some(401) {
-                ProviderError::Permanent { code }
-            } else {
-                ProviderError::Rejected {
+                },
+                Some(Verdict::Permanent) => ProviderError::Permanent { code },
+                Some(Verdict::Rejected) | None => ProviderError::Rejected {
                     status,
                     detail: code,
-                }
+                },
             }
         }
         RequestTokenError::Request(e) => ProviderError::Unreachable(e.0),
@@ -362,7 +352,7 @@ pub async fn exchange(
     let result = req.request_async(&adapter).await;
     result
         .map(|b| grant(b, None))
-        .map_err(|e| classify(e, adapter.last_status()))
+        .map_err(|e| token_error(e, adapter.last_status()))
 }
 
 /// Redeems a refresh token (JSON body for both providers).
@@ -383,7 +373,7 @@ pub async fn refresh(
         .await;
     result
         .map(|b| grant(b, Some(refresh_token)))
-        .map_err(|e| classify(e, adapter.last_status()))
+        .map_err(|e| token_error(e, adapter.last_status()))
 }
 
 #[cfg(test)]
@@ -421,6 +411,27 @@ mod tests {
             !second.state_matches(&q["state"]),
             "state is random per login"
         );
+    }
+
+    #[test]
+    fn the_token_endpoint_and_api_calls_classify_a_status_alike() {
+        let kind = |e: &ProviderError| match e {
+            ProviderError::Permanent { .. } => "permanent",
+            ProviderError::Transient { .. } => "transient",
+            ProviderError::Rejected { .. } => "rejected",
+            _ => "other",
+        };
+        for status in 400..600 {
+            let token = token_error(
+                RequestTokenError::ServerResponse(ErrorBody::default()),
+                Some(status),
+            );
+            let api = crate::providers::status_error(
+                reqwest::StatusCode::from_u16(status).unwrap(),
+                "GET /x",
+            );
+            assert_eq!(kind(&token), kind(&api), "HTTP {status}");
+        }
     }
 
     #[test]

@@ -18,8 +18,7 @@ use super::accounts::{
 use super::audit::{self, Event};
 use super::{Store, time};
 use crate::error::{Error, Result};
-use crate::model::{Credential, CredentialKind, Identity, OAuthTokens};
-use crate::providers::snapshot::Snapshot;
+use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Snapshot};
 
 /// The clear facts of an account's OAuth credential: enough to decide
 /// whether to refresh, without opening a secret.

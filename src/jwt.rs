@@ -1,5 +1,8 @@
 //! Reading the claims of an OpenAI id token or access token.
 //!
+//! Shared by the importer (labels and expiry of imported tokens) and the
+//! providers (claims of a fresh login or refresh), so it depends on neither.
+//!
 //! The signature is **not** verified, exactly as the Codex CLI does: the token
 //! was written by the user's own login on this machine, and the claims are
 //! only used to label the account (e-mail, plan, ChatGPT account id) and to

@@ -1,8 +1,12 @@
-//! Plain data shared by every layer: providers, credential kinds, accounts and
-//! the credentials they hold.
+//! Plain data shared by every layer: providers, credential kinds, accounts,
+//! the credentials they hold, and subscription snapshots (`snapshot.rs`).
 //!
 //! Secret fields are [`SecretString`]s, whose `Debug` prints `[REDACTED]`, so
 //! the `Debug` derives here cannot leak a token.
+
+mod snapshot;
+
+pub use snapshot::{Credits, Snapshot, SnapshotSource, UsageWindow};
 
 use std::fmt;
 use std::str::FromStr;
@@ -153,8 +157,9 @@ impl Credential {
 
 /// Who an account is at the provider. Every field is optional because legacy
 /// files and API keys often say nothing about it. `email` and
-/// `provider_account_id` identify a person and are sealed at rest.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `provider_account_id` identify a person and are sealed at rest, so `Debug`
+/// shows only whether they are known.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Identity {
     /// The login e-mail address.
     pub email: Option<String>,
@@ -164,4 +169,43 @@ pub struct Identity {
     pub plan: Option<String>,
     /// Claude's rate-limit tier (`default_claude_max_20x`…), when known.
     pub rate_limit_tier: Option<String>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sealed = |value: &Option<String>| value.as_ref().map(|_| "[REDACTED]");
+        f.debug_struct("Identity")
+            .field("email", &sealed(&self.email))
+            .field("provider_account_id", &sealed(&self.provider_account_id))
+            .field("plan", &self.plan)
+            .field("rate_limit_tier", &self.rate_limit_tier)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_debug_hides_what_is_sealed_at_rest() {
+        let identity = Identity {
+            email: Some("ada@example.com".into()),
+            provider_account_id: Some("acct-7f3e9c".into()),
+            plan: Some("max".into()),
+            rate_limit_tier: Some("default_claude_max_20x".into()),
+        };
+        let shown = format!("{identity:?}");
+        assert!(!shown.contains("ada@example.com"), "{shown}");
+        assert!(!shown.contains("acct-7f3e9c"), "{shown}");
+        assert_eq!(
+            shown,
+            "Identity { email: Some(\"[REDACTED]\"), provider_account_id: Some(\"[REDACTED]\"), \
+             plan: Some(\"max\"), rate_limit_tier: Some(\"default_claude_max_20x\") }"
+        );
+        assert_eq!(
+            format!("{:?}", Identity::default()),
+            "Identity { email: None, provider_account_id: None, plan: None, rate_limit_tier: None }"
+        );
+    }
 }
