@@ -36,8 +36,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use authvault::keys::{KdfCost, Unlock};
-use authvault::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
-use authvault::store::{NewAccount, Store};
+use authvault::store::Store;
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use secrecy::SecretString;
 
@@ -127,28 +126,8 @@ impl<'f> Bench<'f> {
         let passphrase = SecretString::from(PASSPHRASE);
         let mut store = Store::init(&path, &Unlock::Passphrase(&passphrase, cost)).expect("init");
         let who = fake::Identity::new("bench@example.com", "uuid-bench", "max");
-        let (access, refresh) = fake.seed_login(Prov::Claude, &who);
-        let now = chrono::Utc::now();
         store
-            .add_account(&NewAccount {
-                provider: Provider::Claude,
-                label: LABEL.into(),
-                identity: Identity {
-                    email: Some(who.email.clone()),
-                    provider_account_id: Some(who.account_id.clone()),
-                    plan: Some(who.plan.clone()),
-                    rate_limit_tier: None,
-                },
-                credentials: vec![Credential::OAuth(OAuthTokens {
-                    access_token: SecretString::from(access),
-                    refresh_token: Some(SecretString::from(refresh)),
-                    id_token: None,
-                    expires_at: Some(now + chrono::Duration::hours(1)),
-                    scopes: vec![],
-                    last_refresh: Some(now),
-                })],
-                active: CredentialKind::OAuth,
-            })
+            .add_account(&fake.seeded_account(Prov::Claude, LABEL, &who))
             .expect("seed account");
         Self {
             dir,

@@ -266,6 +266,42 @@ impl FakeProvider {
         (issued.access, issued.refresh)
     }
 
+    /// An OAuth account holding a login the fake knows (seeded as by
+    /// [`FakeProvider::seed_login`]), valid for an hour, with `identity`.
+    pub fn seeded_account(
+        &self,
+        provider: Prov,
+        label: &str,
+        identity: &Identity,
+    ) -> authvault::store::NewAccount {
+        use authvault::model::{Credential, CredentialKind, OAuthTokens};
+        use secrecy::SecretString;
+        let (access, refresh) = self.seed_login(provider, identity);
+        let now = chrono::Utc::now();
+        authvault::store::NewAccount {
+            provider: match provider {
+                Prov::OpenAi => authvault::model::Provider::OpenAi,
+                Prov::Claude => authvault::model::Provider::Claude,
+            },
+            label: label.into(),
+            identity: authvault::model::Identity {
+                email: Some(identity.email.clone()),
+                provider_account_id: Some(identity.account_id.clone()),
+                plan: Some(identity.plan.clone()),
+                rate_limit_tier: None,
+            },
+            credentials: vec![Credential::OAuth(OAuthTokens {
+                access_token: SecretString::from(access),
+                refresh_token: Some(SecretString::from(refresh)),
+                id_token: None,
+                expires_at: Some(now + chrono::Duration::hours(1)),
+                scopes: vec![],
+                last_refresh: Some(now),
+            })],
+            active: CredentialKind::OAuth,
+        }
+    }
+
     /// Makes `/v1/models` of `provider` accept `key`.
     pub fn register_api_key(&self, provider: Prov, key: &str) {
         self.shared

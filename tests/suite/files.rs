@@ -9,10 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use authvault::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
-use authvault::store::NewAccount;
-use secrecy::SecretString;
-
 use super::common::{FAST_KDF_ARGS, TempVault, fails, mode, ok, stderr, stdout, wait_or_kill};
 use super::fake_provider::{self as fake, Ep, FakeProvider, Prov};
 
@@ -125,29 +121,9 @@ impl ConfigEnv {
         let tv = TempVault::new();
         let fake = FakeProvider::start();
         let who = fake::Identity::new("cfg@example.com", "acct-cfg", "plus");
-        let (access, refresh) = fake.seed_login(Prov::OpenAi, &who);
-        let now = chrono::Utc::now();
         let mut store = tv.init_passphrase();
         store
-            .add_account(&NewAccount {
-                provider: Provider::OpenAi,
-                label: "a".into(),
-                identity: Identity {
-                    email: Some(who.email.clone()),
-                    provider_account_id: Some(who.account_id.clone()),
-                    plan: Some(who.plan.clone()),
-                    rate_limit_tier: None,
-                },
-                credentials: vec![Credential::OAuth(OAuthTokens {
-                    access_token: SecretString::from(access),
-                    refresh_token: Some(SecretString::from(refresh)),
-                    id_token: None,
-                    expires_at: Some(now + chrono::Duration::hours(1)),
-                    scopes: vec![],
-                    last_refresh: Some(now),
-                })],
-                active: CredentialKind::OAuth,
-            })
+            .add_account(&fake.seeded_account(Prov::OpenAi, "a", &who))
             .expect("seed");
         drop(store);
         let config_dir = tempfile::tempdir().expect("tempdir");

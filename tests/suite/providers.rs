@@ -6,10 +6,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use authvault::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
-use authvault::store::NewAccount;
-use secrecy::SecretString;
-
 use super::common::{TempVault, fails, ok, stderr, stdout, with_stdin};
 use super::fake_provider::{self as fake, Ep, FakeProvider, Fault, Prov};
 
@@ -39,29 +35,9 @@ impl Env {
 
     /// An OAuth account holding a login the fake knows, valid for an hour.
     fn seed(&self, prov: Prov, label: &str, who: &fake::Identity) {
-        let (access, refresh) = self.fake.seed_login(prov, who);
-        let now = chrono::Utc::now();
         let mut store = self.tv.open_passphrase();
         store
-            .add_account(&NewAccount {
-                provider: provider(prov),
-                label: label.into(),
-                identity: Identity {
-                    email: Some(who.email.clone()),
-                    provider_account_id: Some(who.account_id.clone()),
-                    plan: Some(who.plan.clone()),
-                    rate_limit_tier: None,
-                },
-                credentials: vec![Credential::OAuth(OAuthTokens {
-                    access_token: SecretString::from(access),
-                    refresh_token: Some(SecretString::from(refresh)),
-                    id_token: None,
-                    expires_at: Some(now + chrono::Duration::hours(1)),
-                    scopes: vec![],
-                    last_refresh: Some(now),
-                })],
-                active: CredentialKind::OAuth,
-            })
+            .add_account(&self.fake.seeded_account(prov, label, who))
             .expect("seed account");
     }
 
@@ -91,13 +67,6 @@ impl Env {
 
     pub(super) fn audit(&self) -> serde_json::Value {
         serde_json::from_slice(&ok(&mut self.vault(&["--json", "audit"])).stdout).expect("json")
-    }
-}
-
-fn provider(p: Prov) -> Provider {
-    match p {
-        Prov::OpenAi => Provider::OpenAi,
-        Prov::Claude => Provider::Claude,
     }
 }
 
