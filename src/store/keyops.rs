@@ -18,7 +18,8 @@ use rusqlite::{Connection, Transaction, params};
 use serde::Serialize;
 
 use super::audit::{self, Event};
-use super::{Keys, Store, now, verified_kek};
+use super::vault::{self, verified_kek};
+use super::{Keys, Store, now};
 use crate::crypto::{self, Key};
 use crate::error::{Error, Result};
 use crate::keys::{self, KdfParams, KekCheck, KekStore, KeyringError, Method, Unlock};
@@ -177,7 +178,7 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn methods(&self) -> Result<Vec<Method>> {
-        super::methods(&self.conn)
+        vault::methods(&self.conn)
     }
 
     /// Proves another unlock method (checks its key-check value) and keeps its
@@ -413,7 +414,7 @@ impl Store {
                 params![to, method.as_str(), keys::wrap(kek, *method, to, &new_dek)?],
             )?;
         }
-        for (place, sealed) in super::sealed_values(&tx)? {
+        for (place, sealed) in super::sealed::sealed_values(&tx)? {
             let plain = keys.open(&place, &sealed)?;
             let resealed = crypto::seal(&new_dek, to, &place, &plain)?;
             tx.execute(
