@@ -12,11 +12,12 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::accounts::{
-    self, NewAccount, email_fingerprint, identity_fingerprint, insert_account, read_credential,
-    seal_row, secret_fingerprint, set_needs_login, write_credential,
-};
+use super::account_row::seal_row;
+use super::accounts::{self, NewAccount, insert_account, set_needs_login};
 use super::audit::{self, Event};
+use super::credentials::{
+    email_fingerprint, identity_fingerprint, read_credential, secret_fingerprint, write_credential,
+};
 use super::labels;
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;

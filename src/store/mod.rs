@@ -8,8 +8,10 @@
 //!
 //! Architecture invariant: `store` knows nothing about HTTP or providers.
 
+mod account_row;
 mod accounts;
 mod audit;
+mod credentials;
 mod keyops;
 pub(crate) mod labels;
 mod merge;
@@ -27,8 +29,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-pub use accounts::{AccountInfo, AccountSelector, NewAccount, Token, check_label};
+pub use accounts::{AccountInfo, AccountSelector, NewAccount, check_label};
 pub use audit::{Actor, AuditEntry, AuditReport, ChainState};
+pub use credentials::Token;
 pub use keyops::RekeyReport;
 pub use merge::{
     CredentialCheck, HistoryEntry, HistoryRow, MergeAction, MergeInput, MergeItem, MergeOutcome,

@@ -11,11 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::accounts::{
-    AccountInfo, AccountSelector, find_account, read_credential, resolve, set_needs_login,
-    write_credential,
-};
+use super::accounts::{AccountInfo, AccountSelector, find_account, resolve, set_needs_login};
 use super::audit::{self, Event};
+use super::credentials::{read_credential, write_credential};
 use super::{Store, time};
 use crate::error::{Error, Result};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Snapshot};
