@@ -12,6 +12,7 @@ mod account_row;
 mod accounts;
 mod audit;
 mod credentials;
+mod history;
 mod keyops;
 pub(crate) mod labels;
 mod merge;
@@ -32,11 +33,9 @@ use zeroize::Zeroizing;
 pub use accounts::{AccountInfo, AccountSelector, NewAccount, check_label};
 pub use audit::{Actor, AuditEntry, AuditReport, ChainState};
 pub use credentials::Token;
+pub use history::{HistoryEntry, HistoryRow};
 pub use keyops::RekeyReport;
-pub use merge::{
-    CredentialCheck, HistoryEntry, HistoryRow, MergeAction, MergeInput, MergeItem, MergeOutcome,
-    MergeReport,
-};
+pub use merge::{CredentialCheck, MergeAction, MergeInput, MergeItem, MergeOutcome, MergeReport};
 pub use refresh::{Lease, OAuthState};
 pub use sealed::{SEALED_COLUMNS, SealedColumn};
 pub use vault::{Vault, VaultInfo};
