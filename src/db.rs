@@ -17,7 +17,7 @@ pub(crate) use create::create;
 pub use create::vacant;
 pub use modes::{ModeProblem, fix_modes, mode_problems, vault_files};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, during};
 
 /// Embedded migrations, applied in order; the format version is their count.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -69,104 +69,112 @@ pub enum ModePolicy {
 /// [`Error::NoVault`], [`Error::InsecureMode`], [`Error::NotAVault`],
 /// [`Error::NewerFormat`], SQLite errors.
 pub(crate) fn open(path: &Path, policy: ModePolicy) -> Result<Connection> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_file() => {}
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(Error::NotAVault {
-                path: path.to_path_buf(),
-                reason: "it is a symbolic link, which authvault does not follow; \
+    during("opening the vault file", || {
+        match fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::NotAVault {
+                    path: path.to_path_buf(),
+                    reason: "it is a symbolic link, which authvault does not follow; \
                          use the path of the file itself"
-                    .into(),
-            });
-        }
-        Ok(_) => {
-            return Err(Error::NotAVault {
-                path: path.to_path_buf(),
-                reason: "not a regular file".into(),
-            });
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NoVault {
-                path: path.to_path_buf(),
-            });
-        }
-        Err(e) => return Err(Error::io("open", path)(e)),
-    }
-    let problems = mode_problems(path)?;
-    if let (ModePolicy::Refuse, Some(p)) = (policy, problems.into_iter().next()) {
-        return Err(p.into_error());
-    }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let not_a_vault = |reason: &str| Error::NotAVault {
-        path: path.to_path_buf(),
-        reason: reason.to_owned(),
-    };
-    let app_id: i64 = conn
-        .pragma_query_value(None, "application_id", |r| r.get(0))
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
-                not_a_vault("not a SQLite database")
+                        .into(),
+                });
             }
-            other => other.into(),
-        })?;
-    if app_id != APPLICATION_ID {
-        return Err(not_a_vault("SQLite database of another application"));
-    }
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > format_version() {
-        return Err(Error::NewerFormat {
+            Ok(_) => {
+                return Err(Error::NotAVault {
+                    path: path.to_path_buf(),
+                    reason: "not a regular file".into(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoVault {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(Error::io("open", path)(e)),
+        }
+        let problems = mode_problems(path)?;
+        if let (ModePolicy::Refuse, Some(p)) = (policy, problems.into_iter().next()) {
+            return Err(p.into_error());
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let not_a_vault = |reason: &str| Error::NotAVault {
             path: path.to_path_buf(),
-            found: version,
-            supported: format_version(),
-        });
-    }
-    if version == 0 {
-        return Err(not_a_vault("no authvault schema"));
-    }
-    configure(&conn)?;
-    if version < format_version() {
-        migrate(&conn)?;
-    }
-    Ok(conn)
+            reason: reason.to_owned(),
+        };
+        let app_id: i64 = conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::NotADatabase =>
+                {
+                    not_a_vault("not a SQLite database")
+                }
+                other => other.into(),
+            })?;
+        if app_id != APPLICATION_ID {
+            return Err(not_a_vault("SQLite database of another application"));
+        }
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > format_version() {
+            return Err(Error::NewerFormat {
+                path: path.to_path_buf(),
+                found: version,
+                supported: format_version(),
+            });
+        }
+        if version == 0 {
+            return Err(not_a_vault("no authvault schema"));
+        }
+        configure(&conn)?;
+        if version < format_version() {
+            migrate(&conn)?;
+        }
+        Ok(conn)
+    })
 }
 
 pub(super) fn configure(conn: &Connection) -> Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // A token the provider rotated must survive a power cut.
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    // Deleted and overwritten sealed values are zeroed on disk, not left in free pages.
-    conn.pragma_update(None, "secure_delete", "ON")?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    Ok(())
+    during("configuring the connection", || {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A token the provider rotated must survive a power cut.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        // Deleted and overwritten sealed values are zeroed on disk, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        Ok(())
+    })
 }
 
 /// Applies the missing migrations in one `BEGIN IMMEDIATE` transaction,
 /// re-reading the version inside it so racing processes apply each once.
 pub(super) fn migrate(conn: &Connection) -> Result<()> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if current > format_version() {
-        return Err(Error::NewerFormat {
-            path: PathBuf::from(conn.path().unwrap_or_default()),
-            found: current,
-            supported: format_version(),
-        });
-    }
-    for (i, (name, sql)) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(current).unwrap_or(0))
-    {
-        tracing::debug!(migration = name, "applying migration");
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-    }
-    tx.commit()?;
-    Ok(())
+    during("upgrading the vault format", || {
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if current > format_version() {
+            return Err(Error::NewerFormat {
+                path: PathBuf::from(conn.path().unwrap_or_default()),
+                found: current,
+                supported: format_version(),
+            });
+        }
+        for (i, (name, sql)) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(current).unwrap_or(0))
+        {
+            tracing::debug!(migration = name, "applying migration");
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -24,9 +24,16 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// SQLite reported an error.
-    #[error("vault database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// SQLite reported an error while the vault was doing `op`.
+    #[error("vault database, {op}: {source}")]
+    Sqlite {
+        /// What was being done ("listing accounts", "rotating the data
+        /// key", …): named by the public store or `db` function that met
+        /// the error (see [`during`]).
+        op: &'static str,
+        /// The underlying error.
+        source: rusqlite::Error,
+    },
     /// The vault directory or a vault file is accessible to other users.
     #[error(
         "{what} {path} has mode {mode:04o}, which lets other users read it; \
@@ -328,6 +335,32 @@ fn known_list(known: &[String]) -> String {
     } else {
         format!(" (known: {})", known.join(", "))
     }
+}
+
+/// The operation of an SQLite error that no public function has named yet.
+const UNNAMED_OP: &str = "accessing the vault file";
+
+impl From<rusqlite::Error> for Error {
+    fn from(source: rusqlite::Error) -> Self {
+        Self::Sqlite {
+            op: UNNAMED_OP,
+            source,
+        }
+    }
+}
+
+/// Runs `body` and names `op` in the SQLite error it returns, unless a
+/// function it called named a more specific one already. Every public store
+/// and `db` function wraps its body in it, so that every "vault database"
+/// error says what was being done.
+pub(crate) fn during<T>(op: &'static str, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    body().map_err(|e| match e {
+        Error::Sqlite {
+            op: UNNAMED_OP,
+            source,
+        } => Error::Sqlite { op, source },
+        other => other,
+    })
 }
 
 impl Error {

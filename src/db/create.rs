@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::modes::{mode_problems_dir, parent_dir, vault_files};
 use super::{APPLICATION_ID, DIR_MODE, FILE_MODE, ModePolicy, configure, migrate, open};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, during};
 
 /// A vault being created: a complete database under a temporary name in the
 /// vault's directory (`.<name>.<16 hex digits>.tmp`, created `0600` with
@@ -36,74 +36,76 @@ pub(crate) struct Creating {
 /// # Errors
 /// [`Error::AlreadyExists`], I/O and SQLite errors.
 pub(crate) fn create(path: &Path) -> Result<Creating> {
-    let dir = parent_dir(path);
-    if !dir.exists() {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(DIR_MODE)
-            .create(dir)
-            .map_err(Error::io("create directory", dir))?;
-        // `mode` is filtered through the umask; set it explicitly.
-        fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
-            .map_err(Error::io("chmod", dir))?;
-    }
-    if let Some(p) = mode_problems_dir(dir)? {
-        return Err(p.into_error());
-    }
-    remove_leftovers(path)?;
-    if !vacant(path)? {
-        return Err(Error::AlreadyExists {
-            path: path.to_path_buf(),
-        });
-    }
-    // An interrupted creation's stub (see `is_stub`): nothing in it to keep.
-    for file in vault_files(path) {
-        remove_if_present(&file)?;
-    }
+    during("creating the vault file", || {
+        let dir = parent_dir(path);
+        if !dir.exists() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(dir)
+                .map_err(Error::io("create directory", dir))?;
+            // `mode` is filtered through the umask; set it explicitly.
+            fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+                .map_err(Error::io("chmod", dir))?;
+        }
+        if let Some(p) = mode_problems_dir(dir)? {
+            return Err(p.into_error());
+        }
+        remove_leftovers(path)?;
+        if !vacant(path)? {
+            return Err(Error::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+        // An interrupted creation's stub (see `is_stub`): nothing in it to keep.
+        for file in vault_files(path) {
+            remove_if_present(&file)?;
+        }
 
-    let mut suffix = [0u8; 8];
-    crate::crypto::fill_random(&mut suffix)?;
-    let tmp = dir.join(format!(
-        "{}{}{TEMP_SUFFIX}",
-        temp_prefix(path),
-        crate::crypto::hex(&suffix)
-    ));
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(&tmp)
-        .map_err(Error::io("create", &tmp))?;
-    let mut creating = Creating {
-        conn: None,
-        path: path.to_path_buf(),
-        tmp,
-        published: false,
-        lock,
-    };
-    let tmp = &creating.tmp;
-    rustix::fs::flock(
-        &creating.lock,
-        rustix::fs::FlockOperation::NonBlockingLockExclusive,
-    )
-    .map_err(|e| Error::io("lock", tmp)(e.into()))?;
-    creating
-        .lock
-        .set_permissions(fs::Permissions::from_mode(FILE_MODE))
-        .map_err(Error::io("chmod", tmp))?;
-    // Rollback-journal mode while the file has its temporary name (its
-    // `-journal` is named after it and gone after each commit); WAL is
-    // switched on in `finish`, after which closing removes `-wal`/`-shm`.
-    let conn = Connection::open_with_flags(
-        tmp,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
-    configure(&conn)?;
-    migrate(&conn)?;
-    creating.conn = Some(conn);
-    Ok(creating)
+        let mut suffix = [0u8; 8];
+        crate::crypto::fill_random(&mut suffix)?;
+        let tmp = dir.join(format!(
+            "{}{}{TEMP_SUFFIX}",
+            temp_prefix(path),
+            crate::crypto::hex(&suffix)
+        ));
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp)
+            .map_err(Error::io("create", &tmp))?;
+        let mut creating = Creating {
+            conn: None,
+            path: path.to_path_buf(),
+            tmp,
+            published: false,
+            lock,
+        };
+        let tmp = &creating.tmp;
+        rustix::fs::flock(
+            &creating.lock,
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        )
+        .map_err(|e| Error::io("lock", tmp)(e.into()))?;
+        creating
+            .lock
+            .set_permissions(fs::Permissions::from_mode(FILE_MODE))
+            .map_err(Error::io("chmod", tmp))?;
+        // Rollback-journal mode while the file has its temporary name (its
+        // `-journal` is named after it and gone after each commit); WAL is
+        // switched on in `finish`, after which closing removes `-wal`/`-shm`.
+        let conn = Connection::open_with_flags(
+            tmp,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+        configure(&conn)?;
+        migrate(&conn)?;
+        creating.conn = Some(conn);
+        Ok(creating)
+    })
 }
 
 impl Creating {
@@ -121,42 +123,44 @@ impl Creating {
     /// [`Error::AlreadyExists`] when something appeared at the path, I/O and
     /// SQLite errors; before the rename, the temporary file is removed.
     pub(crate) fn finish(mut self) -> Result<Connection> {
-        let conn = self.conn.take().expect("open until finished");
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        conn.close().map_err(|(_, e)| e)?;
-        if mode != "wal" {
-            return Err(Error::NotAVault {
-                path: self.tmp.clone(),
-                reason: format!("SQLite kept journal mode {mode} instead of WAL"),
-            });
-        }
-        for side in &vault_files(&self.tmp)[1..] {
-            if fs::symlink_metadata(side).is_ok() {
-                return Err(Error::io("close", side)(std::io::Error::other(
-                    "SQLite left this file behind; the vault was not created",
-                )));
-            }
-        }
-        self.lock
-            .sync_all()
-            .map_err(Error::io("fsync", &self.tmp))?;
-        match publish(&self.tmp, &self.path) {
-            Ok(()) => self.published = true,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::AlreadyExists {
-                    path: self.path.clone(),
+        during("publishing the new vault file", || {
+            let conn = self.conn.take().expect("open until finished");
+            let mode: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            conn.close().map_err(|(_, e)| e)?;
+            if mode != "wal" {
+                return Err(Error::NotAVault {
+                    path: self.tmp.clone(),
+                    reason: format!("SQLite kept journal mode {mode} instead of WAL"),
                 });
             }
-            Err(e) => return Err(Error::io("rename into place", &self.path)(e)),
-        }
-        let dir = parent_dir(&self.path);
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Error::io("fsync", dir))?;
-        let conn = open(&self.path, ModePolicy::Refuse)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        Ok(conn)
+            for side in &vault_files(&self.tmp)[1..] {
+                if fs::symlink_metadata(side).is_ok() {
+                    return Err(Error::io("close", side)(std::io::Error::other(
+                        "SQLite left this file behind; the vault was not created",
+                    )));
+                }
+            }
+            self.lock
+                .sync_all()
+                .map_err(Error::io("fsync", &self.tmp))?;
+            match publish(&self.tmp, &self.path) {
+                Ok(()) => self.published = true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(Error::AlreadyExists {
+                        path: self.path.clone(),
+                    });
+                }
+                Err(e) => return Err(Error::io("rename into place", &self.path)(e)),
+            }
+            let dir = parent_dir(&self.path);
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(Error::io("fsync", dir))?;
+            let conn = open(&self.path, ModePolicy::Refuse)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            Ok(conn)
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{DIR_MODE, FILE_MODE, ModePolicy, create::is_temp_name, open};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, during};
 
 /// A file or directory whose mode or owner is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,15 +132,17 @@ fn is_vault_dir(path: &Path) -> Result<bool> {
 /// As `open` (not a vault, a symbolic link, a foreign owner), or when a
 /// `chmod` fails.
 pub fn fix_modes(path: &Path) -> Result<Vec<ModeProblem>> {
-    drop(open(path, ModePolicy::Allow)?);
-    let problems: Vec<_> = mode_problems(path)?
-        .into_iter()
-        .filter(|p| p.fixable)
-        .collect();
-    for p in &problems {
-        chmod_nofollow(&p.path, p.want).map_err(Error::io("chmod", &p.path))?;
-    }
-    Ok(problems)
+    during("repairing modes", || {
+        drop(open(path, ModePolicy::Allow)?);
+        let problems: Vec<_> = mode_problems(path)?
+            .into_iter()
+            .filter(|p| p.fixable)
+            .collect();
+        for p in &problems {
+            chmod_nofollow(&p.path, p.want).map_err(Error::io("chmod", &p.path))?;
+        }
+        Ok(problems)
+    })
 }
 
 fn chmod_nofollow(path: &Path, mode: u32) -> std::io::Result<()> {

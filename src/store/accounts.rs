@@ -11,7 +11,7 @@ use super::account_row::{SELECT_ACCOUNT, account_place, read_account, seal_row};
 use super::audit::{self, Event};
 use super::credentials::{email_fingerprint, identity_fingerprint, write_credential};
 use super::{Keys, Store, now};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, during};
 use crate::model::{Credential, CredentialKind, Identity, Provider};
 
 /// A new account to store.
@@ -243,10 +243,11 @@ impl Store {
     /// # Errors
     /// `InvalidLabel`, `LabelTaken`, `InvalidInput`, SQLite.
     pub fn add_account(&mut self, new: &NewAccount) -> Result<AccountInfo> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let (id, fingerprints) = insert_account(&tx, keys, new)?;
-        let kinds: Vec<_> = new.credentials.iter().map(Credential::kind).collect();
-        audit::append(
+        during("adding an account", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let (id, fingerprints) = insert_account(&tx, keys, new)?;
+            let kinds: Vec<_> = new.credentials.iter().map(Credential::kind).collect();
+            audit::append(
             &tx,
             keys,
             actor,
@@ -254,9 +255,10 @@ impl Store {
                 "provider": new.provider, "credentials": kinds, "active": new.active, "fingerprints": fingerprints,
             })),
         )?;
-        let info = find_account(&tx, keys, &new.label)?;
-        tx.commit()?;
-        Ok(info)
+            let info = find_account(&tx, keys, &new.label)?;
+            tx.commit()?;
+            Ok(info)
+        })
     }
 
     /// Every account, by provider then label. Opens e-mail and account ids
@@ -265,8 +267,10 @@ impl Store {
     /// # Errors
     /// `Integrity` when a sealed identity field was altered; SQLite.
     pub fn accounts(&mut self) -> Result<Vec<AccountInfo>> {
-        let (tx, keys) = self.read_tx()?;
-        all_accounts(&tx, keys)
+        during("listing accounts", || {
+            let (tx, keys) = self.read_tx()?;
+            all_accounts(&tx, keys)
+        })
     }
 
     /// One account by label.
@@ -274,8 +278,10 @@ impl Store {
     /// # Errors
     /// `AccountNotFound` listing the labels that exist.
     pub fn account(&mut self, label: &str) -> Result<AccountInfo> {
-        let (tx, keys) = self.read_tx()?;
-        find_account(&tx, keys, label)
+        during("reading an account", || {
+            let (tx, keys) = self.read_tx()?;
+            find_account(&tx, keys, label)
+        })
     }
 
     /// The account a selector names (by label, or the single enabled account
@@ -284,8 +290,10 @@ impl Store {
     /// # Errors
     /// `AccountNotFound`, `AmbiguousAccount`, `NoAccounts`.
     pub fn select(&mut self, selector: AccountSelector<'_>) -> Result<AccountInfo> {
-        let (tx, keys) = self.read_tx()?;
-        resolve(&tx, keys, selector)
+        during("selecting an account", || {
+            let (tx, keys) = self.read_tx()?;
+            resolve(&tx, keys, selector)
+        })
     }
 
     /// Renames an account.
@@ -293,33 +301,35 @@ impl Store {
     /// # Errors
     /// `AccountNotFound`, `InvalidLabel`, `LabelTaken`.
     pub fn rename_account(&mut self, label: &str, new_label: &str) -> Result<AccountInfo> {
-        check_label(new_label)?;
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        let taken: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM accounts WHERE label = ?1)",
-            [new_label],
-            |r| r.get(0),
-        )?;
-        if taken {
-            return Err(Error::LabelTaken(new_label.to_owned()));
-        }
-        tx.execute(
-            "UPDATE accounts SET label = ?1, updated_at = ?2 WHERE id = ?3",
-            params![new_label, now(), account.id],
-        )?;
-        seal_row(&tx, keys, account.id)?;
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new("account.rename")
-                .account(account.id, new_label)
-                .details(serde_json::json!({ "from": label, "to": new_label })),
-        )?;
-        let info = find_account(&tx, keys, new_label)?;
-        tx.commit()?;
-        Ok(info)
+        during("renaming an account", || {
+            check_label(new_label)?;
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            let taken: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM accounts WHERE label = ?1)",
+                [new_label],
+                |r| r.get(0),
+            )?;
+            if taken {
+                return Err(Error::LabelTaken(new_label.to_owned()));
+            }
+            tx.execute(
+                "UPDATE accounts SET label = ?1, updated_at = ?2 WHERE id = ?3",
+                params![new_label, now(), account.id],
+            )?;
+            seal_row(&tx, keys, account.id)?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("account.rename")
+                    .account(account.id, new_label)
+                    .details(serde_json::json!({ "from": label, "to": new_label })),
+            )?;
+            let info = find_account(&tx, keys, new_label)?;
+            tx.commit()?;
+            Ok(info)
+        })
     }
 
     /// Enables or disables an account.
@@ -327,27 +337,29 @@ impl Store {
     /// # Errors
     /// `AccountNotFound`.
     pub fn set_enabled(&mut self, label: &str, enabled: bool) -> Result<AccountInfo> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        tx.execute(
-            "UPDATE accounts SET enabled = ?1, updated_at = ?2 WHERE id = ?3",
-            params![enabled, now(), account.id],
-        )?;
-        seal_row(&tx, keys, account.id)?;
-        let action = if enabled {
-            "account.enable"
-        } else {
-            "account.disable"
-        };
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new(action).account(account.id, label),
-        )?;
-        let info = find_account(&tx, keys, label)?;
-        tx.commit()?;
-        Ok(info)
+        during("enabling or disabling an account", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            tx.execute(
+                "UPDATE accounts SET enabled = ?1, updated_at = ?2 WHERE id = ?3",
+                params![enabled, now(), account.id],
+            )?;
+            seal_row(&tx, keys, account.id)?;
+            let action = if enabled {
+                "account.enable"
+            } else {
+                "account.disable"
+            };
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new(action).account(account.id, label),
+            )?;
+            let info = find_account(&tx, keys, label)?;
+            tx.commit()?;
+            Ok(info)
+        })
     }
 
     /// Removes an account and its credentials (sealed values are zeroed on
@@ -356,18 +368,20 @@ impl Store {
     /// # Errors
     /// `AccountNotFound`.
     pub fn remove_account(&mut self, label: &str) -> Result<AccountInfo> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        tx.execute("DELETE FROM accounts WHERE id = ?1", [account.id])?;
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new("account.remove")
-                .account(account.id, label)
-                .details(serde_json::json!({ "provider": account.provider })),
-        )?;
-        tx.commit()?;
-        Ok(account)
+        during("removing an account", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            tx.execute("DELETE FROM accounts WHERE id = ?1", [account.id])?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("account.remove")
+                    .account(account.id, label)
+                    .details(serde_json::json!({ "provider": account.provider })),
+            )?;
+            tx.commit()?;
+            Ok(account)
+        })
     }
 }

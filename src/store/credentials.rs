@@ -12,7 +12,7 @@ use super::audit::{self, Event};
 use super::merge::{self, MergeItem};
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, during};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
 
 /// A secret handed out, with the account it belongs to.
@@ -195,21 +195,23 @@ impl Store {
     /// # Errors
     /// `AccountNotFound`, SQLite.
     pub fn set_credential(&mut self, label: &str, credential: &Credential) -> Result<AccountInfo> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        let fp = write_credential(&tx, keys, account.id, account.provider, credential)?;
-        set_needs_login(&tx, account.id, false)?;
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new("credential.write")
-                .account(account.id, &account.label)
-                .details(serde_json::json!({ "kind": credential.kind(), "fingerprint": fp })),
-        )?;
-        let info = find_account(&tx, keys, label)?;
-        tx.commit()?;
-        Ok(info)
+        during("storing a credential", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            let fp = write_credential(&tx, keys, account.id, account.provider, credential)?;
+            set_needs_login(&tx, account.id, false)?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("credential.write")
+                    .account(account.id, &account.label)
+                    .details(serde_json::json!({ "kind": credential.kind(), "fingerprint": fp })),
+            )?;
+            let info = find_account(&tx, keys, label)?;
+            tx.commit()?;
+            Ok(info)
+        })
     }
 
     /// Stores a new login's `credential` in an existing account and records
@@ -228,34 +230,36 @@ impl Store {
         identity: &Identity,
         check: impl FnOnce(&AccountInfo) -> Result<()>,
     ) -> Result<(AccountInfo, Vec<String>)> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        check(&account)?;
-        let fp = write_credential(&tx, keys, account.id, account.provider, credential)?;
-        set_needs_login(&tx, account.id, false)?;
-        let item = MergeItem {
-            source: String::new(),
-            format: String::new(),
-            provider: account.provider,
-            identity: identity.clone(),
-            credentials: Vec::new(),
-            active: account.kind,
-            label: None,
-        };
-        let recorded = merge::fill_identity(&tx, keys, account.id, &item)?;
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new("credential.write")
-                .account(account.id, &account.label)
-                .details(serde_json::json!({
-                    "kind": credential.kind(), "fingerprint": fp, "identity_recorded": recorded,
-                })),
-        )?;
-        let info = find_account(&tx, keys, label)?;
-        tx.commit()?;
-        Ok((info, recorded))
+        during("storing a login", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            check(&account)?;
+            let fp = write_credential(&tx, keys, account.id, account.provider, credential)?;
+            set_needs_login(&tx, account.id, false)?;
+            let item = MergeItem {
+                source: String::new(),
+                format: String::new(),
+                provider: account.provider,
+                identity: identity.clone(),
+                credentials: Vec::new(),
+                active: account.kind,
+                label: None,
+            };
+            let recorded = merge::fill_identity(&tx, keys, account.id, &item)?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("credential.write")
+                    .account(account.id, &account.label)
+                    .details(serde_json::json!({
+                        "kind": credential.kind(), "fingerprint": fp, "identity_recorded": recorded,
+                    })),
+            )?;
+            let info = find_account(&tx, keys, label)?;
+            tx.commit()?;
+            Ok((info, recorded))
+        })
     }
 
     /// Reads one credential of an account: a secret read, audited in the same
@@ -269,14 +273,16 @@ impl Store {
         kind: CredentialKind,
         purpose: &str,
     ) -> Result<(AccountInfo, Credential)> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        let credential =
-            read_credential(&tx, keys, account.id, kind)?.ok_or_else(|| Error::NoCredential {
-                label: label.to_owned(),
-                kind,
+        during("reading a credential", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            let credential = read_credential(&tx, keys, account.id, kind)?.ok_or_else(|| {
+                Error::NoCredential {
+                    label: label.to_owned(),
+                    kind,
+                }
             })?;
-        audit::append(
+            audit::append(
             &tx,
             keys,
             actor,
@@ -284,8 +290,9 @@ impl Store {
                 "kind": kind, "purpose": purpose, "fingerprint": secret_fingerprint(keys, account.provider, &credential),
             })),
         )?;
-        tx.commit()?;
-        Ok((account, credential))
+            tx.commit()?;
+            Ok((account, credential))
+        })
     }
 
     /// The secret an agent should use: the API key or the access token of the
@@ -295,24 +302,26 @@ impl Store {
     /// `AccountNotFound`, `AmbiguousAccount`, `NoAccounts`, `AccountDisabled`,
     /// `NoCredential`, `Integrity`, SQLite.
     pub fn token(&mut self, selector: AccountSelector<'_>) -> Result<Token> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = resolve(&tx, keys, selector)?;
-        if !account.enabled {
-            return Err(Error::AccountDisabled(account.label));
-        }
-        if account.needs_login {
-            return Err(Error::NeedsLogin {
-                provider: account.provider,
-                label: account.label,
-            });
-        }
-        let kind = account.kind;
-        let credential =
-            read_credential(&tx, keys, account.id, kind)?.ok_or_else(|| Error::NoCredential {
-                label: account.label.clone(),
-                kind,
+        during("reading a token", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = resolve(&tx, keys, selector)?;
+            if !account.enabled {
+                return Err(Error::AccountDisabled(account.label));
+            }
+            if account.needs_login {
+                return Err(Error::NeedsLogin {
+                    provider: account.provider,
+                    label: account.label,
+                });
+            }
+            let kind = account.kind;
+            let credential = read_credential(&tx, keys, account.id, kind)?.ok_or_else(|| {
+                Error::NoCredential {
+                    label: account.label.clone(),
+                    kind,
+                }
             })?;
-        audit::append(
+            audit::append(
             &tx,
             keys,
             actor,
@@ -320,16 +329,17 @@ impl Store {
                 "kind": kind, "purpose": "token", "fingerprint": secret_fingerprint(keys, account.provider, &credential),
             })),
         )?;
-        tx.commit()?;
-        let (secret, expires_at) = match credential {
-            Credential::ApiKey(key) => (key, None),
-            Credential::OAuth(t) => (t.access_token, t.expires_at),
-        };
-        Ok(Token {
-            account,
-            kind,
-            secret,
-            expires_at,
+            tx.commit()?;
+            let (secret, expires_at) = match credential {
+                Credential::ApiKey(key) => (key, None),
+                Credential::OAuth(t) => (t.access_token, t.expires_at),
+            };
+            Ok(Token {
+                account,
+                kind,
+                secret,
+                expires_at,
+            })
         })
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
-use crate::error::Result;
+use crate::error::{Result, during};
 
 /// A selection-history entry carried by a source.
 #[derive(Debug, Clone, Default)]
@@ -115,13 +115,15 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn setting(&mut self, key: &str) -> Result<Option<serde_json::Value>> {
-        let (tx, _) = self.read_tx()?;
-        let text: Option<String> = tx
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        during("reading a setting", || {
+            let (tx, _) = self.read_tx()?;
+            let text: Option<String> = tx
+                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        })
     }
 
     /// The selection history, oldest first.
@@ -129,34 +131,36 @@ impl Store {
     /// # Errors
     /// `Integrity` when a task context was altered; SQLite.
     pub fn selection_history(&mut self) -> Result<Vec<HistoryRow>> {
-        let (tx, keys) = self.read_tx()?;
-        let mut stmt =
+        during("reading the selection history", || {
+            let (tx, keys) = self.read_tx()?;
+            let mut stmt =
             tx.prepare("SELECT id, at, origin, provider, reason, task_context FROM selection_history ORDER BY at, id")?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let sealed: Option<Vec<u8>> = r.get(5)?;
-            let place = Place {
-                table: "selection_history",
-                column: "task_context",
-                row: id,
-                account: 0,
-            };
-            let task_context = sealed
-                .map(|s| {
-                    keys.open_secret(&place, &s)
-                        .map(|t| t.expose_secret().to_owned())
-                })
-                .transpose()?;
-            out.push(HistoryRow {
-                at: r.get(1)?,
-                origin: r.get(2)?,
-                provider: r.get(3)?,
-                reason: r.get(4)?,
-                task_context,
-            });
-        }
-        Ok(out)
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
+                let sealed: Option<Vec<u8>> = r.get(5)?;
+                let place = Place {
+                    table: "selection_history",
+                    column: "task_context",
+                    row: id,
+                    account: 0,
+                };
+                let task_context = sealed
+                    .map(|s| {
+                        keys.open_secret(&place, &s)
+                            .map(|t| t.expose_secret().to_owned())
+                    })
+                    .transpose()?;
+                out.push(HistoryRow {
+                    at: r.get(1)?,
+                    origin: r.get(2)?,
+                    provider: r.get(3)?,
+                    reason: r.get(4)?,
+                    task_context,
+                });
+            }
+            Ok(out)
+        })
     }
 }

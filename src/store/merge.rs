@@ -22,7 +22,7 @@ use super::history::{HistoryEntry, merge_history, merge_settings};
 use super::labels;
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
-use crate::error::Result;
+use crate::error::{Result, during};
 use crate::model::{Credential, CredentialKind, Identity, Provider};
 
 /// One account found in a source.
@@ -475,29 +475,31 @@ impl Store {
     /// # Errors
     /// Integrity and SQLite errors; nothing is written then.
     pub fn merge(&mut self, input: &MergeInput, dry_run: bool) -> Result<MergeReport> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let mut report = MergeReport::default();
-        for item in &input.items {
-            report.outcomes.push(merge_item(&tx, keys, actor, item)?);
-        }
-        report.settings_changed = merge_settings(&tx, &input.settings)?;
-        report.history_added = merge_history(&tx, keys, &input.history)?;
-        if !report.settings_changed.is_empty() || report.history_added > 0 {
-            audit::append(
-                &tx,
-                keys,
-                actor,
-                &Event::new("settings.import").details(serde_json::json!({
-                    "settings": report.settings_changed, "history_added": report.history_added,
-                })),
-            )?;
-        }
-        if dry_run {
-            tx.rollback()?;
-        } else {
-            tx.commit()?;
-        }
-        Ok(report)
+        during("merging imported accounts", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let mut report = MergeReport::default();
+            for item in &input.items {
+                report.outcomes.push(merge_item(&tx, keys, actor, item)?);
+            }
+            report.settings_changed = merge_settings(&tx, &input.settings)?;
+            report.history_added = merge_history(&tx, keys, &input.history)?;
+            if !report.settings_changed.is_empty() || report.history_added > 0 {
+                audit::append(
+                    &tx,
+                    keys,
+                    actor,
+                    &Event::new("settings.import").details(serde_json::json!({
+                        "settings": report.settings_changed, "history_added": report.history_added,
+                    })),
+                )?;
+            }
+            if dry_run {
+                tx.rollback()?;
+            } else {
+                tx.commit()?;
+            }
+            Ok(report)
+        })
     }
 
     /// Compares the vault's credential of `credential.kind()` in account
@@ -511,16 +513,18 @@ impl Store {
         label: &str,
         credential: &Credential,
     ) -> Result<CredentialCheck> {
-        let (tx, keys) = self.read_tx()?;
-        let account = accounts::find_account(&tx, keys, label)?;
-        let Some(stored) = read_credential(&tx, keys, account.id, credential.kind())? else {
-            return Ok(CredentialCheck::Missing);
-        };
-        let same = same_credential(&stored, credential);
-        Ok(if same {
-            CredentialCheck::Same
-        } else {
-            CredentialCheck::Different
+        during("reading back an imported credential", || {
+            let (tx, keys) = self.read_tx()?;
+            let account = accounts::find_account(&tx, keys, label)?;
+            let Some(stored) = read_credential(&tx, keys, account.id, credential.kind())? else {
+                return Ok(CredentialCheck::Missing);
+            };
+            let same = same_credential(&stored, credential);
+            Ok(if same {
+                CredentialCheck::Same
+            } else {
+                CredentialCheck::Different
+            })
         })
     }
 }

@@ -42,7 +42,7 @@ pub use vault::{Vault, VaultInfo};
 
 use crate::crypto::{self, Key, Place};
 use crate::db;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, during};
 use crate::keys::{self, Method, Unlock};
 
 /// Keys held while the vault is unlocked. Never leaves the process.
@@ -203,35 +203,37 @@ impl Store {
     /// # Errors
     /// `AlreadyExists`, keyring errors, KDF parameter errors, I/O, SQLite.
     pub fn init(path: &Path, how: &Unlock<'_>) -> Result<Self> {
-        if !db::vacant(path)? {
-            return Err(Error::AlreadyExists {
-                path: path.to_path_buf(),
-            });
-        }
-        let mut id = [0u8; 16];
-        crypto::fill_random(&mut id)?;
-        let vault_id = crypto::hex(&id);
-        let (kek, kdf_params) = match how {
-            Unlock::Keyring(store) => {
-                let kek = Key::generate()?;
-                store.store(&vault_id, &kek)?;
-                (kek, None)
+        during("creating the vault", || {
+            if !db::vacant(path)? {
+                return Err(Error::AlreadyExists {
+                    path: path.to_path_buf(),
+                });
             }
-            Unlock::Passphrase(passphrase, cost) => {
-                let params = cost.with_new_salt()?;
-                (params.derive(passphrase)?, Some(params))
+            let mut id = [0u8; 16];
+            crypto::fill_random(&mut id)?;
+            let vault_id = crypto::hex(&id);
+            let (kek, kdf_params) = match how {
+                Unlock::Keyring(store) => {
+                    let kek = Key::generate()?;
+                    store.store(&vault_id, &kek)?;
+                    (kek, None)
+                }
+                Unlock::Passphrase(passphrase, cost) => {
+                    let params = cost.with_new_salt()?;
+                    (params.derive(passphrase)?, Some(params))
+                }
+            };
+            let created = Self::create(path, &vault_id, how.method(), kek, kdf_params.as_ref());
+            if created.is_err()
+                && let Unlock::Keyring(store) = how
+            {
+                let landed = Vault::open(path).and_then(|v| v.vault_id()).ok();
+                if landed.as_deref() != Some(vault_id.as_str()) {
+                    let _ = store.delete(&vault_id);
+                }
             }
-        };
-        let created = Self::create(path, &vault_id, how.method(), kek, kdf_params.as_ref());
-        if created.is_err()
-            && let Unlock::Keyring(store) = how
-        {
-            let landed = Vault::open(path).and_then(|v| v.vault_id()).ok();
-            if landed.as_deref() != Some(vault_id.as_str()) {
-                let _ = store.delete(&vault_id);
-            }
-        }
-        created
+            created
+        })
     }
 
     fn create(
@@ -293,7 +295,7 @@ impl Store {
     /// # Errors
     /// As [`Vault::open`] and [`Vault::unlock`].
     pub fn open(path: &Path, how: &Unlock<'_>) -> Result<Self> {
-        Vault::open(path)?.unlock(how)
+        during("opening the vault", || Vault::open(path)?.unlock(how))
     }
 
     /// Sets who is acting (recorded in every audit entry).
@@ -326,9 +328,11 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn checkpoint(&self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        during("checkpointing the write-ahead log", || {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
     }
     /// Starts a `BEGIN IMMEDIATE` transaction: concurrent writers queue on the
     /// busy timeout instead of failing mid-transaction. The data keys are
@@ -357,14 +361,16 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn record(&mut self, action: &str, details: serde_json::Value) -> Result<()> {
-        let (tx, keys, actor) = self.write_tx()?;
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &audit::Event::new(action).details(details),
-        )?;
-        tx.commit()?;
-        Ok(())
+        during("recording an audit entry", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &audit::Event::new(action).details(details),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 }

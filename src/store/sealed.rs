@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use super::Store;
 use crate::crypto::Place;
-use crate::error::Result;
+use crate::error::{Result, during};
 
 /// One sealed column: where it lives and which column names its account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,11 +109,13 @@ impl Store {
     /// # Errors
     /// The first `Integrity` error met, naming table, column and row.
     pub fn verify_sealed(&mut self) -> Result<u64> {
-        let (tx, keys) = self.read_tx()?;
-        let values = sealed_values(&tx)?;
-        for (place, sealed) in &values {
-            keys.open(place, sealed)?;
-        }
-        Ok(values.len() as u64)
+        during("checking every sealed value", || {
+            let (tx, keys) = self.read_tx()?;
+            let values = sealed_values(&tx)?;
+            for (place, sealed) in &values {
+                keys.open(place, sealed)?;
+            }
+            Ok(values.len() as u64)
+        })
     }
 }

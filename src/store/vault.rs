@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use super::{Actor, Keys, ROOT_PLACE, Store, keyops};
 use crate::crypto::Key;
 use crate::db::{self, ModePolicy};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, during};
 use crate::keys::{self, Method, Unlock};
 
 /// What can be known of a vault without unlocking it.
@@ -52,7 +52,9 @@ impl Vault {
     /// # Errors
     /// See [`Error`]: `NoVault`, `InsecureMode`, `NotAVault`, `NewerFormat`, SQLite.
     pub fn open(path: &Path) -> Result<Self> {
-        Self::open_with(path, ModePolicy::Refuse)
+        during("opening the vault", || {
+            Self::open_with(path, ModePolicy::Refuse)
+        })
     }
 
     /// Opens the vault even when its modes are loose (for `vault doctor`).
@@ -60,10 +62,12 @@ impl Vault {
     /// # Errors
     /// As [`Vault::open`], except loose modes.
     pub fn open_with(path: &Path, policy: ModePolicy) -> Result<Self> {
-        let conn = db::open(path, policy)?;
-        Ok(Self {
-            conn,
-            path: path.to_path_buf(),
+        during("opening the vault", || {
+            let conn = db::open(path, policy)?;
+            Ok(Self {
+                conn,
+                path: path.to_path_buf(),
+            })
         })
     }
 
@@ -78,7 +82,7 @@ impl Vault {
     /// # Errors
     /// SQLite errors.
     pub fn vault_id(&self) -> Result<String> {
-        vault_id(&self.conn)
+        during("reading the vault id", || vault_id(&self.conn))
     }
 
     /// The unlock methods this vault has.
@@ -86,7 +90,7 @@ impl Vault {
     /// # Errors
     /// SQLite errors.
     pub fn methods(&self) -> Result<Vec<Method>> {
-        methods(&self.conn)
+        during("listing unlock methods", || methods(&self.conn))
     }
 
     /// Format, methods and counts, without unlocking.
@@ -94,32 +98,34 @@ impl Vault {
     /// # Errors
     /// SQLite errors.
     pub fn info(&self) -> Result<VaultInfo> {
-        let (vault_id, created_at) = self.conn.query_row(
-            "SELECT vault_id, created_at FROM vault_meta WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let mut accounts = BTreeMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT provider, count(*) FROM accounts GROUP BY provider")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-            let (p, n) = row?;
-            accounts.insert(p, n as u64);
-        }
-        Ok(VaultInfo {
-            path: self.path.clone(),
-            vault_id,
-            format_version: self
+        during("reading the vault's status", || {
+            let (vault_id, created_at) = self.conn.query_row(
+                "SELECT vault_id, created_at FROM vault_meta WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let mut accounts = BTreeMap::new();
+            let mut stmt = self
                 .conn
-                .pragma_query_value(None, "user_version", |r| r.get(0))?,
-            created_at,
-            unlock_methods: self.methods()?,
-            accounts,
-            audit_entries: self
-                .conn
-                .query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))?
-                as u64,
+                .prepare("SELECT provider, count(*) FROM accounts GROUP BY provider")?;
+            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                let (p, n) = row?;
+                accounts.insert(p, n as u64);
+            }
+            Ok(VaultInfo {
+                path: self.path.clone(),
+                vault_id,
+                format_version: self
+                    .conn
+                    .pragma_query_value(None, "user_version", |r| r.get(0))?,
+                created_at,
+                unlock_methods: self.methods()?,
+                accounts,
+                audit_entries: self
+                    .conn
+                    .query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))?
+                    as u64,
+            })
         })
     }
 
@@ -128,9 +134,11 @@ impl Vault {
     /// # Errors
     /// SQLite errors.
     pub fn integrity_check(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        during("checking the database's integrity", || {
+            let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// Checks, without unlocking or writing anything, that `how` opens this
@@ -141,11 +149,13 @@ impl Vault {
     /// # Errors
     /// As [`Vault::unlock`].
     pub fn check(&self, how: &Unlock<'_>) -> Result<()> {
-        let snapshot = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
-        let vault_id = vault_id(&snapshot)?;
-        let (kek, _) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
-        unwrap_all(&snapshot, &self.path, how.method(), &kek)?;
-        Ok(())
+        during("checking an unlock method", || {
+            let snapshot = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+            let vault_id = vault_id(&snapshot)?;
+            let (kek, _) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
+            unwrap_all(&snapshot, &self.path, how.method(), &kek)?;
+            Ok(())
+        })
     }
 
     /// Unlocks with `how`. Reads only: a failed unlock changes nothing.
@@ -155,39 +165,41 @@ impl Vault {
     /// `WrongPassphrase`, `KeyringMismatch`, `CorruptKeyWrap`, `Integrity`,
     /// keyring errors, or `UnlockMethodState` when the vault lacks that method.
     pub fn unlock(self, how: &Unlock<'_>) -> Result<Store> {
-        let method = how.method();
-        // One read snapshot: the key check, the wraps and the method list agree.
-        let snapshot = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
-        let vault_id = vault_id(&snapshot)?;
-        let (kek, check) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
-        let methods_seen = keyops::method_checks(&snapshot)?;
-        let deks = unwrap_all(&snapshot, &self.path, method, &kek)?;
-        let root_sealed: Vec<u8> =
-            snapshot.query_row("SELECT root_secret FROM vault_meta WHERE id = 1", [], |r| {
-                r.get(0)
-            })?;
-        snapshot.finish()?;
-        let mut keys = Keys {
-            deks,
-            keks: BTreeMap::from([(method, kek)]),
-            methods_seen,
-            audit: Key::from_bytes([0; 32]),
-            fingerprint: Key::from_bytes([0; 32]),
-            rows: Key::from_bytes([0; 32]),
-        };
-        let root = open_root(&keys, &root_sealed)?;
-        keys.derive_from_root(&root);
-        let mut store = Store {
-            conn: self.conn,
-            path: self.path,
-            vault_id,
-            keys,
-            actor: Actor::current(None),
-        };
-        if check == keys::KekCheck::Legacy {
-            store.upgrade_kek_check(method)?;
-        }
-        Ok(store)
+        during("unlocking the vault", || {
+            let method = how.method();
+            // One read snapshot: the key check, the wraps and the method list agree.
+            let snapshot = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+            let vault_id = vault_id(&snapshot)?;
+            let (kek, check) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
+            let methods_seen = keyops::method_checks(&snapshot)?;
+            let deks = unwrap_all(&snapshot, &self.path, method, &kek)?;
+            let root_sealed: Vec<u8> =
+                snapshot.query_row("SELECT root_secret FROM vault_meta WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+            snapshot.finish()?;
+            let mut keys = Keys {
+                deks,
+                keks: BTreeMap::from([(method, kek)]),
+                methods_seen,
+                audit: Key::from_bytes([0; 32]),
+                fingerprint: Key::from_bytes([0; 32]),
+                rows: Key::from_bytes([0; 32]),
+            };
+            let root = open_root(&keys, &root_sealed)?;
+            keys.derive_from_root(&root);
+            let mut store = Store {
+                conn: self.conn,
+                path: self.path,
+                vault_id,
+                keys,
+                actor: Actor::current(None),
+            };
+            if check == keys::KekCheck::Legacy {
+                store.upgrade_kek_check(method)?;
+            }
+            Ok(store)
+        })
     }
 }
 

@@ -403,3 +403,25 @@ fn init_refuses_an_existing_path_and_weak_kdf_parameters() {
     assert!(stderr(&out).contains("memory 1024 KiB"), "{}", stderr(&out));
     assert!(!other.path.exists());
 }
+
+#[test]
+fn a_database_failure_names_what_was_being_done() {
+    let tv = TempVault::new();
+    init(&tv);
+    login(&tv, "openai", "a", "sk-a");
+    tv.raw()
+        .execute_batch("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is read-only'); END;")
+        .expect("trigger");
+    for (args, op) in [
+        (&["accounts", "rename", "a", "b"][..], "renaming an account"),
+        (&["token", "--account", "a"][..], "reading a token"),
+    ] {
+        let out = fails(&mut tv.cmd_pw(args));
+        let expected = format!("vault database, {op}: audit log is read-only");
+        assert!(
+            stderr(&out).contains(&expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
