@@ -243,7 +243,7 @@ impl Store {
     /// transaction fails.
     ///
     /// # Errors
-    /// `UnlockMethodState` if present already; `UnlockMethodChanged`;
+    /// `MethodPresent` if present already; `UnlockMethodChanged`;
     /// `KeyringEntryExists`; keyring and KDF errors.
     pub fn add_method(&mut self, how: &Unlock<'_>) -> Result<()> {
         during("adding an unlock method", || {
@@ -252,9 +252,9 @@ impl Store {
             let (kek, kdf) = kek_for(how)?;
             let (tx, keys, actor) = self.write_tx()?;
             if ensure_unchanged(&tx, keys, &vault_id)?.contains_key(&method) {
-                return Err(Error::UnlockMethodState(format!(
-                    "this vault already has a {method} unlock method"
-                )));
+                return Err(Error::MethodPresent {
+                    method: method.as_str(),
+                });
             }
             insert_method(&tx, keys, &vault_id, method, &kek, kdf.as_ref())?;
             audit::append(
@@ -291,7 +291,7 @@ impl Store {
     /// entry from `keyring`, but only if it is the one this vault wrote.
     ///
     /// # Errors
-    /// `LastUnlockMethod`, `UnlockMethodState`, `UnlockMethodChanged`,
+    /// `LastUnlockMethod`, `NoSuchMethod`, `UnlockMethodChanged`,
     /// `UnprovenMethod`, SQLite.
     pub fn remove_method(&mut self, method: Method, keyring: &dyn KekStore) -> Result<()> {
         during("removing an unlock method", || {
@@ -301,9 +301,10 @@ impl Store {
             let (tx, keys, actor) = self.write_tx()?;
             let current = ensure_unchanged(&tx, keys, &vault_id)?;
             if !current.contains_key(&method) {
-                return Err(Error::UnlockMethodState(format!(
-                    "this vault has no {method} unlock method"
-                )));
+                return Err(Error::NoSuchMethod {
+                    method: method.as_str(),
+                    have: current.keys().map(|m| m.as_str()).collect(),
+                });
             }
             if current.len() == 1 {
                 return Err(Error::LastUnlockMethod(method.as_str()));
@@ -361,22 +362,28 @@ impl Store {
     /// unlocked, so of two concurrent changes exactly one succeeds.
     ///
     /// # Errors
-    /// `UnlockMethodState` without a passphrase method; `UnlockMethodChanged`;
+    /// `NoSuchMethod` without a passphrase method, `InvalidInput` when
+    /// `new` is not a passphrase; `UnlockMethodChanged`;
     /// KDF errors; SQLite.
     pub fn change_passphrase(&mut self, new: &Unlock<'_>) -> Result<()> {
         during("changing the passphrase", || {
             let Unlock::Passphrase(..) = new else {
-                return Err(Error::UnlockMethodState(
-                    "a passphrase change needs a passphrase".into(),
-                ));
+                return Err(Error::InvalidInput {
+                    what: "the new unlock method of a passphrase change".into(),
+                    reason: "a passphrase change needs a passphrase; to add the OS keyring, run \
+                             `vault keyring add`"
+                        .into(),
+                });
             };
             let vault_id = self.vault_id.clone();
             let (kek, kdf) = kek_for(new)?;
             let (tx, keys, actor) = self.write_tx()?;
-            if !ensure_unchanged(&tx, keys, &vault_id)?.contains_key(&Method::Passphrase) {
-                return Err(Error::UnlockMethodState(
-                    "this vault has no passphrase; add one with `vault passphrase add`".into(),
-                ));
+            let current = ensure_unchanged(&tx, keys, &vault_id)?;
+            if !current.contains_key(&Method::Passphrase) {
+                return Err(Error::NoSuchMethod {
+                    method: Method::Passphrase.as_str(),
+                    have: current.keys().map(|m| m.as_str()).collect(),
+                });
             }
             tx.execute("DELETE FROM unlock_methods WHERE method = 'passphrase'", [])?;
             insert_method(&tx, keys, &vault_id, Method::Passphrase, &kek, kdf.as_ref())?;
@@ -394,7 +401,7 @@ impl Store {
     /// transaction. Needs the KEK of every method (see [`Store::add_kek`]).
     ///
     /// # Errors
-    /// `UnlockMethodState` naming a method whose KEK is missing;
+    /// `MissingKek` naming a method whose KEK is missing;
     /// `UnlockMethodChanged`; `Integrity` if a value no longer opens (nothing
     /// is changed then); SQLite.
     pub fn rekey(&mut self) -> Result<RekeyReport> {
@@ -407,9 +414,9 @@ impl Store {
                 .into_keys()
                 .collect();
             if let Some(missing) = methods.iter().find(|m| !keys.keks.contains_key(m)) {
-                return Err(Error::UnlockMethodState(format!(
-                    "rekey wraps the new data key for every unlock method; the {missing} is needed too"
-                )));
+                return Err(Error::MissingKek {
+                    method: missing.as_str(),
+                });
             }
             let from: Vec<u32> = keys.deks.keys().copied().collect();
             let to = from.last().copied().unwrap_or(0) + 1;

@@ -109,11 +109,7 @@ impl Keys {
                     break;
                 }
             }
-            let dek = found.ok_or_else(|| {
-                Error::UnlockMethodState(format!(
-                    "data key {id} is not wrapped for the unlock method this session used; unlock again"
-                ))
-            })?;
+            let dek = found.ok_or_else(|| Error::DataKeyUnavailable { key_id: id })?;
             self.deks.insert(id, dek);
         }
         Ok(())

@@ -163,7 +163,7 @@ impl Vault {
     ///
     /// # Errors
     /// `WrongPassphrase`, `KeyringMismatch`, `CorruptKeyWrap`, `Integrity`,
-    /// keyring errors, or `UnlockMethodState` when the vault lacks that method.
+    /// keyring errors, or `NoSuchMethod` when the vault lacks that method.
     pub fn unlock(self, how: &Unlock<'_>) -> Result<Store> {
         during("unlocking the vault", || {
             let method = how.method();
@@ -285,14 +285,10 @@ pub(super) fn verified_kek(
         )
         .optional()?;
     let Some((params, check)) = row else {
-        let have = methods(conn)?
-            .iter()
-            .map(|m| m.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(Error::UnlockMethodState(format!(
-            "this vault has no {method} unlock method (it has: {have})"
-        )));
+        return Err(Error::NoSuchMethod {
+            method: method.as_str(),
+            have: methods(conn)?.iter().map(|m| m.as_str()).collect(),
+        });
     };
     let kek = match how {
         Unlock::Keyring(store) => store.load(vault_id)?,
