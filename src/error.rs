@@ -29,7 +29,7 @@ pub enum Error {
     Sqlite {
         /// What was being done ("listing accounts", "rotating the data
         /// key", …): named by the public store or `db` function that met
-        /// the error (see [`during`]).
+        /// the error.
         op: &'static str,
         /// The underlying error.
         source: rusqlite::Error,
