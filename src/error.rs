@@ -24,9 +24,16 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// SQLite reported an error.
-    #[error("vault database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// SQLite reported an error while the vault was doing `op`.
+    #[error("vault database, {op}: {source}")]
+    Sqlite {
+        /// What was being done ("listing accounts", "rotating the data
+        /// key", …): named by the public store or `db` function that met
+        /// the error.
+        op: &'static str,
+        /// The underlying error.
+        source: rusqlite::Error,
+    },
     /// The vault directory or a vault file is accessible to other users.
     #[error(
         "{what} {path} has mode {mode:04o}, which lets other users read it; \
@@ -174,9 +181,6 @@ pub enum Error {
         /// The vault id.
         vault_id: String,
     },
-    /// Nothing can unlock (or create) the vault.
-    #[error("{0}")]
-    NoUnlockMethod(String),
     /// A passphrase is needed and none could be read.
     #[error(
         "this vault needs its passphrase: set AUTHVAULT_PASSPHRASE or run in a terminal to be prompted"
@@ -309,9 +313,64 @@ pub enum Error {
     /// Another process holds the refresh lease for too long.
     #[error("another process is refreshing account `{0}` and did not finish in time; try again")]
     RefreshBusy(String),
-    /// The unlock method exists already / does not exist.
-    #[error("{0}")]
-    UnlockMethodState(String),
+    /// An unlock method was added that the vault has already.
+    #[error(
+        "this vault already has a {method} unlock method, so nothing was changed; {}",
+        replace_hint(method)
+    )]
+    MethodPresent {
+        /// The unlock method.
+        method: &'static str,
+    },
+    /// The vault lacks the unlock method that was asked for.
+    #[error(
+        "this vault has no {method} unlock method (it has: {}); nothing was changed. \
+         Use one it has, or add this one with `vault {method} add`",
+        .have.join(", ")
+    )]
+    NoSuchMethod {
+        /// The unlock method asked for.
+        method: &'static str,
+        /// The unlock methods the vault has.
+        have: Vec<&'static str>,
+    },
+    /// A key rotation was started without the KEK of every unlock method.
+    #[error(
+        "`vault rekey` wraps the new data key for every unlock method, so it needs the {method} \
+         unlock method too; nothing was changed: {}",
+        kek_hint(method)
+    )]
+    MissingKek {
+        /// The unlock method whose KEK this session does not hold.
+        method: &'static str,
+    },
+    /// Another process rotated the data key to one this session cannot unwrap.
+    #[error(
+        "data key {key_id} is not wrapped for the unlock method this session used (another \
+         `vault` command changed the keys after this one unlocked); nothing was changed: run the \
+         command again"
+    )]
+    DataKeyUnavailable {
+        /// The data key id.
+        key_id: u32,
+    },
+}
+
+fn replace_hint(method: &str) -> &'static str {
+    if method == "passphrase" {
+        "to replace it, run `vault passphrase change`"
+    } else {
+        "to write a new keyring entry, run `vault keyring remove`, then `vault keyring add`"
+    }
+}
+
+fn kek_hint(method: &str) -> &'static str {
+    if method == "passphrase" {
+        "give the passphrase as well (AUTHVAULT_PASSPHRASE, or run in a terminal to be prompted)"
+    } else {
+        "make sure the OS keyring answers and holds this vault's entry, or remove that method \
+         with `vault keyring remove`"
+    }
 }
 
 fn changed_what(method: &str) -> String {
@@ -328,6 +387,32 @@ fn known_list(known: &[String]) -> String {
     } else {
         format!(" (known: {})", known.join(", "))
     }
+}
+
+/// The operation of an SQLite error that no public function has named yet.
+const UNNAMED_OP: &str = "accessing the vault file";
+
+impl From<rusqlite::Error> for Error {
+    fn from(source: rusqlite::Error) -> Self {
+        Self::Sqlite {
+            op: UNNAMED_OP,
+            source,
+        }
+    }
+}
+
+/// Runs `body` and names `op` in the SQLite error it returns, unless a
+/// function it called named a more specific one already. Every public store
+/// and `db` function wraps its body in it, so that every "vault database"
+/// error says what was being done.
+pub(crate) fn during<T>(op: &'static str, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    body().map_err(|e| match e {
+        Error::Sqlite {
+            op: UNNAMED_OP,
+            source,
+        } => Error::Sqlite { op, source },
+        other => other,
+    })
 }
 
 impl Error {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{Keys, Store, now};
 use crate::crypto::Key;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, during};
 
 /// Who performed an action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -263,15 +263,17 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn audit_entries(&self, limit: Option<u64>) -> Result<Vec<AuditEntry>> {
-        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-        let mut stmt = self
-            .conn
-            .prepare(&format!("{SELECT_ENTRY} ORDER BY seq DESC LIMIT ?1"))?;
-        let mut entries = stmt
-            .query_map([limit], read_entry)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        entries.reverse();
-        Ok(entries)
+        during("reading the audit log", || {
+            let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+            let mut stmt = self
+                .conn
+                .prepare(&format!("{SELECT_ENTRY} ORDER BY seq DESC LIMIT ?1"))?;
+            let mut entries = stmt
+                .query_map([limit], read_entry)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            entries.reverse();
+            Ok(entries)
+        })
     }
 
     /// Walks the whole chain and the anchor; names the first bad entry.
@@ -279,70 +281,72 @@ impl Store {
     /// # Errors
     /// SQLite errors (a broken chain is a report, not an error).
     pub fn verify_audit(&self) -> Result<AuditReport> {
-        let (meta_seq, meta_head, meta_anchor) = head(&self.conn)?;
-        let key = &self.keys.audit;
-        let mut stmt = self.conn.prepare(&format!("{SELECT_ENTRY} ORDER BY seq"))?;
-        let mut rows = stmt.query([])?;
-        let mut prev = vec![0u8; 32];
-        let mut expected = 1i64;
-        let mut entries = 0u64;
-        let broken = |first_bad: i64, reason: String| ChainState::Broken { first_bad, reason };
-        while let Some(row) = rows.next()? {
-            let entry = read_entry(row)?;
-            entries += 1;
-            if entry.seq != expected {
-                return Ok(AuditReport {
-                    entries,
-                    state: broken(
-                        expected,
-                        format!("entry {expected} is missing (next entry is {})", entry.seq),
-                    ),
-                });
-            }
-            if entry_mac(key, &prev, &entry)[..] != entry.mac[..] {
-                return Ok(AuditReport {
-                    entries,
-                    state: broken(
-                        entry.seq,
-                        format!(
-                            "entry {} was altered, inserted or moved (MAC mismatch)",
-                            entry.seq
+        during("verifying the audit log", || {
+            let (meta_seq, meta_head, meta_anchor) = head(&self.conn)?;
+            let key = &self.keys.audit;
+            let mut stmt = self.conn.prepare(&format!("{SELECT_ENTRY} ORDER BY seq"))?;
+            let mut rows = stmt.query([])?;
+            let mut prev = vec![0u8; 32];
+            let mut expected = 1i64;
+            let mut entries = 0u64;
+            let broken = |first_bad: i64, reason: String| ChainState::Broken { first_bad, reason };
+            while let Some(row) = rows.next()? {
+                let entry = read_entry(row)?;
+                entries += 1;
+                if entry.seq != expected {
+                    return Ok(AuditReport {
+                        entries,
+                        state: broken(
+                            expected,
+                            format!("entry {expected} is missing (next entry is {})", entry.seq),
                         ),
-                    ),
-                });
+                    });
+                }
+                if entry_mac(key, &prev, &entry)[..] != entry.mac[..] {
+                    return Ok(AuditReport {
+                        entries,
+                        state: broken(
+                            entry.seq,
+                            format!(
+                                "entry {} was altered, inserted or moved (MAC mismatch)",
+                                entry.seq
+                            ),
+                        ),
+                    });
+                }
+                prev = entry.mac;
+                expected += 1;
             }
-            prev = entry.mac;
-            expected += 1;
-        }
-        let last = expected - 1;
-        let state = if !key.verify_mac(
-            &[
-                b"authvault audit anchor v1",
-                &meta_seq.to_be_bytes(),
-                &meta_head,
-            ],
-            &meta_anchor,
-        ) {
-            broken(last + 1, "the chain head in vault_meta was altered".into())
-        } else if meta_seq > last {
-            broken(
-                last + 1,
-                format!(
-                    "entries {}..={meta_seq} were removed (log truncated after entry {last})",
-                    last + 1
-                ),
-            )
-        } else if meta_seq < last || meta_head != prev {
-            broken(
-                meta_seq + 1,
-                format!(
-                    "entry {} does not match the recorded chain head",
-                    meta_seq + 1
-                ),
-            )
-        } else {
-            ChainState::Intact
-        };
-        Ok(AuditReport { entries, state })
+            let last = expected - 1;
+            let state = if !key.verify_mac(
+                &[
+                    b"authvault audit anchor v1",
+                    &meta_seq.to_be_bytes(),
+                    &meta_head,
+                ],
+                &meta_anchor,
+            ) {
+                broken(last + 1, "the chain head in vault_meta was altered".into())
+            } else if meta_seq > last {
+                broken(
+                    last + 1,
+                    format!(
+                        "entries {}..={meta_seq} were removed (log truncated after entry {last})",
+                        last + 1
+                    ),
+                )
+            } else if meta_seq < last || meta_head != prev {
+                broken(
+                    meta_seq + 1,
+                    format!(
+                        "entry {} does not match the recorded chain head",
+                        meta_seq + 1
+                    ),
+                )
+            } else {
+                ChainState::Intact
+            };
+            Ok(AuditReport { entries, state })
+        })
     }
 }

@@ -18,9 +18,10 @@ use rusqlite::{Connection, Transaction, params};
 use serde::Serialize;
 
 use super::audit::{self, Event};
-use super::{Keys, Store, now, verified_kek};
+use super::vault::{self, verified_kek};
+use super::{Keys, Store, now};
 use crate::crypto::{self, Key};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, during};
 use crate::keys::{self, KdfParams, KekCheck, KekStore, KeyringError, Method, Unlock};
 
 /// The stored key-check value of each unlock method.
@@ -177,7 +178,7 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn methods(&self) -> Result<Vec<Method>> {
-        super::methods(&self.conn)
+        during("listing unlock methods", || vault::methods(&self.conn))
     }
 
     /// Proves another unlock method (checks its key-check value) and keeps its
@@ -187,13 +188,15 @@ impl Store {
     /// # Errors
     /// As [`super::Vault::unlock`].
     pub fn add_kek(&mut self, how: &Unlock<'_>) -> Result<()> {
-        let method = how.method();
-        let (kek, check) = verified_kek(&self.conn, &self.path, &self.vault_id, how)?;
-        self.keys.keks.insert(method, kek);
-        if check == KekCheck::Legacy {
-            self.upgrade_kek_check(method)?;
-        }
-        Ok(())
+        during("checking another unlock method", || {
+            let method = how.method();
+            let (kek, check) = verified_kek(&self.conn, &self.path, &self.vault_id, how)?;
+            self.keys.keks.insert(method, kek);
+            if check == KekCheck::Legacy {
+                self.upgrade_kek_check(method)?;
+            }
+            Ok(())
+        })
     }
 
     /// Whether this session holds the KEK of `method`.
@@ -240,43 +243,45 @@ impl Store {
     /// transaction fails.
     ///
     /// # Errors
-    /// `UnlockMethodState` if present already; `UnlockMethodChanged`;
+    /// `MethodPresent` if present already; `UnlockMethodChanged`;
     /// `KeyringEntryExists`; keyring and KDF errors.
     pub fn add_method(&mut self, how: &Unlock<'_>) -> Result<()> {
-        let method = how.method();
-        let vault_id = self.vault_id.clone();
-        let (kek, kdf) = kek_for(how)?;
-        let (tx, keys, actor) = self.write_tx()?;
-        if ensure_unchanged(&tx, keys, &vault_id)?.contains_key(&method) {
-            return Err(Error::UnlockMethodState(format!(
-                "this vault already has a {method} unlock method"
-            )));
-        }
-        insert_method(&tx, keys, &vault_id, method, &kek, kdf.as_ref())?;
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new("unlock_method.add").details(serde_json::json!({ "method": method })),
-        )?;
-        let seen = method_checks(&tx)?;
-        if let Unlock::Keyring(store) = how {
-            match store.load(&vault_id) {
-                Err(KeyringError::NotFound) => {}
-                Ok(_) => return Err(Error::KeyringEntryExists { vault_id }),
-                Err(e) => return Err(e.into()),
+        during("adding an unlock method", || {
+            let method = how.method();
+            let vault_id = self.vault_id.clone();
+            let (kek, kdf) = kek_for(how)?;
+            let (tx, keys, actor) = self.write_tx()?;
+            if ensure_unchanged(&tx, keys, &vault_id)?.contains_key(&method) {
+                return Err(Error::MethodPresent {
+                    method: method.as_str(),
+                });
             }
-            store.store(&vault_id, &kek)?;
-        }
-        if let Err(e) = tx.commit() {
+            insert_method(&tx, keys, &vault_id, method, &kek, kdf.as_ref())?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("unlock_method.add").details(serde_json::json!({ "method": method })),
+            )?;
+            let seen = method_checks(&tx)?;
             if let Unlock::Keyring(store) = how {
-                delete_own_entry(*store, &vault_id, &kek);
+                match store.load(&vault_id) {
+                    Err(KeyringError::NotFound) => {}
+                    Ok(_) => return Err(Error::KeyringEntryExists { vault_id }),
+                    Err(e) => return Err(e.into()),
+                }
+                store.store(&vault_id, &kek)?;
             }
-            return Err(e.into());
-        }
-        self.keys.keks.insert(method, kek);
-        self.keys.methods_seen = seen;
-        Ok(())
+            if let Err(e) = tx.commit() {
+                if let Unlock::Keyring(store) = how {
+                    delete_own_entry(*store, &vault_id, &kek);
+                }
+                return Err(e.into());
+            }
+            self.keys.keks.insert(method, kek);
+            self.keys.methods_seen = seen;
+            Ok(())
+        })
     }
 
     /// Removes an unlock method (never the last). Every remaining method is
@@ -286,65 +291,69 @@ impl Store {
     /// entry from `keyring`, but only if it is the one this vault wrote.
     ///
     /// # Errors
-    /// `LastUnlockMethod`, `UnlockMethodState`, `UnlockMethodChanged`,
+    /// `LastUnlockMethod`, `NoSuchMethod`, `UnlockMethodChanged`,
     /// `UnprovenMethod`, SQLite.
     pub fn remove_method(&mut self, method: Method, keyring: &dyn KekStore) -> Result<()> {
-        let vault_id = self.vault_id.clone();
-        // Keyring I/O before the transaction; proven against the file inside it.
-        let keyring_kek = keyring.load(&vault_id);
-        let (tx, keys, actor) = self.write_tx()?;
-        let current = ensure_unchanged(&tx, keys, &vault_id)?;
-        if !current.contains_key(&method) {
-            return Err(Error::UnlockMethodState(format!(
-                "this vault has no {method} unlock method"
-            )));
-        }
-        if current.len() == 1 {
-            return Err(Error::LastUnlockMethod(method.as_str()));
-        }
-        for &remaining in current.keys().filter(|&&m| m != method) {
-            let kek = match (remaining, &keyring_kek) {
-                (Method::Keyring, Ok(kek)) => kek,
-                (Method::Keyring, Err(e)) => {
-                    return Err(Error::UnprovenMethod {
-                        method: remaining.as_str(),
-                        removing: method.as_str(),
-                        reason: e.to_string(),
-                    });
-                }
-                (Method::Passphrase, _) => {
-                    keys.keks.get(&remaining).ok_or(Error::UnprovenMethod {
-                        method: remaining.as_str(),
-                        removing: method.as_str(),
-                        reason: "give the passphrase, so it can be checked first".into(),
-                    })?
-                }
-            };
-            prove(&tx, keys, &vault_id, (remaining, kek), method)?;
-        }
-        tx.execute(
-            "DELETE FROM unlock_methods WHERE method = ?1",
-            [method.as_str()],
-        )?;
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new("unlock_method.remove").details(serde_json::json!({ "method": method })),
-        )?;
-        let seen = method_checks(&tx)?;
-        let removed_check = &current[&method];
-        let delete_entry = method == Method::Keyring
-            && keyring_kek.as_ref().is_ok_and(|kek| {
-                keys::verify_kek_check(kek, &vault_id, removed_check) != KekCheck::Mismatch
-            });
-        tx.commit()?;
-        self.keys.keks.remove(&method);
-        self.keys.methods_seen = seen;
-        if let (true, Ok(kek)) = (delete_entry, &keyring_kek) {
-            delete_own_entry(keyring, &vault_id, kek);
-        }
-        Ok(())
+        during("removing an unlock method", || {
+            let vault_id = self.vault_id.clone();
+            // Keyring I/O before the transaction; proven against the file inside it.
+            let keyring_kek = keyring.load(&vault_id);
+            let (tx, keys, actor) = self.write_tx()?;
+            let current = ensure_unchanged(&tx, keys, &vault_id)?;
+            if !current.contains_key(&method) {
+                return Err(Error::NoSuchMethod {
+                    method: method.as_str(),
+                    have: current.keys().map(|m| m.as_str()).collect(),
+                });
+            }
+            if current.len() == 1 {
+                return Err(Error::LastUnlockMethod(method.as_str()));
+            }
+            for &remaining in current.keys().filter(|&&m| m != method) {
+                let kek = match (remaining, &keyring_kek) {
+                    (Method::Keyring, Ok(kek)) => kek,
+                    (Method::Keyring, Err(e)) => {
+                        return Err(Error::UnprovenMethod {
+                            method: remaining.as_str(),
+                            removing: method.as_str(),
+                            reason: e.to_string(),
+                        });
+                    }
+                    (Method::Passphrase, _) => {
+                        keys.keks.get(&remaining).ok_or(Error::UnprovenMethod {
+                            method: remaining.as_str(),
+                            removing: method.as_str(),
+                            reason: "give the passphrase, so it can be checked first".into(),
+                        })?
+                    }
+                };
+                prove(&tx, keys, &vault_id, (remaining, kek), method)?;
+            }
+            tx.execute(
+                "DELETE FROM unlock_methods WHERE method = ?1",
+                [method.as_str()],
+            )?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("unlock_method.remove")
+                    .details(serde_json::json!({ "method": method })),
+            )?;
+            let seen = method_checks(&tx)?;
+            let removed_check = &current[&method];
+            let delete_entry = method == Method::Keyring
+                && keyring_kek.as_ref().is_ok_and(|kek| {
+                    keys::verify_kek_check(kek, &vault_id, removed_check) != KekCheck::Mismatch
+                });
+            tx.commit()?;
+            self.keys.keks.remove(&method);
+            self.keys.methods_seen = seen;
+            if let (true, Ok(kek)) = (delete_entry, &keyring_kek) {
+                delete_own_entry(keyring, &vault_id, kek);
+            }
+            Ok(())
+        })
     }
 
     /// Changes the passphrase: new salt, new KEK, every data key rewrapped.
@@ -353,30 +362,38 @@ impl Store {
     /// unlocked, so of two concurrent changes exactly one succeeds.
     ///
     /// # Errors
-    /// `UnlockMethodState` without a passphrase method; `UnlockMethodChanged`;
+    /// `NoSuchMethod` without a passphrase method, `InvalidInput` when
+    /// `new` is not a passphrase; `UnlockMethodChanged`;
     /// KDF errors; SQLite.
     pub fn change_passphrase(&mut self, new: &Unlock<'_>) -> Result<()> {
-        let Unlock::Passphrase(..) = new else {
-            return Err(Error::UnlockMethodState(
-                "a passphrase change needs a passphrase".into(),
-            ));
-        };
-        let vault_id = self.vault_id.clone();
-        let (kek, kdf) = kek_for(new)?;
-        let (tx, keys, actor) = self.write_tx()?;
-        if !ensure_unchanged(&tx, keys, &vault_id)?.contains_key(&Method::Passphrase) {
-            return Err(Error::UnlockMethodState(
-                "this vault has no passphrase; add one with `vault passphrase add`".into(),
-            ));
-        }
-        tx.execute("DELETE FROM unlock_methods WHERE method = 'passphrase'", [])?;
-        insert_method(&tx, keys, &vault_id, Method::Passphrase, &kek, kdf.as_ref())?;
-        audit::append(&tx, keys, actor, &Event::new("passphrase.change"))?;
-        let seen = method_checks(&tx)?;
-        tx.commit()?;
-        self.keys.keks.insert(Method::Passphrase, kek);
-        self.keys.methods_seen = seen;
-        Ok(())
+        during("changing the passphrase", || {
+            let Unlock::Passphrase(..) = new else {
+                return Err(Error::InvalidInput {
+                    what: "the new unlock method of a passphrase change".into(),
+                    reason: "a passphrase change needs a passphrase; to add the OS keyring, run \
+                             `vault keyring add`"
+                        .into(),
+                });
+            };
+            let vault_id = self.vault_id.clone();
+            let (kek, kdf) = kek_for(new)?;
+            let (tx, keys, actor) = self.write_tx()?;
+            let current = ensure_unchanged(&tx, keys, &vault_id)?;
+            if !current.contains_key(&Method::Passphrase) {
+                return Err(Error::NoSuchMethod {
+                    method: Method::Passphrase.as_str(),
+                    have: current.keys().map(|m| m.as_str()).collect(),
+                });
+            }
+            tx.execute("DELETE FROM unlock_methods WHERE method = 'passphrase'", [])?;
+            insert_method(&tx, keys, &vault_id, Method::Passphrase, &kek, kdf.as_ref())?;
+            audit::append(&tx, keys, actor, &Event::new("passphrase.change"))?;
+            let seen = method_checks(&tx)?;
+            tx.commit()?;
+            self.keys.keks.insert(Method::Passphrase, kek);
+            self.keys.methods_seen = seen;
+            Ok(())
+        })
     }
 
     /// Rotates the data key: a new key wrapped for every unlock method, every
@@ -384,58 +401,60 @@ impl Store {
     /// transaction. Needs the KEK of every method (see [`Store::add_kek`]).
     ///
     /// # Errors
-    /// `UnlockMethodState` naming a method whose KEK is missing;
+    /// `MissingKek` naming a method whose KEK is missing;
     /// `UnlockMethodChanged`; `Integrity` if a value no longer opens (nothing
     /// is changed then); SQLite.
     pub fn rekey(&mut self) -> Result<RekeyReport> {
-        let vault_id = self.vault_id.clone();
-        let new_dek = Key::generate()?;
-        let mut values = 0u64;
-        let (tx, keys, actor) = self.write_tx()?;
-        let methods: Vec<Method> = ensure_unchanged(&tx, keys, &vault_id)?
-            .into_keys()
-            .collect();
-        if let Some(missing) = methods.iter().find(|m| !keys.keks.contains_key(m)) {
-            return Err(Error::UnlockMethodState(format!(
-                "rekey wraps the new data key for every unlock method; the {missing} is needed too"
-            )));
-        }
-        let from: Vec<u32> = keys.deks.keys().copied().collect();
-        let to = from.last().copied().unwrap_or(0) + 1;
-        tx.execute(
-            "INSERT INTO data_keys (key_id, created_at) VALUES (?1, ?2)",
-            params![to, now()],
-        )?;
-        for method in &methods {
-            let kek = &keys.keks[method];
+        during("rotating the data key", || {
+            let vault_id = self.vault_id.clone();
+            let new_dek = Key::generate()?;
+            let mut values = 0u64;
+            let (tx, keys, actor) = self.write_tx()?;
+            let methods: Vec<Method> = ensure_unchanged(&tx, keys, &vault_id)?
+                .into_keys()
+                .collect();
+            if let Some(missing) = methods.iter().find(|m| !keys.keks.contains_key(m)) {
+                return Err(Error::MissingKek {
+                    method: missing.as_str(),
+                });
+            }
+            let from: Vec<u32> = keys.deks.keys().copied().collect();
+            let to = from.last().copied().unwrap_or(0) + 1;
             tx.execute(
-                "INSERT INTO key_wraps (key_id, method, wrapped) VALUES (?1, ?2, ?3)",
-                params![to, method.as_str(), keys::wrap(kek, *method, to, &new_dek)?],
+                "INSERT INTO data_keys (key_id, created_at) VALUES (?1, ?2)",
+                params![to, now()],
             )?;
-        }
-        for (place, sealed) in super::sealed_values(&tx)? {
-            let plain = keys.open(&place, &sealed)?;
-            let resealed = crypto::seal(&new_dek, to, &place, &plain)?;
-            tx.execute(
-                &format!(
-                    "UPDATE {} SET {} = ?1 WHERE id = ?2",
-                    place.table, place.column
-                ),
-                params![resealed, place.row],
+            for method in &methods {
+                let kek = &keys.keks[method];
+                tx.execute(
+                    "INSERT INTO key_wraps (key_id, method, wrapped) VALUES (?1, ?2, ?3)",
+                    params![to, method.as_str(), keys::wrap(kek, *method, to, &new_dek)?],
+                )?;
+            }
+            for (place, sealed) in super::sealed::sealed_values(&tx)? {
+                let plain = keys.open(&place, &sealed)?;
+                let resealed = crypto::seal(&new_dek, to, &place, &plain)?;
+                tx.execute(
+                    &format!(
+                        "UPDATE {} SET {} = ?1 WHERE id = ?2",
+                        place.table, place.column
+                    ),
+                    params![resealed, place.row],
+                )?;
+                values += 1;
+            }
+            tx.execute("DELETE FROM data_keys WHERE key_id <> ?1", [to])?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("vault.rekey")
+                    .details(serde_json::json!({ "from": from, "to": to, "values": values })),
             )?;
-            values += 1;
-        }
-        tx.execute("DELETE FROM data_keys WHERE key_id <> ?1", [to])?;
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new("vault.rekey")
-                .details(serde_json::json!({ "from": from, "to": to, "values": values })),
-        )?;
-        tx.commit()?;
-        self.keys.deks.clear();
-        self.keys.deks.insert(to, new_dek);
-        Ok(RekeyReport { from, to, values })
+            tx.commit()?;
+            self.keys.deks.clear();
+            self.keys.deks.insert(to, new_dek);
+            Ok(RekeyReport { from, to, values })
+        })
     }
 }

@@ -12,15 +12,17 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::accounts::{
-    self, NewAccount, email_fingerprint, identity_fingerprint, insert_account, read_credential,
-    seal_row, secret_fingerprint, set_needs_login, write_credential,
-};
+use super::account_row::seal_row;
+use super::accounts::{self, NewAccount, insert_account, set_needs_login};
 use super::audit::{self, Event};
+use super::credentials::{
+    email_fingerprint, identity_fingerprint, read_credential, secret_fingerprint, write_credential,
+};
+use super::history::{HistoryEntry, merge_history, merge_settings};
 use super::labels;
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
-use crate::error::Result;
+use crate::error::{Result, during};
 use crate::model::{Credential, CredentialKind, Identity, Provider};
 
 /// One account found in a source.
@@ -40,19 +42,6 @@ pub struct MergeItem {
     pub active: CredentialKind,
     /// Label to give the account if it is created (default: `<provider>-<plan>`).
     pub label: Option<String>,
-}
-
-/// A selection-history entry carried by a source.
-#[derive(Debug, Clone, Default)]
-pub struct HistoryEntry {
-    /// When the selection happened (import time when unknown).
-    pub at: Option<DateTime<Utc>>,
-    /// Provider chosen.
-    pub provider: Option<String>,
-    /// Why.
-    pub reason: Option<String>,
-    /// The task, as free text (sealed at rest).
-    pub task_context: Option<String>,
 }
 
 /// Everything to merge in one transaction.
@@ -478,87 +467,6 @@ fn merge_item(
     Ok(outcome)
 }
 
-fn merge_settings(
-    tx: &Transaction<'_>,
-    settings: &[(String, serde_json::Value)],
-) -> Result<Vec<String>> {
-    let mut changed = Vec::new();
-    for (key, value) in settings {
-        let text = value.to_string();
-        let old: Option<String> = tx
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if old.as_deref() != Some(text.as_str()) {
-            tx.execute(
-                "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                params![key, text, now()],
-            )?;
-            changed.push(key.clone());
-        }
-    }
-    Ok(changed)
-}
-
-fn merge_history(tx: &Transaction<'_>, keys: &Keys, history: &[HistoryEntry]) -> Result<usize> {
-    let mut added = 0;
-    for h in history {
-        let at = h.at.map_or_else(now, time::encode);
-        let key = keys.fingerprint(&[
-            b"history",
-            at.as_bytes(),
-            h.provider.as_deref().unwrap_or_default().as_bytes(),
-            h.reason.as_deref().unwrap_or_default().as_bytes(),
-            h.task_context.as_deref().unwrap_or_default().as_bytes(),
-        ]);
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM selection_history WHERE dedupe_key = ?1)",
-            [&key],
-            |r| r.get(0),
-        )?;
-        if exists {
-            continue;
-        }
-        let id: i64 = tx.query_row(
-            "INSERT INTO selection_history (at, origin, provider, reason, dedupe_key)
-             VALUES (?1, 'import', ?2, ?3, ?4) RETURNING id",
-            params![at, h.provider, h.reason, key],
-            |r| r.get(0),
-        )?;
-        if let Some(text) = &h.task_context {
-            let place = Place {
-                table: "selection_history",
-                column: "task_context",
-                row: id,
-                account: 0,
-            };
-            tx.execute(
-                "UPDATE selection_history SET task_context = ?1 WHERE id = ?2",
-                params![keys.seal(&place, text.as_bytes())?, id],
-            )?;
-        }
-        added += 1;
-    }
-    Ok(added)
-}
-
-/// A selection-history entry as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HistoryRow {
-    /// When.
-    pub at: String,
-    /// `import` or `selector`.
-    pub origin: String,
-    /// Provider chosen.
-    pub provider: Option<String>,
-    /// Why.
-    pub reason: Option<String>,
-    /// The task's description (opened).
-    pub task_context: Option<String>,
-}
-
 impl Store {
     /// Merges `input` in one transaction. With `dry_run`, the same work is
     /// done and rolled back: the report is exactly what a real run does, and
@@ -567,29 +475,31 @@ impl Store {
     /// # Errors
     /// Integrity and SQLite errors; nothing is written then.
     pub fn merge(&mut self, input: &MergeInput, dry_run: bool) -> Result<MergeReport> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let mut report = MergeReport::default();
-        for item in &input.items {
-            report.outcomes.push(merge_item(&tx, keys, actor, item)?);
-        }
-        report.settings_changed = merge_settings(&tx, &input.settings)?;
-        report.history_added = merge_history(&tx, keys, &input.history)?;
-        if !report.settings_changed.is_empty() || report.history_added > 0 {
-            audit::append(
-                &tx,
-                keys,
-                actor,
-                &Event::new("settings.import").details(serde_json::json!({
-                    "settings": report.settings_changed, "history_added": report.history_added,
-                })),
-            )?;
-        }
-        if dry_run {
-            tx.rollback()?;
-        } else {
-            tx.commit()?;
-        }
-        Ok(report)
+        during("merging imported accounts", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let mut report = MergeReport::default();
+            for item in &input.items {
+                report.outcomes.push(merge_item(&tx, keys, actor, item)?);
+            }
+            report.settings_changed = merge_settings(&tx, &input.settings)?;
+            report.history_added = merge_history(&tx, keys, &input.history)?;
+            if !report.settings_changed.is_empty() || report.history_added > 0 {
+                audit::append(
+                    &tx,
+                    keys,
+                    actor,
+                    &Event::new("settings.import").details(serde_json::json!({
+                        "settings": report.settings_changed, "history_added": report.history_added,
+                    })),
+                )?;
+            }
+            if dry_run {
+                tx.rollback()?;
+            } else {
+                tx.commit()?;
+            }
+            Ok(report)
+        })
     }
 
     /// Compares the vault's credential of `credential.kind()` in account
@@ -603,66 +513,18 @@ impl Store {
         label: &str,
         credential: &Credential,
     ) -> Result<CredentialCheck> {
-        let (tx, keys) = self.read_tx()?;
-        let account = accounts::find_account(&tx, keys, label)?;
-        let Some(stored) = read_credential(&tx, keys, account.id, credential.kind())? else {
-            return Ok(CredentialCheck::Missing);
-        };
-        let same = same_credential(&stored, credential);
-        Ok(if same {
-            CredentialCheck::Same
-        } else {
-            CredentialCheck::Different
-        })
-    }
-
-    /// A setting's JSON value.
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub fn setting(&mut self, key: &str) -> Result<Option<serde_json::Value>> {
-        let (tx, _) = self.read_tx()?;
-        let text: Option<String> = tx
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
-    }
-
-    /// The selection history, oldest first.
-    ///
-    /// # Errors
-    /// `Integrity` when a task context was altered; SQLite.
-    pub fn selection_history(&mut self) -> Result<Vec<HistoryRow>> {
-        let (tx, keys) = self.read_tx()?;
-        let mut stmt =
-            tx.prepare("SELECT id, at, origin, provider, reason, task_context FROM selection_history ORDER BY at, id")?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let sealed: Option<Vec<u8>> = r.get(5)?;
-            let place = Place {
-                table: "selection_history",
-                column: "task_context",
-                row: id,
-                account: 0,
+        during("reading back an imported credential", || {
+            let (tx, keys) = self.read_tx()?;
+            let account = accounts::find_account(&tx, keys, label)?;
+            let Some(stored) = read_credential(&tx, keys, account.id, credential.kind())? else {
+                return Ok(CredentialCheck::Missing);
             };
-            let task_context = sealed
-                .map(|s| {
-                    keys.open_secret(&place, &s)
-                        .map(|t| t.expose_secret().to_owned())
-                })
-                .transpose()?;
-            out.push(HistoryRow {
-                at: r.get(1)?,
-                origin: r.get(2)?,
-                provider: r.get(3)?,
-                reason: r.get(4)?,
-                task_context,
-            });
-        }
-        Ok(out)
+            let same = same_credential(&stored, credential);
+            Ok(if same {
+                CredentialCheck::Same
+            } else {
+                CredentialCheck::Different
+            })
+        })
     }
 }

@@ -8,13 +8,18 @@
 //!
 //! Architecture invariant: `store` knows nothing about HTTP or providers.
 
+mod account_row;
 mod accounts;
 mod audit;
+mod credentials;
+mod history;
 mod keyops;
 pub(crate) mod labels;
 mod merge;
 mod refresh;
+mod sealed;
 mod time;
+mod vault;
 
 use time::now;
 
@@ -25,114 +30,20 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-pub use accounts::{AccountInfo, AccountSelector, NewAccount, Token, check_label};
+pub use accounts::{AccountInfo, AccountSelector, NewAccount, check_label};
 pub use audit::{Actor, AuditEntry, AuditReport, ChainState};
+pub use credentials::Token;
+pub use history::{HistoryEntry, HistoryRow};
 pub use keyops::RekeyReport;
-pub use merge::{
-    CredentialCheck, HistoryEntry, HistoryRow, MergeAction, MergeInput, MergeItem, MergeOutcome,
-    MergeReport,
-};
+pub use merge::{CredentialCheck, MergeAction, MergeInput, MergeItem, MergeOutcome, MergeReport};
 pub use refresh::{Lease, OAuthState};
+pub use sealed::{SEALED_COLUMNS, SealedColumn};
+pub use vault::{Vault, VaultInfo};
 
 use crate::crypto::{self, Key, Place};
-use crate::db::{self, ModePolicy};
-use crate::error::{Error, Result};
+use crate::db;
+use crate::error::{Error, Result, during};
 use crate::keys::{self, Method, Unlock};
-
-/// One sealed column: where it lives and which column names its account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SealedColumn {
-    /// Table name.
-    pub table: &'static str,
-    /// Column name.
-    pub column: &'static str,
-    /// SQL expression giving the owning account id (`0` when none).
-    pub account_expr: &'static str,
-    /// SQL expression giving the row id bound into the associated data.
-    pub row_expr: &'static str,
-}
-
-/// Every column sealed with the data key. `vault rekey` re-seals exactly these;
-/// SECURITY.md lists them with the reason each is sealed.
-pub const SEALED_COLUMNS: &[SealedColumn] = &[
-    SealedColumn {
-        table: "vault_meta",
-        column: "root_secret",
-        account_expr: "0",
-        row_expr: "id",
-    },
-    SealedColumn {
-        table: "accounts",
-        column: "email",
-        account_expr: "id",
-        row_expr: "id",
-    },
-    SealedColumn {
-        table: "accounts",
-        column: "provider_account_id",
-        account_expr: "id",
-        row_expr: "id",
-    },
-    SealedColumn {
-        table: "credentials",
-        column: "api_key",
-        account_expr: "account_id",
-        row_expr: "id",
-    },
-    SealedColumn {
-        table: "credentials",
-        column: "access_token",
-        account_expr: "account_id",
-        row_expr: "id",
-    },
-    SealedColumn {
-        table: "credentials",
-        column: "refresh_token",
-        account_expr: "account_id",
-        row_expr: "id",
-    },
-    SealedColumn {
-        table: "credentials",
-        column: "id_token",
-        account_expr: "account_id",
-        row_expr: "id",
-    },
-    SealedColumn {
-        table: "selection_history",
-        column: "task_context",
-        account_expr: "0",
-        row_expr: "id",
-    },
-];
-
-/// Every sealed value in the vault, with the place it is bound to.
-fn sealed_values(conn: &Connection) -> Result<Vec<(Place<'static>, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for col in SEALED_COLUMNS {
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {row}, {acct}, {c} FROM {t} WHERE {c} IS NOT NULL",
-            row = col.row_expr,
-            acct = col.account_expr,
-            c = col.column,
-            t = col.table
-        ))?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                Place {
-                    table: col.table,
-                    column: col.column,
-                    row: r.get(0)?,
-                    account: r.get(1)?,
-                },
-                r.get(2)?,
-            ))
-        })?;
-        for row in rows {
-            out.push(row?);
-        }
-    }
-    Ok(out)
-}
 
 /// Keys held while the vault is unlocked. Never leaves the process.
 pub(crate) struct Keys {
@@ -198,11 +109,7 @@ impl Keys {
                     break;
                 }
             }
-            let dek = found.ok_or_else(|| {
-                Error::UnlockMethodState(format!(
-                    "data key {id} is not wrapped for the unlock method this session used; unlock again"
-                ))
-            })?;
+            let dek = found.ok_or_else(|| Error::DataKeyUnavailable { key_id: id })?;
             self.deks.insert(id, dek);
         }
         Ok(())
@@ -255,304 +162,12 @@ impl Keys {
     }
 }
 
-/// What can be known of a vault without unlocking it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct VaultInfo {
-    /// The vault file.
-    pub path: PathBuf,
-    /// Random id naming this vault (and its keyring entry).
-    pub vault_id: String,
-    /// Format version of the file.
-    pub format_version: i64,
-    /// When it was created.
-    pub created_at: String,
-    /// Unlock methods present.
-    pub unlock_methods: Vec<Method>,
-    /// Number of accounts per provider name.
-    pub accounts: BTreeMap<String, u64>,
-    /// Number of audit entries.
-    pub audit_entries: u64,
-}
-
-/// An opened, locked vault file.
-pub struct Vault {
-    conn: Connection,
-    path: PathBuf,
-}
-
-impl std::fmt::Debug for Vault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Vault {
-    /// Opens the vault at `path`, refusing loose modes, foreign files and
-    /// newer formats (untouched).
-    ///
-    /// # Errors
-    /// See [`Error`]: `NoVault`, `InsecureMode`, `NotAVault`, `NewerFormat`, SQLite.
-    pub fn open(path: &Path) -> Result<Self> {
-        Self::open_with(path, ModePolicy::Refuse)
-    }
-
-    /// Opens the vault even when its modes are loose (for `vault doctor`).
-    ///
-    /// # Errors
-    /// As [`Vault::open`], except loose modes.
-    pub fn open_with(path: &Path, policy: ModePolicy) -> Result<Self> {
-        let conn = db::open(path, policy)?;
-        Ok(Self {
-            conn,
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// The vault file's path.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The vault id.
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub fn vault_id(&self) -> Result<String> {
-        vault_id(&self.conn)
-    }
-
-    /// The unlock methods this vault has.
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub fn methods(&self) -> Result<Vec<Method>> {
-        methods(&self.conn)
-    }
-
-    /// Format, methods and counts, without unlocking.
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub fn info(&self) -> Result<VaultInfo> {
-        let (vault_id, created_at) = self.conn.query_row(
-            "SELECT vault_id, created_at FROM vault_meta WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let mut accounts = BTreeMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT provider, count(*) FROM accounts GROUP BY provider")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-            let (p, n) = row?;
-            accounts.insert(p, n as u64);
-        }
-        Ok(VaultInfo {
-            path: self.path.clone(),
-            vault_id,
-            format_version: self
-                .conn
-                .pragma_query_value(None, "user_version", |r| r.get(0))?,
-            created_at,
-            unlock_methods: self.methods()?,
-            accounts,
-            audit_entries: self
-                .conn
-                .query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))?
-                as u64,
-        })
-    }
-
-    /// `PRAGMA integrity_check`: `["ok"]` when the file is sound.
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub fn integrity_check(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Checks, without unlocking or writing anything, that `how` opens this
-    /// vault now: its key matches the stored key check and unwraps every
-    /// data key. `vault status` uses it, so a keyring method whose entry is
-    /// gone is not reported as usable.
-    ///
-    /// # Errors
-    /// As [`Vault::unlock`].
-    pub fn check(&self, how: &Unlock<'_>) -> Result<()> {
-        let snapshot = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
-        let vault_id = vault_id(&snapshot)?;
-        let (kek, _) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
-        unwrap_all(&snapshot, &self.path, how.method(), &kek)?;
-        Ok(())
-    }
-
-    /// Unlocks with `how`. Reads only: a failed unlock changes nothing.
-    /// (A successful one rewrites a legacy key check in its current form.)
-    ///
-    /// # Errors
-    /// `WrongPassphrase`, `KeyringMismatch`, `CorruptKeyWrap`, `Integrity`,
-    /// keyring errors, or `UnlockMethodState` when the vault lacks that method.
-    pub fn unlock(self, how: &Unlock<'_>) -> Result<Store> {
-        let method = how.method();
-        // One read snapshot: the key check, the wraps and the method list agree.
-        let snapshot = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
-        let vault_id = vault_id(&snapshot)?;
-        let (kek, check) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
-        let methods_seen = keyops::method_checks(&snapshot)?;
-        let deks = unwrap_all(&snapshot, &self.path, method, &kek)?;
-        let root_sealed: Vec<u8> =
-            snapshot.query_row("SELECT root_secret FROM vault_meta WHERE id = 1", [], |r| {
-                r.get(0)
-            })?;
-        snapshot.finish()?;
-        let mut keys = Keys {
-            deks,
-            keks: BTreeMap::from([(method, kek)]),
-            methods_seen,
-            audit: Key::from_bytes([0; 32]),
-            fingerprint: Key::from_bytes([0; 32]),
-            rows: Key::from_bytes([0; 32]),
-        };
-        let root = open_root(&keys, &root_sealed)?;
-        keys.derive_from_root(&root);
-        let mut store = Store {
-            conn: self.conn,
-            path: self.path,
-            vault_id,
-            keys,
-            actor: Actor::current(None),
-        };
-        if check == keys::KekCheck::Legacy {
-            store.upgrade_kek_check(method)?;
-        }
-        Ok(store)
-    }
-}
-
-/// Opens every data key wrapped for `method` with `kek`.
-fn unwrap_all(
-    conn: &Connection,
-    path: &Path,
-    method: Method,
-    kek: &Key,
-) -> Result<BTreeMap<u32, Key>> {
-    let mut deks = BTreeMap::new();
-    let mut stmt =
-        conn.prepare("SELECT key_id, wrapped FROM key_wraps WHERE method = ?1 ORDER BY key_id")?;
-    let wraps = stmt
-        .query_map([method.as_str()], |r| {
-            Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (key_id, wrapped) in wraps {
-        match keys::unwrap(kek, method, &wrapped) {
-            Ok((id, dek)) if id == key_id => {
-                deks.insert(key_id, dek);
-            }
-            _ => {
-                return Err(Error::CorruptKeyWrap {
-                    method: method.as_str(),
-                    key_id,
-                });
-            }
-        }
-    }
-    if deks.is_empty() {
-        return Err(Error::NotAVault {
-            path: path.to_path_buf(),
-            reason: format!("no data key is wrapped for the {method} method"),
-        });
-    }
-    Ok(deks)
-}
-
-fn vault_id(conn: &Connection) -> Result<String> {
-    Ok(
-        conn.query_row("SELECT vault_id FROM vault_meta WHERE id = 1", [], |r| {
-            r.get(0)
-        })?,
-    )
-}
-
 const ROOT_PLACE: Place<'static> = Place {
     table: "vault_meta",
     column: "root_secret",
     row: 1,
     account: 0,
 };
-
-fn open_root(keys: &Keys, sealed: &[u8]) -> Result<Key> {
-    let bytes = keys.open(&ROOT_PLACE, sealed)?;
-    let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::Malformed {
-        table: "vault_meta",
-        column: "root_secret",
-        row: 1,
-        reason: "root secret is not 32 bytes",
-    })?;
-    Ok(Key::from_bytes(arr))
-}
-
-fn methods(conn: &Connection) -> Result<Vec<Method>> {
-    let mut stmt = conn.prepare("SELECT method FROM unlock_methods ORDER BY method")?;
-    let names = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(names.iter().filter_map(|n| Method::parse(n)).collect())
-}
-
-/// Obtains the KEK for `how` and checks it against the stored key-check
-/// value (which binds the vault id). Says whether the check is still in its
-/// legacy form, written before the vault id was bound.
-fn verified_kek(
-    conn: &Connection,
-    path: &Path,
-    vault_id: &str,
-    how: &Unlock<'_>,
-) -> Result<(Key, keys::KekCheck)> {
-    let method = how.method();
-    let row: Option<(Option<String>, Vec<u8>)> = conn
-        .query_row(
-            "SELECT kdf_params, kek_check FROM unlock_methods WHERE method = ?1",
-            [method.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((params, check)) = row else {
-        let have = methods(conn)?
-            .iter()
-            .map(|m| m.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(Error::UnlockMethodState(format!(
-            "this vault has no {method} unlock method (it has: {have})"
-        )));
-    };
-    let kek = match how {
-        Unlock::Keyring(store) => store.load(vault_id)?,
-        Unlock::Passphrase(passphrase, _) => {
-            let params: keys::KdfParams =
-                serde_json::from_str(params.as_deref().unwrap_or_default())
-                    .map_err(|e| Error::KdfParams(format!("stored parameters unreadable: {e}")))?;
-            params.derive(passphrase)?
-        }
-    };
-    match keys::verify_kek_check(&kek, vault_id, &check) {
-        keys::KekCheck::Mismatch => Err(match method {
-            Method::Passphrase => Error::WrongPassphrase {
-                path: path.to_path_buf(),
-            },
-            Method::Keyring => Error::KeyringMismatch {
-                vault_id: vault_id.to_owned(),
-            },
-        }),
-        found => Ok((kek, found)),
-    }
-}
 
 /// An unlocked vault: the repository every other layer uses.
 pub struct Store {
@@ -584,35 +199,37 @@ impl Store {
     /// # Errors
     /// `AlreadyExists`, keyring errors, KDF parameter errors, I/O, SQLite.
     pub fn init(path: &Path, how: &Unlock<'_>) -> Result<Self> {
-        if !db::vacant(path)? {
-            return Err(Error::AlreadyExists {
-                path: path.to_path_buf(),
-            });
-        }
-        let mut id = [0u8; 16];
-        crypto::fill_random(&mut id)?;
-        let vault_id = crypto::hex(&id);
-        let (kek, kdf_params) = match how {
-            Unlock::Keyring(store) => {
-                let kek = Key::generate()?;
-                store.store(&vault_id, &kek)?;
-                (kek, None)
+        during("creating the vault", || {
+            if !db::vacant(path)? {
+                return Err(Error::AlreadyExists {
+                    path: path.to_path_buf(),
+                });
             }
-            Unlock::Passphrase(passphrase, cost) => {
-                let params = cost.with_new_salt()?;
-                (params.derive(passphrase)?, Some(params))
+            let mut id = [0u8; 16];
+            crypto::fill_random(&mut id)?;
+            let vault_id = crypto::hex(&id);
+            let (kek, kdf_params) = match how {
+                Unlock::Keyring(store) => {
+                    let kek = Key::generate()?;
+                    store.store(&vault_id, &kek)?;
+                    (kek, None)
+                }
+                Unlock::Passphrase(passphrase, cost) => {
+                    let params = cost.with_new_salt()?;
+                    (params.derive(passphrase)?, Some(params))
+                }
+            };
+            let created = Self::create(path, &vault_id, how.method(), kek, kdf_params.as_ref());
+            if created.is_err()
+                && let Unlock::Keyring(store) = how
+            {
+                let landed = Vault::open(path).and_then(|v| v.vault_id()).ok();
+                if landed.as_deref() != Some(vault_id.as_str()) {
+                    let _ = store.delete(&vault_id);
+                }
             }
-        };
-        let created = Self::create(path, &vault_id, how.method(), kek, kdf_params.as_ref());
-        if created.is_err()
-            && let Unlock::Keyring(store) = how
-        {
-            let landed = Vault::open(path).and_then(|v| v.vault_id()).ok();
-            if landed.as_deref() != Some(vault_id.as_str()) {
-                let _ = store.delete(&vault_id);
-            }
-        }
-        created
+            created
+        })
     }
 
     fn create(
@@ -674,7 +291,7 @@ impl Store {
     /// # Errors
     /// As [`Vault::open`] and [`Vault::unlock`].
     pub fn open(path: &Path, how: &Unlock<'_>) -> Result<Self> {
-        Vault::open(path)?.unlock(how)
+        during("opening the vault", || Vault::open(path)?.unlock(how))
     }
 
     /// Sets who is acting (recorded in every audit entry).
@@ -707,25 +324,12 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn checkpoint(&self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        during("checkpointing the write-ahead log", || {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
     }
-
-    /// Opens every sealed value in the vault (returning none of them) and
-    /// counts them: proof that every value is readable under the keys held.
-    ///
-    /// # Errors
-    /// The first `Integrity` error met, naming table, column and row.
-    pub fn verify_sealed(&mut self) -> Result<u64> {
-        let (tx, keys) = self.read_tx()?;
-        let values = sealed_values(&tx)?;
-        for (place, sealed) in &values {
-            keys.open(place, sealed)?;
-        }
-        Ok(values.len() as u64)
-    }
-
     /// Starts a `BEGIN IMMEDIATE` transaction: concurrent writers queue on the
     /// busy timeout instead of failing mid-transaction. The data keys are
     /// refreshed inside it, so nothing is sealed under a key another process
@@ -753,14 +357,16 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn record(&mut self, action: &str, details: serde_json::Value) -> Result<()> {
-        let (tx, keys, actor) = self.write_tx()?;
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &audit::Event::new(action).details(details),
-        )?;
-        tx.commit()?;
-        Ok(())
+        during("recording an audit entry", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &audit::Event::new(action).details(details),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 }

@@ -11,13 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::accounts::{
-    AccountInfo, AccountSelector, find_account, read_credential, resolve, set_needs_login,
-    write_credential,
-};
+use super::accounts::{AccountInfo, AccountSelector, find_account, resolve, set_needs_login};
 use super::audit::{self, Event};
+use super::credentials::{read_credential, write_credential};
 use super::{Store, time};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, during};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Snapshot};
 
 /// The clear facts of an account's OAuth credential: enough to decide
@@ -55,36 +53,38 @@ impl Store {
         &mut self,
         selector: AccountSelector<'_>,
     ) -> Result<(AccountInfo, Option<OAuthState>)> {
-        let (tx, keys) = self.read_tx()?;
-        let account = resolve(&tx, keys, selector)?;
-        let row: Option<(i64, i64, Option<String>, Option<String>)> = tx
+        during("reading an OAuth credential's state", || {
+            let (tx, keys) = self.read_tx()?;
+            let account = resolve(&tx, keys, selector)?;
+            let row: Option<(i64, i64, Option<String>, Option<String>)> = tx
             .query_row(
                 "SELECT id, generation, expires_at, last_refresh FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
                 [account.id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let state = row
-            .map(|(id, generation, expires, last)| -> Result<OAuthState> {
-                Ok(OAuthState {
-                    account: account.clone(),
-                    generation,
-                    expires_at: time::decode_opt(
-                        expires.as_deref(),
-                        "credentials",
-                        "expires_at",
-                        id,
-                    )?,
-                    last_refresh: time::decode_opt(
-                        last.as_deref(),
-                        "credentials",
-                        "last_refresh",
-                        id,
-                    )?,
+            let state = row
+                .map(|(id, generation, expires, last)| -> Result<OAuthState> {
+                    Ok(OAuthState {
+                        account: account.clone(),
+                        generation,
+                        expires_at: time::decode_opt(
+                            expires.as_deref(),
+                            "credentials",
+                            "expires_at",
+                            id,
+                        )?,
+                        last_refresh: time::decode_opt(
+                            last.as_deref(),
+                            "credentials",
+                            "last_refresh",
+                            id,
+                        )?,
+                    })
                 })
-            })
-            .transpose()?;
-        Ok((account, state))
+                .transpose()?;
+            Ok((account, state))
+        })
     }
 
     /// Takes the refresh lease of `label`'s OAuth credential for `holder`,
@@ -100,9 +100,10 @@ impl Store {
         seen: i64,
         lease: Duration,
     ) -> Result<Lease> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        let (id, generation, lease_holder, lease_until): (i64, i64, Option<String>, Option<String>) = tx
+        during("taking the refresh lease", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            let (id, generation, lease_holder, lease_until): (i64, i64, Option<String>, Option<String>) = tx
             .query_row(
                 "SELECT id, generation, lease_holder, lease_until FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
                 [account.id],
@@ -110,32 +111,33 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| Error::NoCredential { label: label.to_owned(), kind: CredentialKind::OAuth })?;
-        if generation != seen {
-            return Ok(Lease::Changed);
-        }
-        let now_t = Utc::now();
-        if let Some(until) =
-            time::decode_opt(lease_until.as_deref(), "credentials", "lease_until", id)?
-                .filter(|u| *u > now_t)
-            && lease_holder.as_deref() != Some(holder)
-        {
-            return Ok(Lease::Held(until));
-        }
-        let until = now_t
-            + chrono::Duration::from_std(lease).unwrap_or_else(|_| chrono::Duration::seconds(30));
-        tx.execute(
+            if generation != seen {
+                return Ok(Lease::Changed);
+            }
+            let now_t = Utc::now();
+            if let Some(until) =
+                time::decode_opt(lease_until.as_deref(), "credentials", "lease_until", id)?
+                    .filter(|u| *u > now_t)
+                && lease_holder.as_deref() != Some(holder)
+            {
+                return Ok(Lease::Held(until));
+            }
+            let until = now_t
+                + chrono::Duration::from_std(lease)
+                    .unwrap_or_else(|_| chrono::Duration::seconds(30));
+            tx.execute(
             "UPDATE credentials SET lease_holder = ?1, lease_until = ?2 WHERE account_id = ?3 AND kind = 'oauth'",
             params![holder, time::encode(until), account.id],
         )?;
-        let Some(Credential::OAuth(tokens)) =
-            read_credential(&tx, keys, account.id, CredentialKind::OAuth)?
-        else {
-            return Err(Error::NoCredential {
-                label: label.to_owned(),
-                kind: CredentialKind::OAuth,
-            });
-        };
-        audit::append(
+            let Some(Credential::OAuth(tokens)) =
+                read_credential(&tx, keys, account.id, CredentialKind::OAuth)?
+            else {
+                return Err(Error::NoCredential {
+                    label: label.to_owned(),
+                    kind: CredentialKind::OAuth,
+                });
+            };
+            audit::append(
             &tx,
             keys,
             actor,
@@ -143,8 +145,9 @@ impl Store {
                 .account(account.id, &account.label)
                 .details(serde_json::json!({ "kind": "oauth", "purpose": "refresh", "generation": generation })),
         )?;
-        tx.commit()?;
-        Ok(Lease::Acquired(tokens))
+            tx.commit()?;
+            Ok(Lease::Acquired(tokens))
+        })
     }
 
     /// Writes refreshed tokens (generation bumped, lease cleared) and fills
@@ -158,36 +161,40 @@ impl Store {
         tokens: &OAuthTokens,
         identity: &Identity,
     ) -> Result<()> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        let fp = write_credential(
-            &tx,
-            keys,
-            account.id,
-            account.provider,
-            &Credential::OAuth(tokens.clone()),
-        )?;
-        if let Some(plan) = identity
-            .plan
-            .as_ref()
-            .filter(|p| Some(*p) != account.plan.as_ref())
-        {
-            tx.execute(
-                "UPDATE accounts SET plan = ?1 WHERE id = ?2",
-                params![plan, account.id],
+        during("storing refreshed tokens", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            let fp = write_credential(
+                &tx,
+                keys,
+                account.id,
+                account.provider,
+                &Credential::OAuth(tokens.clone()),
             )?;
-        }
-        set_needs_login(&tx, account.id, false)?;
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new("credential.refresh")
-                .account(account.id, &account.label)
-                .details(serde_json::json!({ "fingerprint": fp, "expires_at": tokens.expires_at })),
-        )?;
-        tx.commit()?;
-        Ok(())
+            if let Some(plan) = identity
+                .plan
+                .as_ref()
+                .filter(|p| Some(*p) != account.plan.as_ref())
+            {
+                tx.execute(
+                    "UPDATE accounts SET plan = ?1 WHERE id = ?2",
+                    params![plan, account.id],
+                )?;
+            }
+            set_needs_login(&tx, account.id, false)?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("credential.refresh")
+                    .account(account.id, &account.label)
+                    .details(
+                        serde_json::json!({ "fingerprint": fp, "expires_at": tokens.expires_at }),
+                    ),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Records a failed refresh: clears this holder's lease and, when the
@@ -202,31 +209,33 @@ impl Store {
         permanent: bool,
         reason: &str,
     ) -> Result<()> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        tx.execute(
-            "UPDATE credentials SET lease_holder = NULL, lease_until = NULL
+        during("recording a failed refresh", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            tx.execute(
+                "UPDATE credentials SET lease_holder = NULL, lease_until = NULL
              WHERE account_id = ?1 AND kind = 'oauth' AND lease_holder = ?2",
-            params![account.id, holder],
-        )?;
-        if permanent {
-            set_needs_login(&tx, account.id, true)?;
-        }
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new("credential.refresh")
-                .account(account.id, &account.label)
-                .outcome(if permanent {
-                    "failed: needs login"
-                } else {
-                    "failed"
-                })
-                .details(serde_json::json!({ "reason": reason })),
-        )?;
-        tx.commit()?;
-        Ok(())
+                params![account.id, holder],
+            )?;
+            if permanent {
+                set_needs_login(&tx, account.id, true)?;
+            }
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("credential.refresh")
+                    .account(account.id, &account.label)
+                    .outcome(if permanent {
+                        "failed: needs login"
+                    } else {
+                        "failed"
+                    })
+                    .details(serde_json::json!({ "reason": reason })),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Logout: deletes an account's OAuth tokens (the account stays, marked
@@ -235,32 +244,34 @@ impl Store {
     /// # Errors
     /// `AccountNotFound`, `NoCredential`, SQLite.
     pub fn remove_oauth(&mut self, label: &str) -> Result<AccountInfo> {
-        let (tx, keys, actor) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        let n = tx.execute(
-            "DELETE FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
-            [account.id],
-        )?;
-        if n == 0 {
-            return Err(Error::NoCredential {
-                label: label.to_owned(),
-                kind: CredentialKind::OAuth,
-            });
-        }
-        if account.kind == CredentialKind::OAuth {
-            set_needs_login(&tx, account.id, true)?;
-        }
-        audit::append(
-            &tx,
-            keys,
-            actor,
-            &Event::new("credential.remove")
-                .account(account.id, label)
-                .details(serde_json::json!({ "kind": "oauth" })),
-        )?;
-        let info = find_account(&tx, keys, label)?;
-        tx.commit()?;
-        Ok(info)
+        during("removing an OAuth credential", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            let n = tx.execute(
+                "DELETE FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
+                [account.id],
+            )?;
+            if n == 0 {
+                return Err(Error::NoCredential {
+                    label: label.to_owned(),
+                    kind: CredentialKind::OAuth,
+                });
+            }
+            if account.kind == CredentialKind::OAuth {
+                set_needs_login(&tx, account.id, true)?;
+            }
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("credential.remove")
+                    .account(account.id, label)
+                    .details(serde_json::json!({ "kind": "oauth" })),
+            )?;
+            let info = find_account(&tx, keys, label)?;
+            tx.commit()?;
+            Ok(info)
+        })
     }
 
     /// Stores a snapshot for an account.
@@ -268,21 +279,23 @@ impl Store {
     /// # Errors
     /// `AccountNotFound`, SQLite.
     pub fn save_snapshot(&mut self, label: &str, snapshot: &Snapshot) -> Result<()> {
-        let (tx, keys, _) = self.write_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        let source = snapshot.source.as_str().to_owned();
-        tx.execute(
+        during("saving a usage snapshot", || {
+            let (tx, keys, _) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            let source = snapshot.source.as_str().to_owned();
+            tx.execute(
             "INSERT INTO subscription_snapshots (account_id, fetched_at, source, snapshot) VALUES (?1, ?2, ?3, ?4)",
             params![account.id, time::encode(snapshot.fetched_at), source, serde_json::to_string(snapshot).expect("snapshot serializes")],
         )?;
-        // Keep the history bounded: the latest 100 per account.
-        tx.execute(
+            // Keep the history bounded: the latest 100 per account.
+            tx.execute(
             "DELETE FROM subscription_snapshots WHERE account_id = ?1 AND id NOT IN
                (SELECT id FROM subscription_snapshots WHERE account_id = ?1 ORDER BY fetched_at DESC, id DESC LIMIT 100)",
             [account.id],
         )?;
-        tx.commit()?;
-        Ok(())
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// The newest stored snapshot of an account.
@@ -290,15 +303,17 @@ impl Store {
     /// # Errors
     /// `AccountNotFound`, SQLite.
     pub fn latest_snapshot(&mut self, label: &str) -> Result<Option<Snapshot>> {
-        let (tx, keys) = self.read_tx()?;
-        let account = find_account(&tx, keys, label)?;
-        let text: Option<String> = tx
+        during("reading the latest usage snapshot", || {
+            let (tx, keys) = self.read_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            let text: Option<String> = tx
             .query_row(
                 "SELECT snapshot FROM subscription_snapshots WHERE account_id = ?1 ORDER BY fetched_at DESC, id DESC LIMIT 1",
                 [account.id],
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+            Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        })
     }
 }

@@ -3,6 +3,9 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
+use authvault::keys::{MemoryKeyring, Unlock};
+use authvault::store::Store;
+
 use super::common::{
     FAST_KDF_ARGS, TempVault, contains, fails, files_below, mode, ok, stderr, stdout, with_stdin,
 };
@@ -402,4 +405,73 @@ fn init_refuses_an_existing_path_and_weak_kdf_parameters() {
     let out = fails(&mut other.cmd_pw(&["init", "--passphrase", "--kdf-memory-kib", "1024"]));
     assert!(stderr(&out).contains("memory 1024 KiB"), "{}", stderr(&out));
     assert!(!other.path.exists());
+}
+
+#[test]
+fn a_database_failure_names_what_was_being_done() {
+    let tv = TempVault::new();
+    init(&tv);
+    login(&tv, "openai", "a", "sk-a");
+    tv.raw()
+        .execute_batch("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log is read-only'); END;")
+        .expect("trigger");
+    for (args, op) in [
+        (&["accounts", "rename", "a", "b"][..], "renaming an account"),
+        (&["token", "--account", "a"][..], "reading a token"),
+    ] {
+        let out = fails(&mut tv.cmd_pw(args));
+        let expected = format!("vault database, {op}: audit log is read-only");
+        assert!(
+            stderr(&out).contains(&expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn adding_an_unlock_method_the_vault_has_names_the_command_that_replaces_it() {
+    let tv = TempVault::new();
+    init(&tv);
+    let before = tv.bytes();
+    let mut args = vec!["passphrase", "add"];
+    args.extend(FAST_KDF_ARGS);
+    let out = fails(
+        tv.cmd_pw(&args)
+            .env("AUTHVAULT_NEW_PASSPHRASE", "a second passphrase"),
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("already has a passphrase unlock method"),
+        "{err}"
+    );
+    assert!(err.contains("`vault passphrase change`"), "{err}");
+    assert_eq!(tv.bytes(), before);
+}
+
+#[test]
+fn unlocking_with_a_method_the_vault_lacks_names_the_command_that_adds_it() {
+    let tv = TempVault::new();
+    drop(tv.init_passphrase());
+    let ring = MemoryKeyring::default();
+    let err = Store::open(&tv.path, &Unlock::Keyring(&ring))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("this vault has no keyring unlock method (it has: passphrase)"),
+        "{err}"
+    );
+    assert!(err.contains("`vault keyring add`"), "{err}");
+}
+
+#[test]
+fn a_rekey_without_every_unlock_method_says_which_one_is_missing() {
+    let tv = TempVault::new();
+    let ring = MemoryKeyring::default();
+    tv.init_passphrase()
+        .add_method(&Unlock::Keyring(&ring))
+        .expect("add keyring");
+    let err = tv.open_passphrase().rekey().unwrap_err().to_string();
+    assert!(err.contains("needs the keyring unlock method too"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
 }
