@@ -25,8 +25,26 @@ fn main() -> ExitCode {
     match cli::run(cli, hardening) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", escape_lines(&format!("error: {e:#}")));
+            eprintln!("{}", escape_lines(&format!("error: {}", chain(&e))));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause whose text
+/// the message before it already ends with (a variant that quotes its
+/// source would otherwise show it twice).
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
