@@ -45,6 +45,24 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("providers", "manager", "`providers` is below the manager"),
     ("keys", "store", "`keys` is below `store`"),
     ("db", "store", "`db` never interprets rows"),
+    (
+        "selector",
+        "store",
+        "`selector` is pure: the manager reads the store",
+    ),
+    (
+        "selector",
+        "providers",
+        "`selector` is pure: the manager asks providers",
+    ),
+    ("selector", "db", "`selector` is pure: no SQL"),
+    ("selector", "keys", "`selector` is pure: no keys"),
+    (
+        "selector",
+        "import",
+        "`selector` is pure: legacy preferences arrive as settings",
+    ),
+    ("selector", "manager", "`selector` is below the manager"),
 ];
 
 /// Modules that depend on no other module of the crate.
