@@ -13,6 +13,7 @@ mod audit;
 mod keyops;
 pub(crate) mod labels;
 mod merge;
+mod quota;
 mod refresh;
 mod time;
 
@@ -32,6 +33,7 @@ pub use merge::{
     CredentialCheck, HistoryEntry, HistoryRow, MergeAction, MergeInput, MergeItem, MergeOutcome,
     MergeReport,
 };
+pub use quota::{Budget, BudgetStatus, Notice, Reservation, Settled, Target, Usage, ZONE_SETTING};
 pub use refresh::{Lease, OAuthState};
 
 use crate::crypto::{self, Key, Place};
