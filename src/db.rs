@@ -34,6 +34,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_time_encoding",
         include_str!("../migrations/0004_time_encoding.sql"),
     ),
+    ("0005_quota", include_str!("../migrations/0005_quota.sql")),
 ];
 
 /// `PRAGMA application_id` of every authvault file ("AUVT").

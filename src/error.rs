@@ -354,6 +354,40 @@ pub enum Error {
         /// The data key id.
         key_id: u32,
     },
+    /// A reservation would take a budget over its limit; nothing was reserved.
+    /// The binary exits with status 3 for this error alone.
+    #[error(
+        "over budget: {budget} has used {used} and reserved {reserved} of {limit}, \
+         so {requested} more does not fit; nothing was reserved. {}",
+        retry_hint(.resets_at.as_deref())
+    )]
+    OverBudget {
+        /// The budget, described: account `work` tokens per day.
+        budget: String,
+        /// Committed in the current window.
+        used: u64,
+        /// Held by open reservations.
+        reserved: u64,
+        /// Asked for.
+        requested: u64,
+        /// The budget's limit.
+        limit: u64,
+        /// When the window frees usage (RFC 3339), when known.
+        resets_at: Option<String>,
+    },
+    /// No reservation has that id.
+    #[error("no reservation {0}; `vault reserve` prints the id of each reservation it makes")]
+    ReservationNotFound(i64),
+    /// The reservation was committed, released, or has expired.
+    #[error("reservation {id} is {state}, so it cannot be {action}; nothing was changed{}", if *.state == "expired" { " (reserve again with a longer --ttl)" } else { "" })]
+    ReservationClosed {
+        /// The reservation id.
+        id: i64,
+        /// "committed", "released" or "expired".
+        state: &'static str,
+        /// "committed" or "released".
+        action: &'static str,
+    },
 }
 
 fn replace_hint(method: &str) -> &'static str {
@@ -379,6 +413,16 @@ fn changed_what(method: &str) -> String {
     } else {
         format!("{method} unlock method")
     }
+}
+
+fn retry_hint(resets_at: Option<&str>) -> String {
+    resets_at.map_or_else(
+        || {
+            "Release or commit open reservations, or raise the limit with `vault quota set`"
+                .to_owned()
+        },
+        |t| format!("Try again after {t}, or raise the limit with `vault quota set`"),
+    )
 }
 
 fn known_list(known: &[String]) -> String {

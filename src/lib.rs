@@ -46,6 +46,7 @@ pub mod keys;
 pub mod manager;
 pub mod model;
 pub mod providers;
+pub mod quota;
 pub mod selector;
 pub mod store;
 pub mod terminal;

@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use authvault::terminal::escape_lines;
 use clap::Parser;
 
+/// Exit status of a refused reservation (over budget), for scripts.
+const OVER_BUDGET: u8 = 3;
+
 #[allow(clippy::print_stderr)] // the binary's edge: the one place errors are shown
 fn main() -> ExitCode {
     // First, before any argument, variable or secret is read: no core file,
@@ -26,7 +29,14 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{}", escape_lines(&format!("error: {}", chain(&e))));
-            ExitCode::FAILURE
+            let over_budget = e
+                .chain()
+                .any(|c| matches!(c.downcast_ref(), Some(authvault::Error::OverBudget { .. })));
+            if over_budget {
+                ExitCode::from(OVER_BUDGET)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

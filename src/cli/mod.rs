@@ -8,10 +8,12 @@ mod doctor;
 mod export;
 mod init;
 mod keyring;
+mod ledger;
 mod login;
 mod logout;
 mod migrate;
 mod passphrase;
+mod quota;
 mod refresh;
 mod rekey;
 mod status;
@@ -80,6 +82,14 @@ enum Command {
     Migrate(migrate::Args),
     /// Write a legacy credential file (Codex auth.json, Claude Code .credentials.json).
     Export(export::Args),
+    /// Show provider windows and local budgets; set or unset budgets.
+    Quota(quota::Args),
+    /// Reserve tokens on an account within its budgets; prints the id.
+    Reserve(ledger::ReserveArgs),
+    /// Record what a reservation used and free the rest.
+    Commit(ledger::CommitArgs),
+    /// Free a reservation unused.
+    Release(ledger::ReleaseArgs),
 }
 
 /// Reads a line from the controlling terminal without echo; `None` without one.
@@ -144,6 +154,10 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::Subscription(args) => subscription::run(&ctx, &args),
         Command::Logout(args) => logout::run(&ctx, &args),
         Command::Export(args) => export::run(&ctx, &args),
+        Command::Quota(args) => quota::run(&ctx, &args),
+        Command::Reserve(args) => ledger::reserve(&ctx, &args),
+        Command::Commit(args) => ledger::commit(&ctx, &args),
+        Command::Release(args) => ledger::release(&ctx, &args),
     }
 }
 

@@ -11,6 +11,7 @@ mod keyring;
 mod login_hardening;
 mod migrate;
 mod providers;
+mod quota;
 mod rekey_crash;
 mod sealing;
 mod upgrade;

@@ -1,0 +1,181 @@
+//! Quota ledger benchmarks.
+//!
+//! * `quota_process/reserve_8_processes`: 8 threads each start
+//!   [`PER_WORKER`] whole `vault reserve` processes one after another on a
+//!   passphrase vault (Argon2id at its floor) with one account and a daily
+//!   token budget that never runs out; criterion reports the throughput in
+//!   reservations per second (elements/s). Besides criterion's estimate,
+//!   [`ROUNDS`] individually timed rounds give the median rate on stderr.
+//! * `quota_library/reserve_commit`: one reservation and its commit through
+//!   the library on an unlocked vault (two transactions, each with its
+//!   audit entry and a durable commit).
+//!
+//! Run with `cargo bench --bench quota` (no keyring needed).
+
+#![allow(
+    missing_docs,               // criterion_group! generates an undocumented `pub fn`
+    clippy::print_stderr,       // the self-timed rates are reported on stderr
+    clippy::missing_panics_doc, // setup failures panic on purpose
+)]
+
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use authvault::keys::{KdfCost, MemoryKeyring, Unlock};
+use authvault::model::{Credential, CredentialKind, Identity, Provider};
+use authvault::quota::{Period, Unit};
+use authvault::store::{NewAccount, Store, Target, Usage};
+use chrono::TimeDelta;
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use secrecy::SecretString;
+
+/// The `vault` binary Cargo built for this bench (same profile).
+const VAULT_BIN: &str = env!("CARGO_BIN_EXE_vault");
+/// Passphrase of the benchmarked vault (throw-away, not a secret).
+const PASSPHRASE: &str = "bench-passphrase-not-a-secret";
+/// Argon2id at its floor: the same code path, a small share of the time.
+const FLOOR_KDF: KdfCost = KdfCost {
+    m_kib: 19456,
+    t: 2,
+    p: 1,
+};
+/// Processes reserving at once.
+const WORKERS: usize = 8;
+/// `vault reserve` processes each worker runs per round.
+const PER_WORKER: usize = 5;
+/// Reservations per round.
+const PER_ROUND: u32 = (WORKERS * PER_WORKER) as u32;
+/// Self-timed rounds (median rate).
+const ROUNDS: usize = 10;
+
+fn private_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("authvault-bench.")
+        .permissions(Permissions::from_mode(0o700))
+        .tempdir()
+        .expect("temp dir")
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |e| format!("unknown ({e})"),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
+/// One account `bench` with a budget no benchmark exhausts.
+fn seed(store: &mut Store) {
+    store
+        .add_account(&NewAccount {
+            provider: Provider::Claude,
+            label: "bench".into(),
+            identity: Identity::default(),
+            credentials: vec![Credential::ApiKey(SecretString::from("sk-bench"))],
+            active: CredentialKind::ApiKey,
+        })
+        .expect("seed account");
+    store
+        .set_budget(Target::Account("bench"), Unit::Tokens, Period::Day, 1 << 50)
+        .expect("budget");
+}
+
+fn reserve_cmd(dir: &Path, path: &Path) -> Command {
+    let mut cmd = Command::new(VAULT_BIN);
+    cmd.arg("--vault")
+        .arg(path)
+        .args(["reserve", "--account", "bench", "--tokens", "500"])
+        .env_remove("AUTHVAULT_PATH")
+        .env_remove("AUTHVAULT_AGENT_ID")
+        .env_remove("RUST_LOG")
+        .env("AUTHVAULT_PASSPHRASE", PASSPHRASE)
+        .env("AUTHVAULT_CONFIG", dir.join("no-config.json"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// 8 workers × [`PER_WORKER`] reservations, each a whole process; the time
+/// until the last has exited.
+fn round(dir: &Path, path: &Path) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS {
+            s.spawn(|| {
+                let mut cmd = reserve_cmd(dir, path);
+                for _ in 0..PER_WORKER {
+                    let out = cmd.output().expect("spawn vault");
+                    assert!(
+                        out.status.success(),
+                        "vault reserve: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn quota_process(c: &mut Criterion) {
+    let dir = private_tempdir();
+    let path = dir.path().join("vault").join("vault.db");
+    let passphrase = SecretString::from(PASSPHRASE);
+    let mut store = Store::init(&path, &Unlock::Passphrase(&passphrase, FLOOR_KDF)).expect("init");
+    seed(&mut store);
+    drop(store);
+    eprintln!("quota_process: loadavg at start {}", loadavg());
+    let mut group = c.benchmark_group("quota_process");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(u64::from(PER_ROUND)));
+    group.bench_function("reserve_8_processes", |b| {
+        b.iter(|| round(dir.path(), &path));
+    });
+    group.finish();
+    let mut rates: Vec<f64> = (0..ROUNDS)
+        .map(|_| f64::from(PER_ROUND) / round(dir.path(), &path).as_secs_f64())
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    eprintln!(
+        "quota_process/reserve_8_processes (self-timed): {ROUNDS} rounds of {} reservations, \
+         median {:.0} reservations/s, min {:.0}, max {:.0} (loadavg {})",
+        PER_ROUND,
+        f64::midpoint(rates[ROUNDS / 2 - 1], rates[ROUNDS / 2]),
+        rates[0],
+        rates[ROUNDS - 1],
+        loadavg()
+    );
+}
+
+fn quota_library(c: &mut Criterion) {
+    let dir = private_tempdir();
+    let keyring = MemoryKeyring::default();
+    let path = dir.path().join("vault").join("vault.db");
+    let mut store = Store::init(&path, &Unlock::Keyring(&keyring)).expect("init");
+    seed(&mut store);
+    let usage = Usage {
+        input: 300,
+        output: 200,
+        ..Usage::default()
+    };
+    let mut group = c.benchmark_group("quota_library");
+    group.bench_function("reserve_commit", |b| {
+        b.iter(|| {
+            let r = store
+                .reserve("bench", None, 500, TimeDelta::minutes(10))
+                .expect("reserve");
+            store.commit_reservation(r.id, &usage).expect("commit")
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, quota_library, quota_process);
+criterion_main!(benches);
