@@ -18,13 +18,15 @@
     clippy::missing_panics_doc, // setup failures panic on purpose
 )]
 
-use std::fs::Permissions;
-use std::os::unix::fs::PermissionsExt as _;
+mod common;
+
+use common::{FLOOR_KDF, PASSPHRASE, VAULT_BIN, loadavg, private_tempdir};
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use authvault::keys::{KdfCost, MemoryKeyring, Unlock};
+use authvault::keys::{MemoryKeyring, Unlock};
 use authvault::model::{Credential, CredentialKind, Identity, Provider};
 use authvault::quota::{Period, Unit};
 use authvault::store::{NewAccount, Store, Target, Usage};
@@ -32,16 +34,6 @@ use chrono::TimeDelta;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use secrecy::SecretString;
 
-/// The `vault` binary Cargo built for this bench (same profile).
-const VAULT_BIN: &str = env!("CARGO_BIN_EXE_vault");
-/// Passphrase of the benchmarked vault (throw-away, not a secret).
-const PASSPHRASE: &str = "bench-passphrase-not-a-secret";
-/// Argon2id at its floor: the same code path, a small share of the time.
-const FLOOR_KDF: KdfCost = KdfCost {
-    m_kib: 19456,
-    t: 2,
-    p: 1,
-};
 /// Processes reserving at once.
 const WORKERS: usize = 8;
 /// `vault reserve` processes each worker runs per round.
@@ -50,21 +42,6 @@ const PER_WORKER: usize = 5;
 const PER_ROUND: u32 = (WORKERS * PER_WORKER) as u32;
 /// Self-timed rounds (median rate).
 const ROUNDS: usize = 10;
-
-fn private_tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("authvault-bench.")
-        .permissions(Permissions::from_mode(0o700))
-        .tempdir()
-        .expect("temp dir")
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(
-        |e| format!("unknown ({e})"),
-        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
-    )
-}
 
 /// One account `bench` with a budget no benchmark exhausts.
 fn seed(store: &mut Store) {

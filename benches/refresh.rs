@@ -29,8 +29,10 @@
     clippy::missing_panics_doc, // setup failures panic on purpose: a bench has no caller to report to
 )]
 
-use std::fs::Permissions;
-use std::os::unix::fs::PermissionsExt as _;
+mod common;
+
+use common::{FLOOR_KDF, PASSPHRASE, VAULT_BIN, describe, loadavg, private_tempdir};
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -58,18 +60,8 @@ mod suite {
 
 use suite::fake_provider::{self as fake, Ep, FakeProvider, Prov};
 
-/// The `vault` binary Cargo built for this bench (same profile).
-const VAULT_BIN: &str = env!("CARGO_BIN_EXE_vault");
 /// The one account of every benchmarked vault.
 const LABEL: &str = "bench";
-/// Passphrase of the benchmarked vaults (throw-away, not a secret).
-const PASSPHRASE: &str = "bench-passphrase-not-a-secret";
-/// Argon2id at its floor: the same code path, a negligible share of the time.
-const FLOOR_KDF: KdfCost = KdfCost {
-    m_kib: 19456,
-    t: 2,
-    p: 1,
-};
 /// Processes started at once in `refresh_16_concurrent`.
 const CONCURRENT: usize = 16;
 /// Individually timed runs of `valid_no_network` (median and p99).
@@ -80,32 +72,6 @@ const DEFAULT_KDF_RUNS: usize = 10;
 const REFRESH_RUNS: usize = 100;
 /// Rounds of `refresh_16_concurrent` (median and p99).
 const CONCURRENT_ROUNDS: usize = 20;
-
-/// A temp dir of mode 0700 (tempfile 3.27 creates `0777 & !umask` by
-/// default). Vaults go in a subdirectory that `Store::init` creates itself.
-fn private_tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("authvault-bench.")
-        .permissions(Permissions::from_mode(0o700))
-        .tempdir()
-        .expect("temp dir")
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "{}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    )
-}
-
-/// The machine's load averages, for the report.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(
-        |e| format!("unknown ({e})"),
-        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
-    )
-}
 
 // ----------------------------------------------------------------- setup --
 

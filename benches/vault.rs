@@ -22,12 +22,15 @@
     clippy::missing_panics_doc, // setup failures panic on purpose: a bench has no caller to report to
 )]
 
-use std::fs::{self, File, Permissions};
+mod common;
+
+use common::{PASSPHRASE, VAULT_BIN, describe, private_tempdir};
+
+use std::fs::{self, File};
 use std::hint::black_box;
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use authvault::crypto::{self, Key, Place};
@@ -40,14 +43,10 @@ use criterion::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-/// The `vault` binary Cargo built for this bench (same profile).
-const VAULT_BIN: &str = env!("CARGO_BIN_EXE_vault");
 /// Accounts in every benchmarked vault.
 const ACCOUNTS: usize = 100;
 /// The account every token read selects.
 const LABEL: &str = "acct-50";
-/// Passphrase of the passphrase-unlocked vault (throw-away, not a secret).
-const PASSPHRASE: &str = "bench-passphrase-not-a-secret";
 
 const PLACE: Place<'static> = Place {
     table: "credentials",
@@ -68,17 +67,6 @@ const CODEX_AUTH_JSON: &str = r#"{
   },
   "last_refresh": "2026-05-28T08:00:00.5Z"
 }"#;
-
-/// A temp dir of mode 0700 (tempfile 3.27 creates `0777 & !umask` by
-/// default). Vaults go in a subdirectory that `Store::init` / `vault init`
-/// create themselves, as in real use.
-fn private_tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("authvault-bench.")
-        .permissions(Permissions::from_mode(0o700))
-        .tempdir()
-        .expect("temp dir")
-}
 
 // ------------------------------------------------------------- seal_open --
 
@@ -187,14 +175,6 @@ fn vault_cmd(vault: &Path) -> Command {
         .env_remove("RUST_LOG")
         .stdin(Stdio::null());
     cmd
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "{}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    )
 }
 
 /// Runs `vault token` and returns its stdout (the secret and a newline).
