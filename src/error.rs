@@ -375,6 +375,14 @@ pub enum Error {
         /// When the window frees usage (RFC 3339), when known.
         resets_at: Option<String>,
     },
+    /// The selector found no account that may serve the task (every reason
+    /// is in `vault select`'s candidate list). The binary exits with status 4
+    /// for this error alone.
+    #[error("no account is eligible: {reason}")]
+    NoEligibleAccount {
+        /// The selector's reason, in one sentence.
+        reason: String,
+    },
     /// No reservation has that id.
     #[error("no reservation {0}; `vault reserve` prints the id of each reservation it makes")]
     ReservationNotFound(i64),

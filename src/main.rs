@@ -10,6 +10,8 @@ use clap::Parser;
 
 /// Exit status of a refused reservation (over budget), for scripts.
 const OVER_BUDGET: u8 = 3;
+/// Exit status of `vault select` when no account is eligible, for scripts.
+const NO_ELIGIBLE_ACCOUNT: u8 = 4;
 
 #[allow(clippy::print_stderr)] // the binary's edge: the one place errors are shown
 fn main() -> ExitCode {
@@ -29,14 +31,12 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{}", escape_lines(&format!("error: {}", chain(&e))));
-            let over_budget = e
-                .chain()
-                .any(|c| matches!(c.downcast_ref(), Some(authvault::Error::OverBudget { .. })));
-            if over_budget {
-                ExitCode::from(OVER_BUDGET)
-            } else {
-                ExitCode::FAILURE
-            }
+            let code = e.chain().find_map(|c| match c.downcast_ref() {
+                Some(authvault::Error::OverBudget { .. }) => Some(OVER_BUDGET),
+                Some(authvault::Error::NoEligibleAccount { .. }) => Some(NO_ELIGIBLE_ACCOUNT),
+                _ => None,
+            });
+            code.map_or(ExitCode::FAILURE, ExitCode::from)
         }
     }
 }

@@ -13,9 +13,11 @@ mod login;
 mod logout;
 mod migrate;
 mod passphrase;
+mod policy;
 mod quota;
 mod refresh;
 mod rekey;
+mod select;
 mod status;
 mod subscription;
 mod token;
@@ -90,6 +92,15 @@ enum Command {
     Commit(ledger::CommitArgs),
     /// Free a reservation unused.
     Release(ledger::ReleaseArgs),
+    /// Show or change the selection policy (kept in the vault's settings).
+    Policy(policy::Args),
+    /// Pin an account for selection (LABEL), or unpin it (--clear).
+    Switch(policy::SwitchArgs),
+    /// Show which account would serve a task, and why (nothing is reserved);
+    /// exit status 4 when no account is eligible.
+    Select(select::SelectArgs),
+    /// List past selection decisions, newest last.
+    History(select::HistoryArgs),
 }
 
 /// Reads a line from the controlling terminal without echo; `None` without one.
@@ -158,6 +169,10 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::Reserve(args) => ledger::reserve(&ctx, &args),
         Command::Commit(args) => ledger::commit(&ctx, &args),
         Command::Release(args) => ledger::release(&ctx, &args),
+        Command::Policy(args) => policy::run(&ctx, &args),
+        Command::Switch(args) => policy::switch(&ctx, &args),
+        Command::Select(args) => select::select(&ctx, &args),
+        Command::History(args) => select::history(&ctx, &args),
     }
 }
 

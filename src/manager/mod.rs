@@ -7,7 +7,8 @@
 //! lazily built network part and the helpers the others share; `refresh`
 //! hands out tokens (single-flight refresh across processes, see
 //! `store::refresh`); `login` logs in and out; `subscription` serves usage
-//! snapshots; `task` is reserved for task-level authentication.
+//! snapshots; `task` gathers the selector's candidates (task-level authentication
+//! will live there).
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -27,6 +28,7 @@ mod task;
 pub use login::{LoggedIn, LoginSession, LoginTarget};
 pub use refresh::{OPENAI_MAX_AGE, REFRESH_MARGIN, Served, needs_refresh};
 pub use subscription::SNAPSHOT_TTL;
+pub use task::candidates;
 
 /// The HTTP client and the runtime its calls run on.
 struct Net {

@@ -16,6 +16,7 @@ mod history;
 mod keyops;
 pub(crate) mod labels;
 mod merge;
+mod policy;
 mod quota;
 mod refresh;
 mod sealed;

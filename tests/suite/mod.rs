@@ -14,4 +14,5 @@ mod providers;
 mod quota;
 mod rekey_crash;
 mod sealing;
+mod select;
 mod upgrade;
