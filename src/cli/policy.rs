@@ -20,7 +20,7 @@ pub struct Args {
 enum Action {
     /// Show the policy in effect (the default).
     Show,
-    /// Set a policy key: strategy, task.<type>, threshold, fallback,
+    /// Set a policy key: strategy, task.TYPE, threshold, fallback,
     /// rotation, cooldown, pin, provider.
     Set {
         /// The key.
