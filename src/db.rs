@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0004_time_encoding.sql"),
     ),
     ("0005_quota", include_str!("../migrations/0005_quota.sql")),
+    (
+        "0007_sessions",
+        include_str!("../migrations/0007_sessions.sql"),
+    ),
 ];
 
 /// `PRAGMA application_id` of every authvault file ("AUVT").

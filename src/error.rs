@@ -377,6 +377,9 @@ pub enum Error {
     },
     /// The selector found no account that may serve the task (every reason
     /// is in `vault select`'s candidate list). The binary exits with status 4
+    /// A policy setting the selector cannot use.
+    #[error(transparent)]
+    Policy(#[from] crate::selector::PolicyError),
     /// for this error alone.
     #[error("no account is eligible: {reason}")]
     NoEligibleAccount {

@@ -45,6 +45,7 @@ pub mod jwt;
 pub mod keys;
 pub mod manager;
 pub mod model;
+pub mod process;
 pub mod providers;
 pub mod quota;
 pub mod selector;

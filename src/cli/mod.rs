@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::doc_markdown)]
 
 mod accounts;
+mod agent;
 mod audit;
 mod doctor;
 mod export;
@@ -101,6 +102,12 @@ enum Command {
     Select(select::SelectArgs),
     /// List past selection decisions, newest last.
     History(select::HistoryArgs),
+    /// Grant an account for a task and print its environment for the shell
+    /// (`eval "$(vault env)"`); exit status 4 when no account is eligible,
+    /// 3 when over budget.
+    Env(agent::EnvArgs),
+    /// List live agent sessions (closing those whose process died).
+    Sessions,
 }
 
 /// Reads a line from the controlling terminal without echo; `None` without one.
@@ -173,6 +180,8 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::Switch(args) => policy::switch(&ctx, &args),
         Command::Select(args) => select::select(&ctx, &args),
         Command::History(args) => select::history(&ctx, &args),
+        Command::Env(args) => agent::env(&ctx, &args),
+        Command::Sessions => agent::sessions(&ctx),
     }
 }
 

@@ -47,10 +47,7 @@ pub struct SwitchArgs {
 
 /// The policy the vault's settings describe.
 pub fn load(store: &mut Store) -> Result<Policy> {
-    let settings = store.settings()?;
-    Ok(Policy::from_settings(
-        settings.iter().map(|(k, v)| (k.as_str(), v)),
-    )?)
+    Ok(authvault::manager::policy(store)?)
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {

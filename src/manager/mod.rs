@@ -7,8 +7,8 @@
 //! lazily built network part and the helpers the others share; `refresh`
 //! hands out tokens (single-flight refresh across processes, see
 //! `store::refresh`); `login` logs in and out; `subscription` serves usage
-//! snapshots; `task` gathers the selector's candidates (task-level authentication
-//! will live there).
+//! snapshots; `task` chooses and grants accounts for agents' tasks
+//! (`authenticate_for_task`).
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -20,15 +20,18 @@ use crate::providers::http::{Http, RetryPolicy};
 use crate::providers::{AnyProvider, ProviderError};
 use crate::store::{AccountInfo, Store};
 
+mod env;
 mod login;
 mod refresh;
+mod sessions;
 mod subscription;
 mod task;
 
+pub use env::{AgentEnv, EnvVar, agent_env};
 pub use login::{LoggedIn, LoginSession, LoginTarget};
 pub use refresh::{OPENAI_MAX_AGE, REFRESH_MARGIN, Served, needs_refresh};
 pub use subscription::SNAPSHOT_TTL;
-pub use task::candidates;
+pub use task::{Grant, GrantOptions, candidates, policy};
 
 /// The HTTP client and the runtime its calls run on.
 struct Net {

@@ -9,7 +9,8 @@
 //! # How a decision is made
 //!
 //! 1. **Exclusion.** A candidate is excluded, with every reason that
-//!    applies, when it is disabled, needs login, is in cooldown, has a usage
+//!    applies, when it is disabled, needs login, is
+//!    [`unavailable`](Candidate::unavailable) to the caller, is in cooldown, has a usage
 //!    window at or over the [`Policy::threshold_percent`], has an API rate
 //!    limit with fewer tokens left than the task's estimate, has a budget the
 //!    task would overrun, or — with [`Policy::fallback`] off — is not the
@@ -103,6 +104,10 @@ pub struct Candidate {
     pub budgets: Vec<BudgetView>,
     /// When the account last served a task (for rotation).
     pub last_used: Option<DateTime<Utc>>,
+    /// Why the caller cannot use the account now, if it cannot (its token
+    /// refresh just failed, or the way the grant is handed out does not
+    /// suit its credential): excluded with this reason.
+    pub unavailable: Option<String>,
 }
 
 impl Candidate {
@@ -121,6 +126,7 @@ impl Candidate {
             health: None,
             budgets: Vec::new(),
             last_used: None,
+            unavailable: None,
         }
     }
 }

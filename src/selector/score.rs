@@ -247,6 +247,9 @@ fn exclusions(
     if c.needs_login {
         exclusions.push("needs login".to_owned());
     }
+    if let Some(why) = &c.unavailable {
+        exclusions.push(why.clone());
+    }
     if let Some(cooldown) = c.cooldown.filter(|cd| cd.until > now) {
         exclusions.push(format!(
             "in cooldown until {} ({})",

@@ -31,10 +31,26 @@ pub struct HistoryRow {
     pub at: String,
     /// `import` or `selector`.
     pub origin: String,
+    /// The task type asked for.
+    pub task_type: Option<String>,
+    /// The strategy that decided.
+    pub strategy: Option<String>,
     /// Provider chosen.
     pub provider: Option<String>,
+    /// Account chosen (`None` once removed, or when none was).
+    pub account: Option<String>,
     /// Why.
     pub reason: Option<String>,
+    /// The agent asking.
+    pub agent: Option<String>,
+    /// `granted`, or why the chosen account failed.
+    pub outcome: Option<String>,
+    /// The reservation of a grant.
+    pub reservation: Option<i64>,
+    /// The session of a grant.
+    pub session: Option<i64>,
+    /// Every candidate with its score or reasons (selector entries).
+    pub candidates: Option<serde_json::Value>,
     /// The task's description (opened).
     pub task_context: Option<String>,
 }
@@ -133,8 +149,13 @@ impl Store {
     pub fn selection_history(&mut self) -> Result<Vec<HistoryRow>> {
         during("reading the selection history", || {
             let (tx, keys) = self.read_tx()?;
-            let mut stmt =
-            tx.prepare("SELECT id, at, origin, provider, reason, task_context FROM selection_history ORDER BY at, id")?;
+            let mut stmt = tx.prepare(
+                "SELECT h.id, h.at, h.origin, h.provider, h.reason, h.task_context, h.task_type,
+                        h.strategy, a.label, h.agent, h.outcome, h.reservation_id, h.session_id,
+                        h.candidates
+                 FROM selection_history h LEFT JOIN accounts a ON a.id = h.account_id
+                 ORDER BY h.at, h.id",
+            )?;
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
@@ -152,11 +173,20 @@ impl Store {
                             .map(|t| t.expose_secret().to_owned())
                     })
                     .transpose()?;
+                let candidates: Option<String> = r.get(13)?;
                 out.push(HistoryRow {
                     at: r.get(1)?,
                     origin: r.get(2)?,
+                    task_type: r.get(6)?,
+                    strategy: r.get(7)?,
                     provider: r.get(3)?,
+                    account: r.get(8)?,
                     reason: r.get(4)?,
+                    agent: r.get(9)?,
+                    outcome: r.get(10)?,
+                    reservation: r.get(11)?,
+                    session: r.get(12)?,
+                    candidates: candidates.and_then(|c| serde_json::from_str(&c).ok()),
                     task_context,
                 });
             }

@@ -20,6 +20,7 @@ mod policy;
 mod quota;
 mod refresh;
 mod sealed;
+mod sessions;
 mod time;
 mod vault;
 
@@ -41,6 +42,7 @@ pub use merge::{CredentialCheck, MergeAction, MergeInput, MergeItem, MergeOutcom
 pub use quota::{Budget, BudgetStatus, Notice, Reservation, Settled, Target, Usage, ZONE_SETTING};
 pub use refresh::{Lease, OAuthState};
 pub use sealed::{SEALED_COLUMNS, SealedColumn};
+pub use sessions::{GrantRecord, GrantRequest, Selection, Session, SessionEnd, SessionKind};
 pub use vault::{Vault, VaultInfo};
 
 use crate::crypto::{self, Key, Place};

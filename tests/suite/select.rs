@@ -224,7 +224,9 @@ fn history_lists_the_selection_imported_from_a_legacy_file() {
         json!([{
             "at": "2026-09-01T12:00:05.000000Z", "origin": "import", "provider": "Claude",
             "reason": "max subscription under 80% of daily limit",
-            "task_context": "CodeGeneration",
+            "task_context": "CodeGeneration", "task_type": null, "strategy": null,
+            "account": null, "agent": null, "outcome": null, "reservation": null,
+            "session": null, "candidates": null,
         }])
     );
     assert_eq!(json(&tv, &["history", "--limit", "0"]), json!([]));

@@ -9,12 +9,12 @@
 mod ledger;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rusqlite::params;
+use rusqlite::{Transaction, params};
 use serde::Serialize;
 
 use super::accounts::find_account;
-use super::audit::{self, Event};
-use super::{Store, time};
+use super::audit::{self, Actor, Event};
+use super::{Keys, Store, time};
 use crate::error::{Error, Result, during};
 use crate::model::Provider;
 use crate::quota::{self, Period, Scope, Unit, Zone};
@@ -320,63 +320,11 @@ impl Store {
         ttl: TimeDelta,
     ) -> Result<Reservation> {
         during("reserving quota", || {
-            if let Some(agent) = agent {
-                check_name("agent id", agent)?;
-            }
-            let tokens_i = to_i64(tokens, "tokens")?;
             let (tx, keys, actor) = self.write_tx()?;
-            let account = find_account(&tx, keys, label)?;
-            let zone = read_zone(&tx)?;
-            let now = Utc::now();
-            let budgets = applicable(&tx, account.id, account.provider, agent)?;
-            if let Some(err) = refusal(&tx, &budgets, zone, now, tokens, false)? {
-                audit::append(
-                &tx,
-                keys,
-                actor,
-                &event("quota.reserve", Some((account.id, &account.label)))
-                    .outcome("over budget")
-                    .details(serde_json::json!({ "tokens": tokens, "agent": agent, "refused": err.to_string() })),
-            )?;
-                tx.commit()?;
-                return Err(err);
-            }
-            let expires_at = time::canonical(now + ttl);
-            tx.prepare_cached(
-            "INSERT INTO quota_reservations (account_id, provider, agent, tokens, created_at, expires_at, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
-        )?
-        .execute(params![
-            account.id,
-            account.provider.as_str(),
-            agent,
-            tokens_i,
-            time::encode(now),
-            time::encode(expires_at)
-        ])?;
-            let id = tx.last_insert_rowid();
-            let notices = notices(&tx, &budgets, zone, now)?;
-            audit::append(
-                &tx,
-                keys,
-                actor,
-                &event("quota.reserve", Some((account.id, &account.label))).details(
-                    serde_json::json!({
-                        "reservation": id, "tokens": tokens, "agent": agent,
-                        "expires_at": time::encode(expires_at), "notices": notices,
-                    }),
-                ),
-            )?;
+            let reserved = reserve_in(&tx, keys, actor, label, agent, tokens, ttl)?;
+            // A refusal is recorded too: commit either way.
             tx.commit()?;
-            Ok(Reservation {
-                id,
-                account: account.label,
-                provider: account.provider,
-                agent: agent.map(str::to_owned),
-                tokens,
-                expires_at,
-                notices,
-            })
+            reserved
         })
     }
 
@@ -500,4 +448,70 @@ impl Store {
             })
         })
     }
+}
+
+/// Reserves inside the caller's transaction (see [`Store::reserve`]). The
+/// outer error is a failure to be rolled back; the inner one a refusal,
+/// already recorded in the audit log, for the caller to commit and return.
+pub(super) fn reserve_in(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    actor: &Actor,
+    label: &str,
+    agent: Option<&str>,
+    tokens: u64,
+    ttl: TimeDelta,
+) -> Result<Result<Reservation>> {
+    if let Some(agent) = agent {
+        check_name("agent id", agent)?;
+    }
+    let tokens_i = to_i64(tokens, "tokens")?;
+    let account = find_account(tx, keys, label)?;
+    let zone = read_zone(tx)?;
+    let now = Utc::now();
+    let budgets = applicable(tx, account.id, account.provider, agent)?;
+    if let Some(err) = refusal(tx, &budgets, zone, now, tokens, false)? {
+        audit::append(
+            tx,
+            keys,
+            actor,
+            &event("quota.reserve", Some((account.id, &account.label)))
+                .outcome("over budget")
+                .details(serde_json::json!({ "tokens": tokens, "agent": agent, "refused": err.to_string() })),
+        )?;
+        return Ok(Err(err));
+    }
+    let expires_at = time::canonical(now + ttl);
+    tx.prepare_cached(
+        "INSERT INTO quota_reservations (account_id, provider, agent, tokens, created_at, expires_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
+    )?
+    .execute(params![
+        account.id,
+        account.provider.as_str(),
+        agent,
+        tokens_i,
+        time::encode(now),
+        time::encode(expires_at)
+    ])?;
+    let id = tx.last_insert_rowid();
+    let notices = notices(tx, &budgets, zone, now)?;
+    audit::append(
+        tx,
+        keys,
+        actor,
+        &event("quota.reserve", Some((account.id, &account.label))).details(serde_json::json!({
+            "reservation": id, "tokens": tokens, "agent": agent,
+            "expires_at": time::encode(expires_at), "notices": notices,
+        })),
+    )?;
+    Ok(Ok(Reservation {
+        id,
+        account: account.label,
+        provider: account.provider,
+        agent: agent.map(str::to_owned),
+        tokens,
+        expires_at,
+        notices,
+    }))
 }

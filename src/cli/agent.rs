@@ -1,0 +1,207 @@
+//! `vault env` (a grant as shell variables), `vault exec` (a grant for one
+//! command) and `vault sessions` (the live grants).
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use authvault::manager::{AgentEnv, Grant, GrantOptions, Manager, agent_env};
+use authvault::model::Provider;
+use authvault::process::ProcessRef;
+use authvault::quota;
+use authvault::selector::TaskContext;
+use authvault::store::{Session, SessionKind};
+use authvault::terminal::escape;
+use chrono::{TimeDelta, Utc};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+use super::{Ctx, print_err};
+
+/// What a grant is for: shared by `env` and `exec`.
+#[derive(Debug, clap::Args)]
+pub struct TaskArgs {
+    /// Task type: code-generation, analysis, quick-query, validation, or any word.
+    #[arg(long = "task", value_name = "T", default_value = "")]
+    task: String,
+    /// Use this account, or fail (exit status 4) when it cannot serve.
+    #[arg(long, value_name = "L")]
+    account: Option<String>,
+    /// Prefer this provider's accounts (claude, openai).
+    #[arg(long, value_name = "P")]
+    provider: Option<Provider>,
+    /// The agent [default: AUTHVAULT_AGENT_ID, else agent-PID].
+    #[arg(long, value_name = "A")]
+    agent: Option<String>,
+    /// Tokens to reserve for the task (also its estimate for the selector).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    tokens: u64,
+    /// The model, for per-model windows and prices.
+    #[arg(long, value_name = "M")]
+    model: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// `export NAME='value'` and `unset NAME` lines, for `eval`.
+    Sh,
+    /// One JSON object.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnvArgs {
+    #[command(flatten)]
+    task: TaskArgs,
+    /// How long the reservation holds without a commit or release.
+    #[arg(long, default_value = "1h", value_parser = quota::parse_ttl, value_name = "DURATION")]
+    ttl: TimeDelta,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "sh")]
+    format: Format,
+}
+
+/// Grants an account for `args`' task to the session held by `process`.
+fn grant(
+    ctx: &Ctx,
+    manager: &mut Manager,
+    args: &TaskArgs,
+    kind: SessionKind,
+    ttl: TimeDelta,
+    process: ProcessRef,
+) -> Result<Grant> {
+    let agent = args
+        .agent
+        .clone()
+        .or_else(|| ctx.config.agent_id.clone())
+        .unwrap_or_else(|| format!("agent-{}", process.pid));
+    let task = TaskContext {
+        task_type: args.task.clone(),
+        estimated_tokens: (args.tokens > 0).then_some(args.tokens),
+        provider: args.provider,
+        account: args.account.clone(),
+        model: args.model.clone(),
+        agent: None,
+    };
+    let grant = manager.authenticate_for_task(
+        &task,
+        &GrantOptions {
+            agent,
+            tokens: args.tokens,
+            ttl,
+            kind,
+            process,
+            chatgpt: kind == SessionKind::Exec,
+        },
+    )?;
+    for w in &grant.warnings {
+        print_err(&format!("warning: {w}"));
+    }
+    for n in &grant.reservation.notices {
+        print_err(&format!(
+            "notice: {} at {} % ({} of {})",
+            n.budget, n.threshold, n.level, n.limit
+        ));
+    }
+    Ok(grant)
+}
+
+pub fn env(ctx: &Ctx, args: &EnvArgs) -> Result<ExitCode> {
+    let mut manager = ctx.manager()?;
+    // The session lives as long as the shell that evaluates the output.
+    let grant = grant(
+        ctx,
+        &mut manager,
+        &args.task,
+        SessionKind::Env,
+        args.ttl,
+        ProcessRef::parent(),
+    )?;
+    let env = agent_env(&grant, None);
+    let text = match (args.format, ctx.json) {
+        (Format::Json, _) | (_, true) => {
+            Zeroizing::new(serde_json::to_string_pretty(&env_json(&grant, &env))?)
+        }
+        (Format::Sh, false) => env_sh(&env),
+    };
+    super::print_out(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `export` lines, values in single quotes (a `'` inside closes, escapes
+/// and reopens), then `unset` lines. Zeroed when dropped: it holds secrets.
+fn env_sh(env: &AgentEnv) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::new());
+    for v in &env.set {
+        let quoted = Zeroizing::new(v.value.expose_secret().replace('\'', r"'\''"));
+        let _ = writeln!(out, "export {}='{}'", v.name, quoted.as_str());
+    }
+    for name in &env.unset {
+        let _ = writeln!(out, "unset {name}");
+    }
+    out.pop();
+    out
+}
+
+/// `vault env`'s JSON: like `vault token`, printing the credential is its job.
+fn env_json(grant: &Grant, env: &AgentEnv) -> serde_json::Value {
+    let vars: serde_json::Map<String, serde_json::Value> = env
+        .set
+        .iter()
+        .map(|v| (v.name.to_owned(), v.value.expose_secret().into()))
+        .collect();
+    serde_json::json!({
+        "account": grant.account.label,
+        "provider": grant.account.provider,
+        "credential": grant.account.kind,
+        "agent": grant.agent,
+        "reservation": grant.reservation.id,
+        "session": grant.session,
+        "expires_at": grant.reservation.expires_at,
+        "env": vars,
+        "unset": env.unset,
+    })
+}
+
+pub fn sessions(ctx: &Ctx) -> Result<ExitCode> {
+    let mut manager = ctx.manager()?;
+    let sessions = manager.sessions()?;
+    ctx.emit(&sessions, || sessions_table(&sessions))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sessions_table(sessions: &[Session]) -> String {
+    if sessions.is_empty() {
+        return "No live agent sessions.".into();
+    }
+    let now = Utc::now();
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "id",
+        "agent",
+        "account",
+        "kind",
+        "pid",
+        "host",
+        "started",
+        "reservation",
+    ]);
+    for s in sessions {
+        let age = (now - s.started_at).num_seconds().max(0);
+        t.add_row([
+            s.id.to_string(),
+            escape(&s.agent).into_owned(),
+            escape(s.account.as_deref().unwrap_or("(removed)")).into_owned(),
+            match s.kind {
+                SessionKind::Exec => "exec".to_owned(),
+                SessionKind::Env => "env".to_owned(),
+            },
+            s.process.pid.to_string(),
+            escape(&s.process.host).into_owned(),
+            format!("{}m{:02}s ago", age / 60, age % 60),
+            s.reservation.map(|r| r.to_string()).unwrap_or_default(),
+        ]);
+    }
+    t.to_string()
+}
