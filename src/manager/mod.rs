@@ -8,7 +8,8 @@
 //! hands out tokens (single-flight refresh across processes, see
 //! `store::refresh`); `login` logs in and out; `subscription` serves usage
 //! snapshots; `task` gathers the selector's candidates (task-level authentication
-//! will live there).
+//! will live there); `writeback` merges the tokens Codex refreshed during a
+//! run back into the vault.
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -24,11 +25,13 @@ mod login;
 mod refresh;
 mod subscription;
 mod task;
+mod writeback;
 
 pub use login::{LoggedIn, LoginSession, LoginTarget};
 pub use refresh::{OPENAI_MAX_AGE, REFRESH_MARGIN, Served, needs_refresh};
 pub use subscription::SNAPSHOT_TTL;
 pub use task::candidates;
+pub use writeback::WriteBack;
 
 /// The HTTP client and the runtime its calls run on.
 struct Net {

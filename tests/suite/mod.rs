@@ -1,3 +1,4 @@
+mod agent;
 mod audit_tamper;
 mod canary;
 mod cli;
