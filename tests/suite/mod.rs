@@ -13,6 +13,7 @@ mod login_hardening;
 mod migrate;
 mod providers;
 mod quota;
+mod real_clients;
 mod rekey_crash;
 mod sealing;
 mod select;
