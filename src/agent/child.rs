@@ -9,6 +9,12 @@
 //! write-back, committing or releasing the reservation — instead of dying
 //! halfway through it. The child starts with the default dispositions
 //! (handlers are reset by `exec`).
+//!
+//! A Ctrl-C typed in a terminal (not in raw mode) signals the whole
+//! foreground process group, child included: the child then gets SIGINT
+//! twice, once from the terminal and once forwarded. The signal does not say
+//! who sent it, so the vault cannot tell; interactive agents (Codex, Claude
+//! Code) keep the terminal in raw mode and read Ctrl-C as a key instead.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::ExitStatusExt;
