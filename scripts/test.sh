@@ -7,7 +7,10 @@
 #
 # What it does:
 #   1. installs what is missing (Debian/apt; root or sudo): dbus (dbus-run-session,
-#      dbus-send), gnome-keyring, libsecret-tools (secret-tool);
+#      dbus-send), gnome-keyring, libsecret-tools (secret-tool); nodejs and npm
+#      when there is no `npm`, util-linux when there is no `unshare` (the
+#      real-client tests install Codex and Claude Code from npm and run them
+#      without network);
 #   2. starts a private D-Bus session (dbus-run-session) with its own
 #      XDG_RUNTIME_DIR and an unlocked gnome-keyring (secrets component only)
 #      whose keyrings live in a throw-away directory, so every run starts with
@@ -53,6 +56,9 @@ ensure_packages() {
     for c in "${COMMANDS[@]}"; do
         command -v "$c" >/dev/null || { [[ ${#missing[@]} -gt 0 ]] || missing=("${PACKAGES[@]}"); }
     done
+    # By command, not package: a Node.js from elsewhere brings its own npm.
+    command -v npm >/dev/null || missing+=(nodejs npm)
+    command -v unshare >/dev/null || missing+=(util-linux)
     if [[ ${#missing[@]} -eq 0 ]]; then
         return
     fi
@@ -69,7 +75,7 @@ ensure_packages() {
     "${sudo[@]}" apt-get update -q </dev/null >&2 || die "apt-get update failed"
     "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2 ||
         die "apt-get install ${missing[*]} failed"
-    for c in "${COMMANDS[@]}"; do
+    for c in "${COMMANDS[@]}" npm unshare; do
         command -v "$c" >/dev/null || die "'$c' still missing after installing ${missing[*]}"
     done
     log "installed in $(($(now_ms) - t0)) ms"

@@ -198,6 +198,12 @@ pub enum Error {
     /// A random-number or cipher failure outside any stored value.
     #[error("cryptography failed: {0}")]
     Crypto(#[from] CryptoError),
+    /// A credential file another program wrote (Codex's `auth.json` after a
+    /// run) cannot be read; the vault keeps what it had.
+    /// The text is the parse error (file, line, column, what was expected;
+    /// never a value from the file).
+    #[error("{0}; the vault's tokens were kept")]
+    CredentialFile(String),
     /// No account with that label.
     #[error("no account `{label}`{}; see `vault accounts`", known_list(.known))]
     AccountNotFound {

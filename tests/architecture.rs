@@ -63,6 +63,13 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
         "`selector` is pure: legacy preferences arrive as settings",
     ),
     ("selector", "manager", "`selector` is below the manager"),
+    (
+        "agent",
+        "store",
+        "`agent` runs processes and files: the manager reads and writes the store",
+    ),
+    ("agent", "providers", "`agent` never calls a provider"),
+    ("agent", "manager", "`agent` is below the manager"),
 ];
 
 /// Modules that depend on no other module of the crate.

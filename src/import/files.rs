@@ -23,9 +23,26 @@ pub(crate) struct SourceFile {
 /// The file is opened without blocking (a FIFO with no writer would otherwise
 /// wait forever) and refused unless the opened file is a regular one.
 pub(crate) fn read_source(path: &Path) -> std::io::Result<SourceFile> {
+    read_with(path, rustix::fs::OFlags::empty())
+}
+
+/// As [`read_source`], but a symbolic link is refused too (not followed):
+/// for files in the vault's own directories that another program wrote.
+pub(crate) fn read_private(path: &Path) -> std::io::Result<SourceFile> {
+    read_with(path, rustix::fs::OFlags::NOFOLLOW).map_err(|e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            std::io::Error::other("a symbolic link, not a regular file; nothing was read")
+        } else {
+            e
+        }
+    })
+}
+
+fn read_with(path: &Path, extra: rustix::fs::OFlags) -> std::io::Result<SourceFile> {
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY | extra;
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
+        .custom_flags(flags.bits() as i32)
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {

@@ -8,7 +8,7 @@
 //! tools that still need a file.
 
 pub mod export;
-mod files;
+pub(crate) mod files;
 pub mod formats;
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,9 @@
 //! hands out tokens (single-flight refresh across processes, see
 //! `store::refresh`); `login` logs in and out; `subscription` serves usage
 //! snapshots; `task` chooses and grants accounts for agents' tasks
-//! (`authenticate_for_task`).
+//! (`authenticate_for_task`); `env` turns a grant into an agent's
+//! environment; `sessions` lists live agent sessions; `writeback` merges the
+//! tokens Codex refreshed during a run back into the vault.
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -26,12 +28,14 @@ mod refresh;
 mod sessions;
 mod subscription;
 mod task;
+mod writeback;
 
 pub use env::{AgentEnv, EnvVar, agent_env};
 pub use login::{LoggedIn, LoginSession, LoginTarget};
 pub use refresh::{OPENAI_MAX_AGE, REFRESH_MARGIN, Served, needs_refresh};
 pub use subscription::SNAPSHOT_TTL;
 pub use task::{Grant, GrantOptions, candidates, policy};
+pub use writeback::WriteBack;
 
 /// The HTTP client and the runtime its calls run on.
 struct Net {

@@ -115,13 +115,13 @@ pub enum CredentialCheck {
 }
 
 /// Stored facts about a credential, for the newer-or-older decision.
-struct StoredCredential {
+pub(super) struct StoredCredential {
     secret_fp: Option<String>,
     last_refresh: Option<DateTime<Utc>>,
     expires_at: Option<DateTime<Utc>>,
 }
 
-fn stored_credential(
+pub(super) fn stored_credential(
     tx: &Transaction<'_>,
     account: i64,
     kind: CredentialKind,
@@ -146,7 +146,7 @@ fn stored_credential(
 
 /// Whether `source` is newer than `stored`: by refresh time when both have
 /// one, else by expiry; with nothing to compare, it is not.
-fn is_newer(source: &Credential, stored: &StoredCredential) -> bool {
+pub(super) fn is_newer(source: &Credential, stored: &StoredCredential) -> bool {
     let Credential::OAuth(t) = source else {
         return false;
     };
@@ -161,7 +161,7 @@ fn is_newer(source: &Credential, stored: &StoredCredential) -> bool {
     }
 }
 
-fn same_credential(a: &Credential, b: &Credential) -> bool {
+pub(super) fn same_credential(a: &Credential, b: &Credential) -> bool {
     let opt = |s: &Option<secrecy::SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
     match (a, b) {
         (Credential::ApiKey(a), Credential::ApiKey(b)) => a.expose_secret() == b.expose_secret(),

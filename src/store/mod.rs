@@ -40,7 +40,7 @@ pub use history::{HistoryEntry, HistoryRow};
 pub use keyops::RekeyReport;
 pub use merge::{CredentialCheck, MergeAction, MergeInput, MergeItem, MergeOutcome, MergeReport};
 pub use quota::{Budget, BudgetStatus, Notice, Reservation, Settled, Target, Usage, ZONE_SETTING};
-pub use refresh::{Lease, OAuthState};
+pub use refresh::{ClientRefresh, Lease, OAuthState};
 pub use sealed::{SEALED_COLUMNS, SealedColumn};
 pub use sessions::{GrantRecord, GrantRequest, Selection, Session, SessionEnd, SessionKind};
 pub use vault::{Vault, VaultInfo};

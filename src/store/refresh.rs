@@ -14,6 +14,7 @@ use rusqlite::{OptionalExtension, params};
 use super::accounts::{AccountInfo, AccountSelector, find_account, resolve, set_needs_login};
 use super::audit::{self, Event};
 use super::credentials::{read_credential, write_credential};
+use super::merge::{is_newer, same_credential, stored_credential};
 use super::{Store, time};
 use crate::error::{Error, Result, during};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Snapshot};
@@ -30,6 +31,19 @@ pub struct OAuthState {
     pub expires_at: Option<DateTime<Utc>>,
     /// Last refresh.
     pub last_refresh: Option<DateTime<Utc>>,
+}
+
+/// How OAuth tokens a client refreshed by itself compare with the vault's
+/// (see [`Store::store_client_refresh`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientRefresh {
+    /// They were newer and are now the vault's.
+    Stored,
+    /// They are the vault's own tokens.
+    Same,
+    /// The vault's are as new or newer: they were kept.
+    Older,
 }
 
 /// The result of asking for the refresh lease.
@@ -194,6 +208,57 @@ impl Store {
             )?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    /// Stores OAuth tokens that a client refreshed by itself (Codex writes
+    /// them to its `auth.json`) when they are newer than the vault's: by last
+    /// refresh, else by access-token expiry. Compared and written in one
+    /// transaction, with one `credential.writeback` audit entry naming the
+    /// client; equal or older tokens change nothing. The caller checks first
+    /// that the tokens belong to the account.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, `NoCredential` (the account holds no OAuth
+    /// tokens), `Integrity`, SQLite.
+    pub fn store_client_refresh(
+        &mut self,
+        label: &str,
+        tokens: &OAuthTokens,
+        client: &str,
+    ) -> Result<ClientRefresh> {
+        during("storing tokens a client refreshed", || {
+            let (tx, keys, actor) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?;
+            let no_credential = || Error::NoCredential {
+                label: label.to_owned(),
+                kind: CredentialKind::OAuth,
+            };
+            let stored = read_credential(&tx, keys, account.id, CredentialKind::OAuth)?
+                .ok_or_else(no_credential)?;
+            let facts = stored_credential(&tx, account.id, CredentialKind::OAuth)?
+                .ok_or_else(no_credential)?;
+            let given = Credential::OAuth(tokens.clone());
+            if same_credential(&given, &stored) {
+                return Ok(ClientRefresh::Same);
+            }
+            if !is_newer(&given, &facts) {
+                return Ok(ClientRefresh::Older);
+            }
+            let fp = write_credential(&tx, keys, account.id, account.provider, &given)?;
+            set_needs_login(&tx, account.id, false)?;
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new("credential.writeback")
+                    .account(account.id, &account.label)
+                    .details(serde_json::json!({
+                        "client": client, "fingerprint": fp, "expires_at": tokens.expires_at,
+                    })),
+            )?;
+            tx.commit()?;
+            Ok(ClientRefresh::Stored)
         })
     }
 

@@ -302,6 +302,25 @@ impl FakeProvider {
         }
     }
 
+    /// A ChatGPT login as [`FakeProvider::seeded_account`] makes for OpenAI,
+    /// plus the id token a real login carries (e-mail, plan, account id), as
+    /// Codex needs it.
+    pub fn seeded_chatgpt_account(
+        &self,
+        label: &str,
+        identity: &Identity,
+    ) -> authvault::store::NewAccount {
+        let mut account = self.seeded_account(Prov::OpenAi, label, identity);
+        let now = chrono::Utc::now().timestamp();
+        let id_token = state::openai_id_token(identity, now, now + 3600);
+        for c in &mut account.credentials {
+            if let authvault::model::Credential::OAuth(t) = c {
+                t.id_token = Some(secrecy::SecretString::from(id_token.clone()));
+            }
+        }
+        account
+    }
+
     /// Makes `/v1/models` of `provider` accept `key`.
     pub fn register_api_key(&self, provider: Prov, key: &str) {
         self.shared

@@ -200,21 +200,7 @@ impl St {
         );
         self.newest_access
             .insert((prov, identity.account_id.clone()), access.clone());
-        let id_token = jwt(&json!({
-            "iss": "https://auth.openai.com",
-            "aud": ["app_EMoamEEZ73f0CkXaXp7hrann"],
-            "sub": user_id(&identity),
-            "iat": now,
-            "exp": exp,
-            "email": identity.email,
-            "email_verified": true,
-            "https://api.openai.com/auth": {
-                "chatgpt_plan_type": identity.plan,
-                "chatgpt_account_id": identity.account_id,
-                "chatgpt_user_id": user_id(&identity),
-                "user_id": user_id(&identity),
-            },
-        }));
+        let id_token = openai_id_token(&identity, now, exp);
         Issued {
             access,
             refresh,
@@ -320,6 +306,25 @@ pub(super) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
     well_formed && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
+}
+
+/// The id token of a ChatGPT login: e-mail, plan and account id claims.
+pub(super) fn openai_id_token(identity: &Identity, now: i64, exp: i64) -> String {
+    jwt(&json!({
+        "iss": "https://auth.openai.com",
+        "aud": ["app_EMoamEEZ73f0CkXaXp7hrann"],
+        "sub": user_id(identity),
+        "iat": now,
+        "exp": exp,
+        "email": identity.email,
+        "email_verified": true,
+        "https://api.openai.com/auth": {
+            "chatgpt_plan_type": identity.plan,
+            "chatgpt_account_id": identity.account_id,
+            "chatgpt_user_id": user_id(identity),
+            "user_id": user_id(identity),
+        },
+    }))
 }
 
 /// An unsigned-looking JWT: the vault decodes claims, never verifies signatures.
