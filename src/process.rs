@@ -54,9 +54,25 @@ impl ProcessRef {
         match (self.start, start_time(self.pid)) {
             (Some(then), Some(now)) => then == now,
             (Some(_), None) => false,
-            (None, _) => signal_probe(self.pid),
+            (None, _) => exists(self.pid),
         }
     }
+}
+
+/// Whether a process `pid` exists now (signal 0: delivered to nothing, it
+/// only asks). One of another user counts as existing.
+#[must_use]
+pub fn exists(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 /// This host's name.
@@ -78,20 +94,6 @@ fn parse_start(stat: &str) -> Option<u64> {
     // spaces and parentheses included: count fields after its last `)`.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Signal 0: delivered to nothing, it only asks whether `pid` exists.
-fn signal_probe(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    !matches!(
-        rustix::process::test_kill_process(pid),
-        Err(rustix::io::Errno::SRCH)
-    )
 }
 
 #[cfg(test)]

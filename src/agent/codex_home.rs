@@ -12,7 +12,7 @@
 //! mode 0700; `auth.json` is 0600. Dropping a [`CodexHome`] removes the
 //! directory; a link is removed as a link, never followed, so the real
 //! `CODEX_HOME` is left as it was. A vault killed before that leaves the
-//! directory behind; [`remove_stale_homes`] removes those of dead processes.
+//! directory behind; [`stale_homes`] finds those of dead processes.
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -130,50 +130,40 @@ impl Drop for CodexHome {
     }
 }
 
-/// Removes the private `CODEX_HOME`s under `parent_dir` whose vault process
-/// is gone (killed before it could clean up), returning their paths. Those
-/// of live processes and any other entry are left alone; a missing
-/// `parent_dir` has none.
+/// The private `CODEX_HOME`s under `parent_dir` whose vault process is gone
+/// (killed before it could clean up): the caller can read the tokens left
+/// in them, and removes them by dropping them. Those of live processes and
+/// any other entry are left alone; a missing `parent_dir` has none.
 ///
 /// # Errors
 /// I/O errors naming the path.
-pub fn remove_stale_homes(parent_dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn stale_homes(parent_dir: &Path) -> Result<Vec<CodexHome>> {
     let entries = match fs::read_dir(parent_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("read directory", parent_dir)(e)),
     };
-    let mut removed = Vec::new();
+    let mut stale = Vec::new();
     for entry in entries {
         let entry = entry.map_err(Error::io("read directory", parent_dir))?;
         let Some(pid) = owner_pid(&entry.file_name().to_string_lossy()) else {
             continue;
         };
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir && !alive(pid) {
-            let path = entry.path();
-            fs::remove_dir_all(&path).map_err(Error::io("remove directory", &path))?;
-            removed.push(path);
+        if is_dir && !crate::process::exists(pid) {
+            stale.push(CodexHome { path: entry.path() });
         }
     }
-    Ok(removed)
+    Ok(stale)
 }
 
 /// The pid in a `codex-<pid>-<random>` name.
-fn owner_pid(name: &str) -> Option<rustix::process::Pid> {
+fn owner_pid(name: &str) -> Option<u32> {
     let (pid, random) = name.strip_prefix(PREFIX)?.split_once('-')?;
     if random.is_empty() || !random.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    rustix::process::Pid::from_raw(pid.parse().ok()?)
-}
-
-/// Whether a process exists (one of another user counts as alive).
-fn alive(pid: rustix::process::Pid) -> bool {
-    !matches!(
-        rustix::process::test_kill_process(pid),
-        Err(rustix::io::Errno::SRCH)
-    )
+    pid.parse().ok()
 }
 
 #[cfg(test)]
@@ -218,10 +208,7 @@ mod tests {
 
         assert_eq!(fs::metadata(&run).unwrap().mode() & 0o777, 0o700);
         let name = home.path().file_name().unwrap().to_str().unwrap();
-        assert_eq!(
-            owner_pid(name),
-            rustix::process::Pid::from_raw(std::process::id() as i32)
-        );
+        assert_eq!(owner_pid(name), Some(std::process::id()));
         assert_eq!(fs::metadata(home.path()).unwrap().mode() & 0o777, 0o700);
         let auth = home.path().join("auth.json");
         let meta = fs::symlink_metadata(&auth).unwrap();
@@ -336,17 +323,19 @@ mod tests {
         let other = run.join(format!("other-{dead_pid}-00ff"));
         fs::create_dir(&other).unwrap();
 
+        let found = stale_homes(&run).unwrap();
+        let paths: Vec<&Path> = found.iter().map(CodexHome::path).collect();
+        assert_eq!(paths, [stale.as_path()]);
         assert_eq!(
-            remove_stale_homes(&run).unwrap(),
-            std::slice::from_ref(&stale)
+            &found[0].read_auth().unwrap()[..],
+            b"left behind",
+            "the tokens left behind can be read before removal"
         );
+        drop(found);
         assert!(!stale.exists());
         assert!(live.path().exists());
         assert!(other.exists());
         assert!(real.join("config.toml").exists());
-        assert_eq!(
-            remove_stale_homes(&dir.path().join("none")).unwrap(),
-            Vec::<PathBuf>::new()
-        );
+        assert!(stale_homes(&dir.path().join("none")).unwrap().is_empty());
     }
 }

@@ -12,7 +12,7 @@ mod child;
 mod codex_home;
 
 pub use child::AgentCommand;
-pub use codex_home::{CodexHome, remove_stale_homes};
+pub use codex_home::{CodexHome, stale_homes};
 
 /// Starting or watching an agent's command failed. No variant carries a
 /// secret: the program is named, the environment never is.

@@ -1,12 +1,16 @@
 //! `vault env` (a grant as shell variables), `vault exec` (a grant for one
 //! command) and `vault sessions` (the live grants).
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use authvault::manager::{AgentEnv, Grant, GrantOptions, Manager, agent_env};
-use authvault::model::Provider;
+use authvault::agent::{AgentCommand, CodexHome};
+use authvault::import::export::codex_auth_json;
+use authvault::manager::{AgentEnv, Grant, GrantOptions, Manager, WriteBack, agent_env};
+use authvault::model::{Credential, CredentialKind, Provider};
 use authvault::process::ProcessRef;
 use authvault::quota;
 use authvault::selector::TaskContext;
@@ -162,6 +166,153 @@ fn env_json(grant: &Grant, env: &AgentEnv) -> serde_json::Value {
         "env": vars,
         "unset": env.unset,
     })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    task: TaskArgs,
+    /// How long the reservation holds without a commit or release (the
+    /// session's end releases it anyway).
+    #[arg(long, default_value = "24h", value_parser = quota::parse_ttl, value_name = "DURATION")]
+    ttl: TimeDelta,
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+pub fn exec(ctx: &Ctx, args: &ExecArgs) -> Result<ExitCode> {
+    let mut manager = ctx.manager()?;
+    let run_dir = ctx
+        .config
+        .vault_path
+        .parent()
+        .map_or_else(|| PathBuf::from("run"), |d| d.join("run"));
+    recover_stale_homes(&mut manager, &run_dir);
+    let grant = grant(
+        ctx,
+        &mut manager,
+        &args.task,
+        SessionKind::Exec,
+        args.ttl,
+        ProcessRef::current(),
+    )?;
+    // From here on the session is open: whatever happens, end it.
+    let outcome = run_granted(ctx, &mut manager, &grant, &run_dir, &args.command);
+    let status = match &outcome {
+        Ok(status) => Some(*status),
+        Err(_) => None,
+    };
+    manager.end_grant(grant.session, status)?;
+    let status = outcome?;
+    Ok(ExitCode::from(u8::try_from(status).unwrap_or(1)))
+}
+
+/// Runs the command with the grant's environment; for a ChatGPT login in
+/// a private `CODEX_HOME`, whose tokens are merged back afterwards and
+/// which is removed. The command's exit status (128 + signal when killed).
+fn run_granted(
+    ctx: &Ctx,
+    manager: &mut Manager,
+    grant: &Grant,
+    run_dir: &Path,
+    command: &[OsString],
+) -> Result<i32> {
+    let home = match (&grant.credential, grant.account.provider) {
+        (Credential::OAuth(tokens), Provider::OpenAi) => {
+            let auth = codex_auth_json(
+                Some(tokens),
+                None,
+                grant.account.provider_account_id.as_deref(),
+                CredentialKind::OAuth,
+            );
+            Some(CodexHome::create(
+                run_dir,
+                &ctx.config.codex_home,
+                auth.as_bytes(),
+            )?)
+        }
+        _ => None,
+    };
+    let env = agent_env(grant, home.as_ref().map(CodexHome::path));
+    let mut cmd = AgentCommand::new(&command[0]).args(&command[1..]);
+    for v in env.set {
+        cmd = cmd.env(v.name, v.value);
+    }
+    for name in env.unset {
+        cmd = cmd.env_remove(name);
+    }
+    let status = match cmd.run() {
+        Ok(status) => status,
+        Err(e) => {
+            print_err(&format!("error: {e}"));
+            i32::from(e.exit_code())
+        }
+    };
+    if let Some(home) = home {
+        write_back(manager, &grant.account.label, &home);
+        home.remove()?;
+    }
+    Ok(status)
+}
+
+/// Merges the tokens Codex left in `home` into the vault, telling the user
+/// what could not be taken (the run's outcome does not depend on it).
+fn write_back(manager: &mut Manager, label: &str, home: &CodexHome) {
+    let file = home.path().join("auth.json");
+    let result = home
+        .read_auth()
+        .and_then(|bytes| manager.write_back_codex(label, &file, &bytes));
+    match result {
+        Ok(WriteBack::RefusedOtherIdentity { field }) => print_err(&format!(
+            "warning: the command left tokens of another ChatGPT account ({field} differs); \
+             they were not stored, and `{}` keeps its own",
+            escape(label)
+        )),
+        Ok(_) => {}
+        Err(e) => print_err(&format!(
+            "warning: the tokens Codex left could not be merged into `{}`: {e}",
+            escape(label)
+        )),
+    }
+}
+
+/// Private homes a killed `vault exec` left behind: their tokens are
+/// offered to every ChatGPT account (the identity check takes them only for
+/// their own), then the directories are removed.
+fn recover_stale_homes(manager: &mut Manager, run_dir: &Path) {
+    let stale = match authvault::agent::stale_homes(run_dir) {
+        Ok(stale) => stale,
+        Err(e) => {
+            print_err(&format!("warning: {e}"));
+            return;
+        }
+    };
+    let chatgpt: Vec<String> = manager
+        .store()
+        .accounts()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.provider == Provider::OpenAi && a.kind == CredentialKind::OAuth)
+        .map(|a| a.label)
+        .collect();
+    for home in stale {
+        for label in &chatgpt {
+            let file = home.path().join("auth.json");
+            let taken = home
+                .read_auth()
+                .and_then(|bytes| manager.write_back_codex(label, &file, &bytes));
+            if matches!(
+                taken,
+                Ok(WriteBack::Updated | WriteBack::Unchanged | WriteBack::VaultNewer)
+            ) {
+                break;
+            }
+        }
+        if let Err(e) = home.remove() {
+            print_err(&format!("warning: {e}"));
+        }
+    }
 }
 
 pub fn sessions(ctx: &Ctx) -> Result<ExitCode> {

@@ -106,6 +106,10 @@ enum Command {
     /// (`eval "$(vault env)"`); exit status 4 when no account is eligible,
     /// 3 when over budget.
     Env(agent::EnvArgs),
+    /// Run a command with a granted account's environment (`vault exec --
+    /// codex …`); exits with the command's status (128 + signal when killed),
+    /// 4 when no account is eligible, 3 when over budget.
+    Exec(agent::ExecArgs),
     /// List live agent sessions (closing those whose process died).
     Sessions,
 }
@@ -181,6 +185,7 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::Select(args) => select::select(&ctx, &args),
         Command::History(args) => select::history(&ctx, &args),
         Command::Env(args) => agent::env(&ctx, &args),
+        Command::Exec(args) => agent::exec(&ctx, &args),
         Command::Sessions => agent::sessions(&ctx),
     }
 }

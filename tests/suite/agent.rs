@@ -333,3 +333,304 @@ fn a_session_lives_with_its_shell_and_its_reservation_is_released_when_the_shell
     );
     assert_eq!(reservation_state(&tv, reservation), "released");
 }
+
+/// Copies `base`'s program, arguments and environment into a `sh -c SCRIPT`
+/// whose `$0 "$@"` is that command.
+fn via_shell(base: &Command, script: &str, extra: &[&str]) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(script)
+        .arg(base.get_program())
+        .args(base.get_args())
+        .args(extra)
+        .stdin(Stdio::null());
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh
+}
+
+#[test]
+fn exec_gives_the_child_the_grant_and_returns_its_exit_status() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let mut exec = vault(
+        &tv,
+        &fake,
+        &[
+            "exec",
+            "--account",
+            "api",
+            "--agent",
+            "runner",
+            "--tokens",
+            "700",
+            "--",
+            "sh",
+            "-c",
+            r#"printf '%s|%s|%s|%s|%s' "$ANTHROPIC_API_KEY" "$AUTHVAULT_ACCOUNT" "$AGENT_ID" "${OPENAI_API_KEY-unset}" "$CLAUDE_AGENT_QUOTA"; exit 7"#,
+        ],
+    );
+    exec.env("OPENAI_API_KEY", "inherited-and-stale");
+    let out = exec.output().expect("run vault exec");
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "sk-ant-api-key|api|runner|unset|700"
+    );
+    // The session ended with the child, and the unused reservation was released.
+    assert_eq!(
+        json(&ok(&mut tv.cmd_pw(&["--json", "sessions"]))),
+        serde_json::json!([])
+    );
+    let (state, status): (String, Option<i64>) = tv
+        .raw()
+        .query_row(
+            "SELECT r.state, s.exit_status FROM agent_sessions s
+             JOIN quota_reservations r ON r.id = s.reservation_id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("one session");
+    assert_eq!((state.as_str(), status), ("released", Some(7)));
+}
+
+#[test]
+fn usage_the_child_commits_stays_committed() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let base = vault(&tv, &fake, &[]);
+    // The child is itself `vault commit "$AUTHVAULT_RESERVATION"`, through the
+    // same binary and vault.
+    let mut sh = via_shell(
+        &base,
+        r#""$0" "$@" exec --account max --tokens 1000 -- sh -c '"$0" "$@" commit "$AUTHVAULT_RESERVATION" --input 300 --output 200' "$0" "$@""#,
+        &[],
+    );
+    let out = ok(&mut sh);
+    let (state, used): (String, i64) = tv
+        .raw()
+        .query_row(
+            "SELECT state, used_tokens FROM quota_reservations",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    assert_eq!((state.as_str(), used), ("committed", 500));
+}
+
+#[test]
+fn sigterm_sent_to_vault_exec_reaches_the_child() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ready = dir.path().join("ready");
+    let got = dir.path().join("got");
+    let script = format!(
+        r#"trap 'echo TERM > "{got}"; exit 42' TERM; echo up > "{ready}"; while :; do sleep 0.05; done"#,
+        got = got.display(),
+        ready = ready.display()
+    );
+    let mut child = vault(
+        &tv,
+        &fake,
+        &["exec", "--account", "api", "--", "sh", "-c", &script],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn vault exec");
+    wait_for_file(&ready);
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("signal vault");
+    let status = wait_or_kill(&mut child, Duration::from_secs(20)).expect("vault exec ends");
+    assert_eq!(
+        status.code(),
+        Some(42),
+        "the child's trap decided the status"
+    );
+    assert_eq!(std::fs::read_to_string(&got).expect("trap ran"), "TERM\n");
+}
+
+#[test]
+fn a_child_killed_by_a_signal_gives_128_plus_the_signal() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let out = vault(
+        &tv,
+        &fake,
+        &[
+            "exec",
+            "--account",
+            "api",
+            "--",
+            "sh",
+            "-c",
+            "kill -KILL $$",
+        ],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(out.status.code(), Some(128 + 9), "{}", stderr(&out));
+}
+
+#[test]
+fn a_command_that_does_not_exist_exits_127_and_frees_its_reservation() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let out = vault(
+        &tv,
+        &fake,
+        &["exec", "--account", "api", "--", "no-such-program-here"],
+    )
+    .output()
+    .expect("run");
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-program-here"),
+        "{}",
+        stderr(&out)
+    );
+    let state: String = tv
+        .raw()
+        .query_row("SELECT state FROM quota_reservations", [], |r| r.get(0))
+        .expect("reservation");
+    assert_eq!(state, "released");
+}
+
+/// A vault with one ChatGPT login `chatgpt` of `who` (with an id token, as
+/// Codex needs) and a fresh snapshot.
+fn chatgpt_vault(fake: &FakeProvider, who: &Identity) -> TempVault {
+    let tv = TempVault::new();
+    let mut store = tv.init_passphrase();
+    store
+        .add_account(&fake.seeded_chatgpt_account("chatgpt", who))
+        .expect("add chatgpt");
+    store
+        .save_snapshot("chatgpt", &fresh_snapshot(Provider::OpenAi))
+        .expect("snapshot");
+    tv
+}
+
+/// What Codex writes after refreshing `who`'s login.
+fn rotated_auth_json(fake: &FakeProvider, who: &Identity) -> (String, Vec<u8>) {
+    use authvault::model::{Credential, CredentialKind};
+    use secrecy::ExposeSecret;
+    let Credential::OAuth(mut t) = fake.seeded_chatgpt_account("x", who).credentials.remove(0)
+    else {
+        unreachable!("a ChatGPT login")
+    };
+    t.last_refresh = Some(Utc::now() + chrono::Duration::seconds(5));
+    let bytes = authvault::import::export::codex_auth_json(
+        Some(&t),
+        None,
+        Some(&who.account_id),
+        CredentialKind::OAuth,
+    )
+    .as_bytes()
+    .to_vec();
+    (t.access_token.expose_secret().to_owned(), bytes)
+}
+
+/// `vault exec --account chatgpt` of a child that reports its `CODEX_HOME`
+/// (path and modes) and replaces `auth.json` with `new_auth`, as Codex does.
+fn exec_codex_child(
+    tv: &TempVault,
+    fake: &FakeProvider,
+    new_auth: &Path,
+    report: &Path,
+) -> std::process::Output {
+    let script = format!(
+        r#"stat -c '%a %n' "$CODEX_HOME" "$CODEX_HOME/auth.json" > "{report}"; rm "$CODEX_HOME/auth.json"; cp "{new}" "$CODEX_HOME/auth.json""#,
+        report = report.display(),
+        new = new_auth.display()
+    );
+    vault(
+        tv,
+        fake,
+        &["exec", "--account", "chatgpt", "--", "sh", "-c", &script],
+    )
+    .output()
+    .expect("run vault exec")
+}
+
+fn vault_access_token(tv: &TempVault) -> String {
+    use authvault::model::{Credential, CredentialKind};
+    use secrecy::ExposeSecret;
+    match tv
+        .open_passphrase()
+        .credential("chatgpt", CredentialKind::OAuth, "test")
+        .expect("credential")
+        .1
+    {
+        Credential::OAuth(t) => t.access_token.expose_secret().to_owned(),
+        Credential::ApiKey(_) => unreachable!("an OAuth login"),
+    }
+}
+
+#[test]
+fn a_codex_token_rotation_inside_exec_lands_in_the_vault_and_the_private_home_is_gone() {
+    let fake = FakeProvider::start();
+    let who = Identity::new("ada@example.com", "acct-ada", "plus");
+    let tv = chatgpt_vault(&fake, &who);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (new_access, bytes) = rotated_auth_json(&fake, &who);
+    let new_auth = dir.path().join("new-auth.json");
+    std::fs::write(&new_auth, bytes).expect("write");
+    let report = dir.path().join("report");
+    let before = vault_access_token(&tv);
+
+    let out = exec_codex_child(&tv, &fake, &new_auth, &report);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let report = std::fs::read_to_string(&report).expect("the child reported");
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(
+        lines[0].starts_with("700 ") && lines[1].starts_with("600 "),
+        "{report}"
+    );
+    let home = Path::new(lines[0].split_once(' ').unwrap().1);
+    assert!(home.starts_with(tv.vault_dir()), "{}", home.display());
+    assert!(!home.exists(), "the private CODEX_HOME is removed");
+    assert_ne!(before, new_access);
+    assert_eq!(
+        vault_access_token(&tv),
+        new_access,
+        "the rotated token is the vault's now"
+    );
+    let leftovers = super::common::files_below(tv.vault_dir());
+    assert!(
+        leftovers
+            .iter()
+            .all(|p| p.file_name().is_none_or(|n| n != "auth.json")),
+        "no credential file is left: {leftovers:?}"
+    );
+}
+
+#[test]
+fn another_identitys_tokens_written_by_the_child_are_refused_with_a_warning() {
+    let fake = FakeProvider::start();
+    let who = Identity::new("ada@example.com", "acct-ada", "plus");
+    let tv = chatgpt_vault(&fake, &who);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, bytes) = rotated_auth_json(&fake, &who.switched());
+    let new_auth = dir.path().join("other-auth.json");
+    std::fs::write(&new_auth, bytes).expect("write");
+    let before = vault_access_token(&tv);
+
+    let out = exec_codex_child(&tv, &fake, &new_auth, &dir.path().join("report"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tokens of another ChatGPT account"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        vault_access_token(&tv),
+        before,
+        "the vault keeps its own tokens"
+    );
+}
