@@ -7,8 +7,9 @@
 //! lazily built network part and the helpers the others share; `refresh`
 //! hands out tokens (single-flight refresh across processes, see
 //! `store::refresh`); `login` logs in and out; `subscription` serves usage
-//! snapshots; `task` gathers the selector's candidates (task-level authentication
-//! will live there).
+//! snapshots; `health` probes every account at once, refreshes several
+//! snapshots concurrently and puts accounts in cooldown; `task` gathers the
+//! selector's candidates (task-level authentication will live there).
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -20,11 +21,15 @@ use crate::providers::http::{Http, RetryPolicy};
 use crate::providers::{AnyProvider, ProviderError};
 use crate::store::{AccountInfo, Store};
 
+mod health;
 mod login;
 mod refresh;
 mod subscription;
 mod task;
 
+pub use health::{
+    DEFAULT_PROBE_CONCURRENCY, DEFAULT_PROBE_TIMEOUT, Outcome, ProbeOptions, ProbeReport,
+};
 pub use login::{LoggedIn, LoginSession, LoginTarget};
 pub use refresh::{OPENAI_MAX_AGE, REFRESH_MARGIN, Served, needs_refresh};
 pub use subscription::SNAPSHOT_TTL;

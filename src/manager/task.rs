@@ -14,14 +14,15 @@ use crate::store::{BudgetStatus, Store};
 
 /// Every account as a selector [`Candidate`]: its kind, provider, state and
 /// priority, its newest snapshot, and the budgets that apply to it and to
-/// `task`'s agent. No cooldown, health or last use is stored yet: those are
-/// `None`.
+/// `task`'s agent, its health over the last hour and its running cooldown.
+/// No last use is stored yet: that is `None`.
 ///
 /// # Errors
 /// Store errors (SQLite, `Integrity`).
 pub fn candidates(store: &mut Store, task: &TaskContext) -> Result<Vec<Candidate>> {
     let budgets = store.budgets()?;
     let accounts = store.accounts()?;
+    let health = store.health(chrono::Utc::now())?;
     let mut out = Vec::with_capacity(accounts.len());
     for a in accounts {
         let mut c = Candidate::new(&a.label, a.provider, a.kind);
@@ -29,6 +30,10 @@ pub fn candidates(store: &mut Store, task: &TaskContext) -> Result<Vec<Candidate
         c.needs_login = a.needs_login;
         c.priority = a.priority;
         c.snapshot = store.latest_snapshot(&a.label)?;
+        if let Some(h) = health.get(&a.id) {
+            c.health = h.health;
+            c.cooldown = h.cooldown;
+        }
         c.budgets = budgets
             .iter()
             .filter_map(|b| budget_view(b, &a.label, a.provider.as_str(), task))
