@@ -409,6 +409,8 @@ impl Manager {
             ..RetryPolicy::default()
         });
         let mut answers = run_jobs(&net.runtime, &http, jobs, options).into_iter();
+        // Cooldowns running before this round, for accounts it does not cool down.
+        let running = self.store.health(Utc::now())?;
         let mut reports = Vec::with_capacity(accounts.len());
         for (account, failed) in accounts.into_iter().zip(failed) {
             let (finding, probe) = if let Some((finding, latency)) = failed {
@@ -426,11 +428,7 @@ impl Manager {
             self.store.record_probe(&account.label, &probe)?;
             let cooldown = match self.report_outcome(&account.label, finding.reported())? {
                 Some(c) => Some(c),
-                None => self
-                    .store
-                    .health(Utc::now())?
-                    .get(&account.id)
-                    .and_then(|h| h.cooldown),
+                None => running.get(&account.id).and_then(|h| h.cooldown),
             };
             reports.push(ProbeReport {
                 account: account.label,

@@ -288,6 +288,11 @@ fn a_rate_limit_puts_the_account_in_cooldown_and_select_passes_it_over() {
         "{until} not 600 s after the probe"
     );
 
+    // A probe that succeeds later ends nothing: the cooldown runs its course.
+    let again = json(&env, &["health"]);
+    assert_eq!(outcomes(&again), all_ok(&["api", "max"]));
+    assert_eq!(again[1]["cooldown_until"], max["cooldown_until"]);
+
     let decision = json(&env, &["select"]);
     assert_eq!(decision["account"], "api");
     let reasons = decision["candidates"]
