@@ -35,6 +35,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0004_time_encoding.sql"),
     ),
     ("0005_quota", include_str!("../migrations/0005_quota.sql")),
+    ("0006_health", include_str!("../migrations/0006_health.sql")),
     (
         "0007_sessions",
         include_str!("../migrations/0007_sessions.sql"),

@@ -7,6 +7,7 @@ mod agent;
 mod audit;
 mod doctor;
 mod export;
+mod health;
 mod init;
 mod keyring;
 mod ledger;
@@ -100,6 +101,9 @@ enum Command {
     /// Show which account would serve a task, and why (nothing is reserved);
     /// exit status 4 when no account is eligible.
     Select(select::SelectArgs),
+    /// Probe every enabled account at once: outcome, latency and cooldown of
+    /// each (exit 0 even when probes fail).
+    Health(health::Args),
     /// List past selection decisions, newest last.
     History(select::HistoryArgs),
     /// Grant an account for a task and print its environment for the shell
@@ -183,6 +187,7 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::Policy(args) => policy::run(&ctx, &args),
         Command::Switch(args) => policy::switch(&ctx, &args),
         Command::Select(args) => select::select(&ctx, &args),
+        Command::Health(args) => health::run(&ctx, &args),
         Command::History(args) => select::history(&ctx, &args),
         Command::Env(args) => agent::env(&ctx, &args),
         Command::Exec(args) => agent::exec(&ctx, &args),

@@ -88,6 +88,11 @@ impl Manager {
                 KeyCheck::Unverified(why) => {
                     warnings.push(format!("the key was stored but not validated: {why}"));
                 }
+                KeyCheck::Throttled { status, .. } => {
+                    warnings.push(format!(
+                        "the key was stored but not validated: the provider answered HTTP {status}"
+                    ));
+                }
             }
         }
         let credential = Credential::ApiKey(key);

@@ -7,10 +7,12 @@
 //! lazily built network part and the helpers the others share; `refresh`
 //! hands out tokens (single-flight refresh across processes, see
 //! `store::refresh`); `login` logs in and out; `subscription` serves usage
-//! snapshots; `task` chooses and grants accounts for agents' tasks
-//! (`authenticate_for_task`); `env` turns a grant into an agent's
-//! environment; `sessions` lists live agent sessions; `writeback` merges the
-//! tokens Codex refreshed during a run back into the vault.
+//! snapshots; `health` probes every account at once, refreshes several
+//! snapshots concurrently and puts accounts in cooldown; `task` chooses and
+//! grants accounts for agents' tasks (`authenticate_for_task`); `env` turns a
+//! grant into an agent's environment; `sessions` lists live agent sessions;
+//! `writeback` merges the tokens Codex refreshed during a run back into the
+//! vault.
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use crate::providers::{AnyProvider, ProviderError};
 use crate::store::{AccountInfo, Store};
 
 mod env;
+mod health;
 mod login;
 mod refresh;
 mod sessions;
@@ -31,6 +34,9 @@ mod task;
 mod writeback;
 
 pub use env::{AgentEnv, EnvVar, agent_env};
+pub use health::{
+    DEFAULT_PROBE_CONCURRENCY, DEFAULT_PROBE_TIMEOUT, Outcome, ProbeOptions, ProbeReport,
+};
 pub use login::{LoggedIn, LoginSession, LoginTarget};
 pub use refresh::{OPENAI_MAX_AGE, REFRESH_MARGIN, Served, needs_refresh};
 pub use subscription::SNAPSHOT_TTL;

@@ -163,6 +163,7 @@ impl Manager {
                     Err(ProviderError::Transient {
                         status: None,
                         detail: format!("no answer within {} s", deadline.as_secs()),
+                        retry_after: None,
                     })
                 })
         });

@@ -10,9 +10,18 @@ use super::{Manager, net, provider_error};
 use crate::error::Result;
 use crate::model::Snapshot;
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens};
-use crate::providers::AuthProvider;
 use crate::providers::snapshot;
-use crate::store::AccountSelector;
+use crate::providers::{AnyProvider, AuthProvider};
+use crate::store::{AccountInfo, AccountSelector};
+
+/// Everything a provider call about one account needs, owned, so that it
+/// can run on its own task.
+pub(super) struct SnapshotRequest {
+    pub(super) provider: AnyProvider,
+    pub(super) credential: Credential,
+    pub(super) identity: Identity,
+    pub(super) account: AccountInfo,
+}
 
 /// How long a cached snapshot is served.
 pub const SNAPSHOT_TTL: Duration = Duration::from_mins(15);
@@ -32,11 +41,30 @@ impl Manager {
         {
             return Ok(s);
         }
+        let request = self.snapshot_request(label)?;
+        let net = net(&self.net)?;
+        let snap = net
+            .runtime
+            .block_on(
+                request
+                    .provider
+                    .snapshot(&net.http, &request.credential, &request.identity),
+            )
+            .map_err(provider_error(request.account.provider))?;
+        self.store.save_snapshot(label, &snap)?;
+        Ok(snap)
+    }
+
+    /// What a snapshot of the account `label` is fetched with: a valid
+    /// token (refreshed first through the single-flight path when due) or
+    /// the API key, and the identity the provider's answer is read against.
+    /// Store and refresh only; no snapshot is fetched.
+    pub(super) fn snapshot_request(&mut self, label: &str) -> Result<SnapshotRequest> {
         let served = self.token(AccountSelector {
             label: Some(label),
             provider: None,
         })?;
-        let account = served.token.account.clone();
+        let account = served.token.account;
         let credential = match served.token.kind {
             CredentialKind::ApiKey => Credential::ApiKey(served.token.secret),
             CredentialKind::OAuth => Credential::OAuth(OAuthTokens {
@@ -54,16 +82,12 @@ impl Manager {
             plan: account.plan.clone(),
             rate_limit_tier: account.rate_limit_tier.clone(),
         };
-        let snap = net(&self.net)?
-            .runtime
-            .block_on(self.provider(account.provider).snapshot(
-                &net(&self.net)?.http,
-                &credential,
-                &identity,
-            ))
-            .map_err(provider_error(account.provider))?;
-        self.store.save_snapshot(label, &snap)?;
-        Ok(snap)
+        Ok(SnapshotRequest {
+            provider: self.provider(account.provider),
+            credential,
+            identity,
+            account,
+        })
     }
 
     /// Records the rate-limit headers of any provider response as a snapshot

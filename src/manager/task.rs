@@ -22,8 +22,9 @@ use crate::store::{
 };
 
 /// Every account as a selector [`Candidate`]: its kind, provider, state and
-/// priority, its newest snapshot, when it was last granted, and the budgets
-/// that apply to it and to `task`'s agent.
+/// priority, its newest snapshot, when it was last granted, its health over
+/// the last hour and its running cooldown, and the budgets that apply to it
+/// and to `task`'s agent.
 ///
 /// # Errors
 /// Store errors (SQLite, `Integrity`).
@@ -31,6 +32,7 @@ pub fn candidates(store: &mut Store, task: &TaskContext) -> Result<Vec<Candidate
     let budgets = store.budgets()?;
     let accounts = store.accounts()?;
     let mut last_grants = store.last_grants()?;
+    let health = store.health(chrono::Utc::now())?;
     let mut out = Vec::with_capacity(accounts.len());
     for a in accounts {
         let mut c = Candidate::new(&a.label, a.provider, a.kind);
@@ -39,6 +41,10 @@ pub fn candidates(store: &mut Store, task: &TaskContext) -> Result<Vec<Candidate
         c.priority = a.priority;
         c.snapshot = store.latest_snapshot(&a.label)?;
         c.last_used = last_grants.remove(&a.label);
+        if let Some(h) = health.get(&a.id) {
+            c.health = h.health;
+            c.cooldown = h.cooldown;
+        }
         c.budgets = budgets
             .iter()
             .filter_map(|b| budget_view(b, &a.label, a.provider.as_str(), task))
@@ -336,12 +342,13 @@ impl Manager {
         })
     }
 
-    /// Refreshes the snapshots of `labels`; what failed is returned as warnings.
+    /// Refreshes the snapshots of `labels`, all at once within the probe
+    /// bound; what failed is returned as warnings.
     fn refresh_stale(&mut self, labels: &[String]) -> Vec<String> {
-        labels
-            .iter()
-            .filter_map(|label| {
-                self.subscription(label, true)
+        self.refresh_snapshots(labels)
+            .into_iter()
+            .filter_map(|(label, result)| {
+                result
                     .err()
                     .map(|e| format!("the usage snapshot of `{label}` could not be refreshed: {e}"))
             })

@@ -79,6 +79,17 @@ impl Http {
         Ok(Self { client, policy })
     }
 
+    /// The same client (connections shared) with another retry policy: a
+    /// health probe sends each request once, so that a 429 is seen, not
+    /// waited out.
+    #[must_use]
+    pub fn with_policy(&self, policy: RetryPolicy) -> Self {
+        Self {
+            client: self.client.clone(),
+            policy,
+        }
+    }
+
     /// The underlying client, for building requests.
     #[must_use]
     pub const fn client(&self) -> &Client {
@@ -158,11 +169,14 @@ fn jitter() -> f64 {
 
 /// `retry-after` as seconds (the HTTP-date form is rare for APIs; ignored).
 fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?;
+    retry_after_header(resp.headers())
+}
+
+/// The `retry-after` header as seconds (the HTTP-date form is rare for APIs;
+/// ignored).
+#[must_use]
+pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     v.trim()
         .parse::<f64>()
         .ok()

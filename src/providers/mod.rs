@@ -11,6 +11,8 @@ pub mod oauth;
 pub mod snapshot;
 pub mod status;
 
+use std::time::Duration;
+
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -37,6 +39,8 @@ pub enum ProviderError {
         status: Option<u16>,
         /// The provider's error code, if any.
         detail: String,
+        /// How long the provider asked to wait (`retry-after`), when it said.
+        retry_after: Option<Duration>,
     },
     /// The request was refused for good (bad code, bad key).
     #[error("the provider refused the request (HTTP {}: {detail})", status.map_or_else(|| "?".to_owned(), |s| s.to_string()))]
@@ -63,6 +67,16 @@ impl ProviderError {
     pub const fn is_transient(&self) -> bool {
         matches!(self, Self::Transient { .. } | Self::Unreachable(_))
     }
+
+    /// The same error, carrying the `retry-after` of the response when it is
+    /// transient.
+    #[must_use]
+    fn with_retry_after(mut self, headers: &reqwest::header::HeaderMap) -> Self {
+        if let Self::Transient { retry_after, .. } = &mut self {
+            *retry_after = http::retry_after_header(headers);
+        }
+        self
+    }
 }
 
 /// The outcome of checking an API key.
@@ -74,6 +88,14 @@ pub enum KeyCheck {
     Rejected(u16),
     /// The provider could not be asked.
     Unverified(String),
+    /// The provider answered with a transient status (429, 5xx): the key was
+    /// not checked.
+    Throttled {
+        /// The HTTP status.
+        status: u16,
+        /// How long the provider asked to wait (`retry-after`), when it said.
+        retry_after: Option<Duration>,
+    },
 }
 
 /// One provider's operations.
@@ -145,6 +167,7 @@ fn status_error(status: reqwest::StatusCode, what: &str) -> ProviderError {
         Verdict::Transient => ProviderError::Transient {
             status: Some(s),
             detail: what.to_owned(),
+            retry_after: None,
         },
         Verdict::Permanent => ProviderError::Permanent {
             code: format!("{what}: HTTP {s}"),
@@ -164,7 +187,7 @@ async fn headers_snapshot(
 ) -> Result<Snapshot, ProviderError> {
     let (status, headers, _) = read_body(http.send(build).await?).await?;
     if !status.is_success() {
-        return Err(status_error(status, "GET /v1/models"));
+        return Err(status_error(status, "GET /v1/models").with_retry_after(&headers));
     }
     Ok(snapshot::from_headers(provider, &headers, Utc::now()).unwrap_or_else(|| empty(provider)))
 }
@@ -178,10 +201,10 @@ async fn check_key(
         Ok(resp) if classify(resp.status().as_u16(), None) == Verdict::Permanent => {
             KeyCheck::Rejected(resp.status().as_u16())
         }
-        Ok(resp) => KeyCheck::Unverified(format!(
-            "the provider answered HTTP {}",
-            resp.status().as_u16()
-        )),
+        Ok(resp) => KeyCheck::Throttled {
+            status: resp.status().as_u16(),
+            retry_after: http::retry_after_header(resp.headers()),
+        },
         Err(e) => KeyCheck::Unverified(e.to_string()),
     }
 }
@@ -286,9 +309,11 @@ impl AuthProvider for Claude {
                             .header("anthropic-version", ANTHROPIC_VERSION)
                     })
                     .await?;
-                let (status, _, body) = read_body(resp).await?;
+                let (status, headers, body) = read_body(resp).await?;
                 if !status.is_success() {
-                    return Err(status_error(status, "GET /api/oauth/usage"));
+                    return Err(
+                        status_error(status, "GET /api/oauth/usage").with_retry_after(&headers)
+                    );
                 }
                 snapshot::from_claude_usage(&body, Utc::now())
                     .map_err(|e| ProviderError::InvalidResponse(e.to_string()))
@@ -377,7 +402,7 @@ impl AuthProvider for OpenAi {
                     return Ok(snap);
                 }
                 if !status.is_success() {
-                    return Err(status_error(status, "GET /wham/usage"));
+                    return Err(status_error(status, "GET /wham/usage").with_retry_after(&headers));
                 }
                 let mut snap = snapshot::from_chatgpt_usage(&body, Utc::now())
                     .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;

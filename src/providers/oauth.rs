@@ -304,6 +304,7 @@ fn token_error(
                 Some(Verdict::Transient) => ProviderError::Transient {
                     status,
                     detail: code,
+                    retry_after: None,
                 },
                 Some(Verdict::Permanent) => ProviderError::Permanent { code },
                 Some(Verdict::Rejected) | None => ProviderError::Rejected {
@@ -317,6 +318,7 @@ fn token_error(
             ProviderError::Transient {
                 status,
                 detail: "unreadable response".into(),
+                retry_after: None,
             }
         }
         RequestTokenError::Parse(e, _) => {

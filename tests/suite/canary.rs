@@ -83,6 +83,8 @@ fn no_command_prints_or_logs_a_secret() {
         &["--json", "rekey"],
         &["token", "--account", "missing"],
         &["token"],
+        &["--json", "health", "--timeout", "2s"],
+        &["health", "--timeout", "2s"],
         &["accounts", "rename", "c", "c2"],
         &["--json", "accounts", "disable", "c2"],
         &["token", "--account", "c2"],

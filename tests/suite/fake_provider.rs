@@ -344,6 +344,12 @@ impl FakeProvider {
         self.shared.lock().counts.get(&ep).copied().unwrap_or(0)
     }
 
+    /// The most requests (to any endpoint) that were being served at the
+    /// same time, delays included.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.lock().max_in_flight
+    }
+
     /// `refresh_token` grants received by `provider`'s token endpoint, however answered.
     pub fn refreshes(&self, provider: Prov) -> usize {
         self.shared.lock().refreshes[provider.idx()]

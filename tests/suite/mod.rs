@@ -7,6 +7,7 @@ mod concurrency;
 pub mod fake_provider;
 mod files;
 mod hardening;
+mod health;
 mod keyops;
 mod keyring;
 mod login_hardening;

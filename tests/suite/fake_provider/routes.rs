@@ -79,9 +79,29 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 
 type Sh = Extract<Arc<Shared>>;
 
+/// One request being served: counted in `in_flight` until it is answered
+/// or its client hangs up (the handler is dropped).
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(sh: &'a Shared) -> Self {
+        let mut st = sh.lock();
+        st.in_flight += 1;
+        st.max_in_flight = st.max_in_flight.max(st.in_flight);
+        Self(sh)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.lock().in_flight -= 1;
+    }
+}
+
 /// Counts the request, applies the next queued fault of `ep`, and unless the
 /// fault answers for it, lets `answer` respond.
 async fn serve(sh: &Shared, ep: Ep, answer: impl FnOnce(Twist) -> Response) -> Response {
+    let _in_flight = InFlight::enter(sh);
     let fault = {
         let mut st = sh.lock();
         *st.counts.entry(ep).or_default() += 1;

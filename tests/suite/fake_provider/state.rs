@@ -40,6 +40,8 @@ impl Shared {
                 nonce,
                 serial: 0,
                 counts: HashMap::new(),
+                in_flight: 0,
+                max_in_flight: 0,
                 faults: HashMap::new(),
                 next_identity: [
                     Identity::default_for(Prov::OpenAi),
@@ -116,6 +118,9 @@ pub(super) struct St {
     pub(super) nonce: u64,
     pub(super) serial: u64,
     pub(super) counts: HashMap<Ep, usize>,
+    /// Requests being served now, and the most there ever were at once.
+    pub(super) in_flight: usize,
+    pub(super) max_in_flight: usize,
     pub(super) faults: HashMap<Ep, VecDeque<Fault>>,
     pub(super) next_identity: [Identity; 2],
     pub(super) access_ttl: u64,
