@@ -2,11 +2,12 @@
 //! with no network (`unshare -n`): they accept the files and variables the
 //! vault hands an agent.
 //!
-//! - Codex reads a ChatGPT login only from `$CODEX_HOME/auth.json`: a
-//!   private `CodexHome` made from `vault export codex`-style bytes makes
-//!   `codex login status` report a ChatGPT login.
+//! - Codex reads a ChatGPT login only from `$CODEX_HOME/auth.json`: `vault
+//!   exec --account <ChatGPT login> -- codex login status` reports a ChatGPT
+//!   login from the private `CODEX_HOME` the vault makes (and removes).
 //! - Claude Code reads `CLAUDE_CODE_OAUTH_TOKEN` (a subscription) and
-//!   `ANTHROPIC_API_KEY` (an API key): `claude auth status` reports which.
+//!   `ANTHROPIC_API_KEY` (an API key): `vault exec … -- claude auth status`
+//!   reports which, for a subscription and for an API-key account.
 //!
 //! The packages are pinned to exact versions and installed once into
 //! `$XDG_CACHE_HOME/authvault-tests/npm/<name>@<version>` (default
@@ -15,9 +16,8 @@
 //! private `HOME` and the variables the test gives. A missing `npm` or
 //! `unshare` fails the test; it never skips.
 //!
-//! Each test builds the client's environment itself, as `vault exec` will;
-//! [`run_offline`] takes any program, so running `vault exec --account L --
-//! codex login status` instead is a change of arguments.
+//! `vault exec` runs inside the same network namespace: accounts have fresh
+//! snapshots and valid tokens, so it needs no network either.
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -26,13 +26,11 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use authvault::agent::CodexHome;
-use authvault::import::export::codex_auth_json;
-use authvault::model::{Credential, CredentialKind};
-use authvault::store::{AccountSelector, Store};
+use authvault::model::{Credential, CredentialKind, Provider, Snapshot, SnapshotSource};
+use authvault::store::Store;
 use secrecy::ExposeSecret;
 
-use super::common::{TempVault, api_key_account, stderr, stdout, wait_or_kill};
+use super::common::{PASSPHRASE, TempVault, api_key_account, stderr, stdout, wait_or_kill};
 use super::fake_provider::{self as fake, FakeProvider, Prov};
 
 /// `@openai/codex`, pinned.
@@ -214,19 +212,53 @@ fn claude_auth(out: &Output) -> (bool, String) {
     )
 }
 
-/// The secret `vault token` would hand out for `label`.
-fn token(store: &mut Store, label: &str) -> String {
-    let token = store
-        .token(AccountSelector {
-            label: Some(label),
-            provider: None,
-        })
-        .expect("token");
-    token.secret.expose_secret().to_owned()
+/// A fresh, empty snapshot: `vault exec` then has nothing to fetch, and
+/// needs no network.
+fn fresh_snapshot(store: &mut Store, label: &str, provider: Provider) {
+    let snapshot = Snapshot {
+        provider,
+        plan: None,
+        status: None,
+        windows: Vec::new(),
+        credits: None,
+        source: SnapshotSource::UsageEndpoint,
+        fetched_at: chrono::Utc::now(),
+    };
+    store.save_snapshot(label, &snapshot).expect("snapshot");
+}
+
+/// `vault --vault PATH exec --account LABEL -- CLIENT ARGS…` as run by
+/// [`run_offline`]: the vault opens with the test passphrase, its provider
+/// URLs point at a closed port, and `env` is added.
+fn vault_exec(
+    tv: &TempVault,
+    home: &Path,
+    label: &str,
+    client: &Path,
+    args: &[&str],
+    env: &[(&str, &OsStr)],
+) -> Output {
+    let vault = Path::new(env!("CARGO_BIN_EXE_vault"));
+    let mut all = vec![
+        "--vault",
+        tv.path.to_str().expect("UTF-8 path"),
+        "exec",
+        "--account",
+        label,
+        "--",
+        client.to_str().expect("UTF-8 path"),
+    ];
+    all.extend_from_slice(args);
+    let mut env = env.to_vec();
+    env.push(("AUTHVAULT_PASSPHRASE", OsStr::new(PASSPHRASE)));
+    for var in authvault::config::ENDPOINT_VARS {
+        env.push((var, OsStr::new("http://127.0.0.1:9")));
+    }
+    run_offline(home, vault, &all, &env)
 }
 
 #[test]
-fn codex_login_status_reports_a_chatgpt_login_from_a_private_codex_home() {
+fn vault_exec_gives_codex_a_chatgpt_login_in_a_private_codex_home() {
     let codex = CODEX.installed();
     let tv = TempVault::new();
     let fake = FakeProvider::start();
@@ -235,24 +267,16 @@ fn codex_login_status_reports_a_chatgpt_login_from_a_private_codex_home() {
     store
         .add_account(&fake.seeded_chatgpt_account("chatgpt", &who))
         .expect("seed");
-    let Ok((_, Credential::OAuth(tokens))) =
-        store.credential("chatgpt", CredentialKind::OAuth, "export codex")
-    else {
-        panic!("a ChatGPT login")
-    };
-    let auth = codex_auth_json(
-        Some(&tokens),
-        None,
-        Some(&who.account_id),
-        CredentialKind::OAuth,
-    );
+    fresh_snapshot(&mut store, "chatgpt", Provider::OpenAi);
+    let before = oauth_tokens(&mut store, "chatgpt");
+    drop(store);
     let dir = tempfile::tempdir().expect("tempdir");
     let (home, real) = (dir.path().join("home"), dir.path().join("real-codex"));
     std::fs::create_dir_all(&home).expect("home");
     std::fs::create_dir_all(&real).expect("real CODEX_HOME");
     std::fs::write(real.join("config.toml"), b"").expect("config");
 
-    // Without the private home: not logged in (the check can fail).
+    // Without the vault: not logged in (the check can fail).
     let empty = run_offline(
         &home,
         &codex,
@@ -261,24 +285,35 @@ fn codex_login_status_reports_a_chatgpt_login_from_a_private_codex_home() {
     );
     assert_eq!(codex_login(&empty), CodexLogin::NotLoggedIn);
 
-    let private = CodexHome::create(&tv.vault_dir().join("run"), &real, auth.as_bytes())
-        .expect("private CODEX_HOME");
-    let out = run_offline(
+    let out = vault_exec(
+        &tv,
         &home,
+        "chatgpt",
         &codex,
         &["login", "status"],
-        &[("CODEX_HOME", private.path().as_os_str())],
+        &[("CODEX_HOME", real.as_os_str())],
     );
-    assert_eq!(codex_login(&out), CodexLogin::ChatGpt);
+    assert_eq!(codex_login(&out), CodexLogin::ChatGpt, "{}", stderr(&out));
     assert_eq!(
-        private.read_auth().expect("auth.json").as_slice(),
-        auth.as_bytes(),
-        "a status check rewrites nothing"
+        std::fs::read_dir(tv.vault_dir().join("run"))
+            .expect("run directory")
+            .count(),
+        0,
+        "the private CODEX_HOME is gone"
+    );
+    assert!(
+        !real.join("auth.json").exists(),
+        "the real CODEX_HOME got no login"
+    );
+    assert_eq!(
+        oauth_tokens(&mut tv.open_passphrase(), "chatgpt"),
+        before,
+        "a status check rotates nothing"
     );
 }
 
 #[test]
-fn claude_auth_status_reports_an_oauth_token_from_claude_code_oauth_token() {
+fn vault_exec_gives_claude_code_a_subscription_as_an_oauth_token() {
     let claude = CLAUDE_CODE.installed();
     let tv = TempVault::new();
     let fake = FakeProvider::start();
@@ -287,7 +322,8 @@ fn claude_auth_status_reports_an_oauth_token_from_claude_code_oauth_token() {
     store
         .add_account(&fake.seeded_account(Prov::Claude, "max", &who))
         .expect("seed");
-    let secret = token(&mut store, "max");
+    fresh_snapshot(&mut store, "max", Provider::Claude);
+    drop(store);
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("claude-config");
 
@@ -299,42 +335,69 @@ fn claude_auth_status_reports_an_oauth_token_from_claude_code_oauth_token() {
     );
     assert_eq!(claude_auth(&none), (false, "none".to_owned()));
 
-    let out = run_offline(
+    // A stale API key in the caller's environment would win over the OAuth
+    // token: `vault exec` removes it.
+    let out = vault_exec(
+        &tv,
         dir.path(),
+        "max",
         &claude,
         &["auth", "status"],
         &[
             ("CLAUDE_CONFIG_DIR", config.as_os_str()),
-            ("CLAUDE_CODE_OAUTH_TOKEN", OsStr::new(&secret)),
+            ("ANTHROPIC_API_KEY", OsStr::new("sk-ant-stale-inherited")),
         ],
     );
-    assert_eq!(claude_auth(&out), (true, "oauth_token".to_owned()));
+    assert_eq!(
+        claude_auth(&out),
+        (true, "oauth_token".to_owned()),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
-fn claude_auth_status_reports_an_api_key_from_anthropic_api_key() {
+fn vault_exec_gives_claude_code_an_api_key_account_as_an_api_key() {
     let claude = CLAUDE_CODE.installed();
     let tv = TempVault::new();
     let mut store = tv.init_passphrase();
     store
         .add_account(&api_key_account(
-            authvault::model::Provider::Claude,
+            Provider::Claude,
             "claude-key",
             "sk-ant-api03-real-clients-test",
         ))
         .expect("seed");
-    let secret = token(&mut store, "claude-key");
+    fresh_snapshot(&mut store, "claude-key", Provider::Claude);
+    drop(store);
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("claude-config");
-    let out = run_offline(
+    let out = vault_exec(
+        &tv,
         dir.path(),
+        "claude-key",
         &claude,
         &["auth", "status"],
-        &[
-            ("CLAUDE_CONFIG_DIR", config.as_os_str()),
-            ("ANTHROPIC_API_KEY", OsStr::new(&secret)),
-            ("CLAUDE_API_KEY", OsStr::new(&secret)),
-        ],
+        &[("CLAUDE_CONFIG_DIR", config.as_os_str())],
     );
-    assert_eq!(claude_auth(&out), (true, "api_key".to_owned()));
+    assert_eq!(
+        claude_auth(&out),
+        (true, "api_key".to_owned()),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The account's OAuth tokens, to compare whole.
+fn oauth_tokens(store: &mut Store, label: &str) -> [Option<String>; 3] {
+    let Ok((_, Credential::OAuth(t))) = store.credential(label, CredentialKind::OAuth, "test")
+    else {
+        panic!("an OAuth login")
+    };
+    let s = |v: Option<&secrecy::SecretString>| v.map(|v| v.expose_secret().to_owned());
+    [
+        s(Some(&t.access_token)),
+        s(t.refresh_token.as_ref()),
+        s(t.id_token.as_ref()),
+    ]
 }
