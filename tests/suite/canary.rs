@@ -85,6 +85,11 @@ fn no_command_prints_or_logs_a_secret() {
         &["token"],
         &["--json", "health", "--timeout", "2s"],
         &["health", "--timeout", "2s"],
+        &["exec", "--account", "d", "--", "true"],
+        &["exec", "--account", "c", "--", "no-such-command"],
+        &["--json", "sessions"],
+        &["--json", "history"],
+        &["history"],
         &["accounts", "rename", "c", "c2"],
         &["--json", "accounts", "disable", "c2"],
         &["token", "--account", "c2"],
@@ -128,11 +133,20 @@ fn no_command_prints_or_logs_a_secret() {
             .any(|(_, o)| stderr(o).contains("TRACE") || stderr(o).contains("DEBUG")),
         "trace logging was on"
     );
-    // The one command whose job is to print a secret does, and only on stdout.
+    // The commands whose job is to print a secret do, and only on stdout.
     let mut cmd = tv.cmd_pw(&["token", "--account", "d"]);
     cmd.env("RUST_LOG", "trace");
     let out = with_stdin(&mut cmd, b"");
     assert_eq!(stdout(&out), format!("sk-ant-{MARKER}\n"));
+    assert!(!stderr(&out).contains(MARKER));
+    let mut cmd = tv.cmd_pw(&["env", "--account", "d"]);
+    cmd.env("RUST_LOG", "trace");
+    let out = with_stdin(&mut cmd, b"");
+    assert!(
+        stdout(&out).contains(&format!("export ANTHROPIC_API_KEY='sk-ant-{MARKER}'")),
+        "{}",
+        stderr(&out)
+    );
     assert!(!stderr(&out).contains(MARKER));
 }
 
