@@ -76,15 +76,7 @@ fn populate(store: &mut Store) {
                 active: CredentialKind::ApiKey,
             })
             .expect("add account");
-        let snapshot = Snapshot {
-            provider,
-            plan: None,
-            status: None,
-            windows: Vec::new(),
-            credits: None,
-            source: SnapshotSource::Headers,
-            fetched_at: Utc::now(),
-        };
+        let snapshot = Snapshot::empty(provider, SnapshotSource::Headers, Utc::now());
         store.save_snapshot(&label, &snapshot).expect("snapshot");
     }
 }

@@ -189,7 +189,8 @@ async fn headers_snapshot(
     if !status.is_success() {
         return Err(status_error(status, "GET /v1/models").with_retry_after(&headers));
     }
-    Ok(snapshot::from_headers(provider, &headers, Utc::now()).unwrap_or_else(|| empty(provider)))
+    Ok(snapshot::from_headers(provider, &headers, Utc::now())
+        .unwrap_or_else(|| Snapshot::empty(provider, SnapshotSource::Headers, Utc::now())))
 }
 
 async fn check_key(
@@ -396,7 +397,8 @@ impl AuthProvider for OpenAi {
                 {
                     // The usage endpoint is unofficial: when it is gone or
                     // refuses, the plan from the id token's claims still stands.
-                    let mut snap = empty(Provider::OpenAi);
+                    let mut snap =
+                        Snapshot::empty(Provider::OpenAi, SnapshotSource::Headers, Utc::now());
                     snap.plan.clone_from(&identity.plan);
                     snap.source = SnapshotSource::IdToken;
                     return Ok(snap);
@@ -413,18 +415,6 @@ impl AuthProvider for OpenAi {
                 Ok(snap)
             }
         }
-    }
-}
-
-fn empty(provider: Provider) -> Snapshot {
-    Snapshot {
-        provider,
-        plan: None,
-        status: None,
-        windows: Vec::new(),
-        credits: None,
-        source: SnapshotSource::Headers,
-        fetched_at: Utc::now(),
     }
 }
 

@@ -30,13 +30,8 @@ fn json(out: &std::process::Output) -> Value {
 /// A fresh snapshot with nothing used, so the selector trusts it as is.
 fn fresh_snapshot(provider: Provider) -> Snapshot {
     Snapshot {
-        provider,
         plan: Some("max".into()),
-        status: None,
-        windows: Vec::new(),
-        credits: None,
-        source: SnapshotSource::UsageEndpoint,
-        fetched_at: Utc::now(),
+        ..Snapshot::empty(provider, SnapshotSource::UsageEndpoint, Utc::now())
     }
 }
 

@@ -215,15 +215,7 @@ fn claude_auth(out: &Output) -> (bool, String) {
 /// A fresh, empty snapshot: `vault exec` then has nothing to fetch, and
 /// needs no network.
 fn fresh_snapshot(store: &mut Store, label: &str, provider: Provider) {
-    let snapshot = Snapshot {
-        provider,
-        plan: None,
-        status: None,
-        windows: Vec::new(),
-        credits: None,
-        source: SnapshotSource::UsageEndpoint,
-        fetched_at: chrono::Utc::now(),
-    };
+    let snapshot = Snapshot::empty(provider, SnapshotSource::UsageEndpoint, chrono::Utc::now());
     store.save_snapshot(label, &snapshot).expect("snapshot");
 }
 
