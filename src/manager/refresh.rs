@@ -35,6 +35,34 @@ pub fn needs_refresh(
     soon || stale
 }
 
+/// When a token is due for refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// By [`needs_refresh`].
+    Normal,
+    /// Also when it expires within this, unless refreshed within it.
+    Lasting(Duration),
+    /// Now (`vault refresh`).
+    Now,
+}
+
+impl Due {
+    /// Whether `Lasting` makes a token due that [`needs_refresh`] does not.
+    fn early(
+        self,
+        expires_at: Option<DateTime<Utc>>,
+        last_refresh: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let Self::Lasting(lasting) = self else {
+            return false;
+        };
+        let lasting = chrono::Duration::from_std(lasting).unwrap_or(chrono::Duration::MAX);
+        expires_at.is_some_and(|e| e - now < lasting)
+            && last_refresh.is_none_or(|l| now - l >= lasting)
+    }
+}
+
 /// A credential handed out, with anything the caller should be told.
 #[derive(Debug)]
 pub struct Served {
@@ -56,7 +84,23 @@ impl Manager {
     /// `NeedsLogin` (permanent refresh failure, now or before), provider
     /// errors, `IdentityMismatch`, `RefreshBusy`, store errors.
     pub fn token(&mut self, selector: AccountSelector<'_>) -> Result<Served> {
-        self.token_with(selector, false)
+        self.token_with(selector, Due::Normal)
+    }
+
+    /// As [`Manager::token`], for a token handed to a tool that cannot
+    /// refresh it (Claude Code reading `CLAUDE_CODE_OAUTH_TOKEN`): also
+    /// refreshed when it expires within `lasting`, unless it was refreshed
+    /// within `lasting` already (a login whose tokens live shorter than that
+    /// is not refreshed on every call).
+    ///
+    /// # Errors
+    /// As [`Manager::token`].
+    pub fn token_lasting(
+        &mut self,
+        selector: AccountSelector<'_>,
+        lasting: Duration,
+    ) -> Result<Served> {
+        self.token_with(selector, Due::Lasting(lasting))
     }
 
     /// Forces a refresh of the selected account's OAuth tokens.
@@ -64,10 +108,11 @@ impl Manager {
     /// # Errors
     /// As [`Manager::token`]; `NoCredential` for API-key accounts.
     pub fn refresh(&mut self, selector: AccountSelector<'_>) -> Result<Served> {
-        self.token_with(selector, true)
+        self.token_with(selector, Due::Now)
     }
 
-    fn token_with(&mut self, selector: AccountSelector<'_>, force: bool) -> Result<Served> {
+    fn token_with(&mut self, selector: AccountSelector<'_>, due_when: Due) -> Result<Served> {
+        let force = due_when == Due::Now;
         let deadline = Instant::now() + self.lease + Duration::from_secs(30);
         let mut first_generation = None;
         let warnings = Vec::new();
@@ -97,7 +142,9 @@ impl Manager {
                 // Someone refreshed while we waited: theirs is the newest there is.
                 expired
             } else {
-                force || needs_refresh(account.provider, state.expires_at, state.last_refresh, now)
+                force
+                    || needs_refresh(account.provider, state.expires_at, state.last_refresh, now)
+                    || due_when.early(state.expires_at, state.last_refresh, now)
             };
             if !due {
                 return self.serve(selector, warnings, refreshed_by_other);
@@ -228,6 +275,32 @@ impl Manager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_for_a_task_is_due_when_it_would_not_last_unless_just_refreshed() {
+        let now = Utc::now();
+        let min = chrono::Duration::minutes;
+        let hour = Duration::from_hours(1);
+        let lasting = Due::Lasting(hour);
+        // (expires in, refreshed ago, due)
+        let cases = [
+            (Some(min(30)), Some(min(120)), true),
+            (Some(min(90)), Some(min(120)), false),
+            (Some(min(30)), Some(min(10)), false), // a short-lived login: not on every call
+            (Some(min(30)), None, true),
+            (None, Some(min(120)), false),
+        ];
+        for (expires_in, ago, due) in cases {
+            let expires_at = expires_in.map(|d| now + d);
+            let last = ago.map(|d| now - d);
+            assert_eq!(
+                lasting.early(expires_at, last, now),
+                due,
+                "{expires_in:?} {ago:?}"
+            );
+            assert!(!Due::Normal.early(expires_at, last, now));
+        }
+    }
 
     #[test]
     fn refresh_is_due_within_five_minutes_of_expiry_or_after_eight_days_for_openai() {

@@ -99,6 +99,10 @@ fn budget_view(
     })
 }
 
+/// A granted OAuth token is refreshed first when it expires within this
+/// (unless it was refreshed within it), so the task does not outlive it.
+pub const GRANT_LASTING: std::time::Duration = std::time::Duration::from_hours(1);
+
 /// How a grant is handed out, besides the task.
 #[derive(Debug, Clone)]
 pub struct GrantOptions {
@@ -317,10 +321,15 @@ impl Manager {
         opts: &GrantOptions,
         warnings: &mut Vec<String>,
     ) -> Result<Credential> {
-        let served = self.token(AccountSelector {
-            label: Some(label),
-            provider: None,
-        })?;
+        // Claude Code cannot refresh a token it gets in a variable: hand out
+        // one that lasts for a task.
+        let served = self.token_lasting(
+            AccountSelector {
+                label: Some(label),
+                provider: None,
+            },
+            GRANT_LASTING,
+        )?;
         warnings.extend(served.warnings);
         let token = served.token;
         Ok(match token.kind {

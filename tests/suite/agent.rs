@@ -629,3 +629,44 @@ fn another_identitys_tokens_written_by_the_child_are_refused_with_a_warning() {
         "the vault keeps its own tokens"
     );
 }
+
+/// Gives `max` a token expiring in `expires_in`, last refreshed `ago`.
+fn expiring_max(tv: &TempVault, fake: &FakeProvider, expires_in: i64, ago: i64) {
+    let mut store = tv.open_passphrase();
+    let id = Identity::new("grace@example.com", "acct-max", "max");
+    let mut login = fake.seeded_account(Prov::Claude, "max", &id);
+    if let authvault::model::Credential::OAuth(t) = &mut login.credentials[0] {
+        t.expires_at = Some(Utc::now() + chrono::Duration::minutes(expires_in));
+        t.last_refresh = Some(Utc::now() - chrono::Duration::minutes(ago));
+    }
+    store
+        .set_credential("max", &login.credentials[0])
+        .expect("set credential");
+}
+
+#[test]
+fn a_claude_token_handed_to_a_task_is_refreshed_first_unless_it_lasts_an_hour() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let grant = |tv: &TempVault| {
+        json(&ok(&mut vault(
+            tv,
+            &fake,
+            &["env", "--account", "max", "--format", "json"],
+        )))
+    };
+    // Half an hour left, refreshed two hours ago: refreshed before it is handed out.
+    expiring_max(&tv, &fake, 30, 120);
+    let refreshed = grant(&tv);
+    assert_eq!(fake.refreshes(Prov::Claude), 1);
+    let newest = fake
+        .current_access(Prov::Claude, "acct-max")
+        .expect("issued");
+    assert_eq!(refreshed["env"]["CLAUDE_CODE_OAUTH_TOKEN"], newest.as_str());
+
+    // Half an hour left but refreshed ten minutes ago (a short-lived login):
+    // handed out as is, not refreshed on every grant.
+    expiring_max(&tv, &fake, 30, 10);
+    grant(&tv);
+    assert_eq!(fake.refreshes(Prov::Claude), 1);
+}
