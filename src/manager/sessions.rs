@@ -13,6 +13,15 @@ impl Manager {
     /// # Errors
     /// Store errors.
     pub fn sessions(&mut self) -> Result<Vec<Session>> {
+        let live = self.close_dead_sessions()?;
+        self.store
+            .touch_sessions(&live.iter().map(|s| s.id).collect::<Vec<_>>())?;
+        Ok(live)
+    }
+
+    /// Closes the sessions whose process is gone (releasing their open
+    /// reservations); returns the others. Writes only when one is gone.
+    pub(super) fn close_dead_sessions(&mut self) -> Result<Vec<Session>> {
         let (live, gone): (Vec<Session>, Vec<Session>) = self
             .store
             .open_sessions()?
@@ -20,8 +29,6 @@ impl Manager {
             .partition(|s| s.process.is_alive());
         self.store
             .close_sessions(&gone.iter().map(|s| s.id).collect::<Vec<_>>())?;
-        self.store
-            .touch_sessions(&live.iter().map(|s| s.id).collect::<Vec<_>>())?;
         Ok(live)
     }
 }

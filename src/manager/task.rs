@@ -32,6 +32,7 @@ pub fn candidates(store: &mut Store, task: &TaskContext) -> Result<Vec<Candidate
     let budgets = store.budgets()?;
     let accounts = store.accounts()?;
     let mut last_grants = store.last_grants()?;
+    let mut snapshots = store.latest_snapshots()?;
     let health = store.health(chrono::Utc::now())?;
     let mut out = Vec::with_capacity(accounts.len());
     for a in accounts {
@@ -39,7 +40,7 @@ pub fn candidates(store: &mut Store, task: &TaskContext) -> Result<Vec<Candidate
         c.enabled = a.enabled;
         c.needs_login = a.needs_login;
         c.priority = a.priority;
-        c.snapshot = store.latest_snapshot(&a.label)?;
+        c.snapshot = snapshots.remove(&a.id);
         c.last_used = last_grants.remove(&a.label);
         if let Some(h) = health.get(&a.id) {
             c.health = h.health;
@@ -171,8 +172,8 @@ impl Manager {
     /// Chooses an account for `task`, makes sure its token is valid and
     /// grants it to `opts.agent`: one transaction writes the reservation,
     /// the selection history row (origin `selector`, every candidate) and
-    /// the session. Stale snapshots of the candidates that could change the
-    /// decision are refreshed first. A task naming an account gets that
+    /// the session. Stale snapshots of the subscriptions that could change
+    /// the decision are refreshed first, all at once. A task naming an account gets that
     /// account or nothing.
     ///
     /// When the chosen account's token cannot be had (its login is dead, its
@@ -193,7 +194,7 @@ impl Manager {
         };
         let policy = policy(&mut self.store)?;
         // Sessions whose process died give their reservations back first.
-        self.sessions()?;
+        self.close_dead_sessions()?;
         let mut warnings = Vec::new();
         let mut failed: Vec<(String, String)> = Vec::new();
         let mut refreshed = false;
@@ -202,8 +203,12 @@ impl Manager {
             let decision = selector::select(&task, &candidates, &policy, Utc::now());
             if !refreshed {
                 refreshed = true;
+                // Subscriptions only: their usage windows decide; an API
+                // key's snapshot (rate-limit headers) is taken when the key
+                // is used or probed, not fetched before every grant.
                 let stale: Vec<String> = decision
                     .needs_refresh()
+                    .filter(|c| c.credential == CredentialKind::OAuth)
                     .map(|c| c.account.clone())
                     .collect();
                 if !stale.is_empty() {

@@ -6,6 +6,7 @@
 //! writes the new tokens with a bumped generation in one transaction. Others
 //! wait and re-read; a lease whose holder died simply expires.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -360,6 +361,33 @@ impl Store {
         )?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    /// The newest snapshot of every account that has one, by account id
+    /// (one query, for gathering selection candidates).
+    ///
+    /// # Errors
+    /// SQLite.
+    pub fn latest_snapshots(&mut self) -> Result<BTreeMap<i64, Snapshot>> {
+        during("reading the latest usage snapshots", || {
+            let (tx, _) = self.read_tx()?;
+            let mut stmt = tx.prepare(
+                "SELECT account_id, snapshot FROM (
+                     SELECT account_id, snapshot, row_number() OVER (
+                         PARTITION BY account_id ORDER BY fetched_at DESC, id DESC) AS newest
+                     FROM subscription_snapshots)
+                 WHERE newest = 1",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = BTreeMap::new();
+            while let Some(r) = rows.next()? {
+                let text: String = r.get(1)?;
+                if let Ok(snapshot) = serde_json::from_str(&text) {
+                    out.insert(r.get(0)?, snapshot);
+                }
+            }
+            Ok(out)
         })
     }
 
