@@ -749,6 +749,8 @@ fn each_fixture_imports_into_exactly_the_accounts_its_readme_row_lists() {
             "provider": "Claude",
             "reason": "max subscription under 80% of daily limit",
             "task_context": "CodeGeneration",
+            "task_type": null, "strategy": null, "account": null, "agent": null,
+            "outcome": null, "reservation": null, "session": null, "candidates": null,
         }])
     );
     assert_eq!(
