@@ -172,8 +172,8 @@ impl Manager {
     /// Chooses an account for `task`, makes sure its token is valid and
     /// grants it to `opts.agent`: one transaction writes the reservation,
     /// the selection history row (origin `selector`, every candidate) and
-    /// the session. Stale snapshots of the subscriptions that could change
-    /// the decision are refreshed first, all at once. A task naming an account gets that
+    /// the session. Stale snapshots of the candidates that could change the
+    /// decision are refreshed first, all at once (within the probe bound). A task naming an account gets that
     /// account or nothing.
     ///
     /// When the chosen account's token cannot be had (its login is dead, its
@@ -203,12 +203,8 @@ impl Manager {
             let decision = selector::select(&task, &candidates, &policy, Utc::now());
             if !refreshed {
                 refreshed = true;
-                // Subscriptions only: their usage windows decide; an API
-                // key's snapshot (rate-limit headers) is taken when the key
-                // is used or probed, not fetched before every grant.
                 let stale: Vec<String> = decision
                     .needs_refresh()
-                    .filter(|c| c.credential == CredentialKind::OAuth)
                     .map(|c| c.account.clone())
                     .collect();
                 if !stale.is_empty() {
