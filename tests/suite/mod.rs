@@ -4,6 +4,7 @@ mod canary;
 mod cli;
 mod common;
 mod concurrency;
+mod conventions;
 pub mod fake_provider;
 mod files;
 mod hardening;
