@@ -6,6 +6,7 @@ mod accounts;
 mod agent;
 mod audit;
 mod conventions;
+mod dashboard;
 mod doctor;
 mod export;
 mod health;
@@ -52,6 +53,7 @@ Examples:
   vault select --task quick-query      Show which account would serve a task, and why
   vault exec -- codex                  Run an agent with the account the selector picks
   eval \"$(vault env)\"                  Put a granted account's variables in this shell
+  vault dashboard                      Watch accounts, quota and sessions; switch with one key
   vault completions bash > ~/.local/share/bash-completion/completions/vault";
 
 /// Encrypted, audited credentials for AI coding agents.
@@ -134,6 +136,9 @@ enum Command {
     Exec(agent::ExecArgs),
     /// List live agent sessions (closing those whose process died).
     Sessions,
+    /// A terminal UI: accounts with their usage, agent sessions and the
+    /// provider choice, switched with one key (`?` lists the keys).
+    Dashboard(dashboard::Args),
     /// Print a shell completion script (bash, zsh, fish…) to stdout.
     Completions(conventions::CompletionsArgs),
     /// Print the man page (roff) to stdout: `vault man | man -l -`.
@@ -227,6 +232,7 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::Env(args) => agent::env(&ctx, &args),
         Command::Exec(args) => agent::exec(&ctx, &args),
         Command::Sessions => agent::sessions(&ctx),
+        Command::Dashboard(args) => dashboard::run(&ctx, &args),
         Command::Completions(args) => conventions::completions(&args),
         Command::Man => conventions::man(),
     }

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod concurrency;
 mod conventions;
+mod dashboard;
 pub mod fake_provider;
 mod files;
 mod hardening;
