@@ -1,10 +1,12 @@
 //! `vault dashboard`: a terminal UI over accounts, quota, sessions and the
 //! provider choice.
 //!
-//! Two threads: the worker ([`worker`]) owns the `Manager` and does every
-//! store and network call; this thread only reads keys and draws
-//! ([`view`], pure functions of a [`state::DashboardState`]). They talk
-//! over channels, so a redraw never waits on a provider or a SQLite lock.
+//! Three threads: the worker ([`worker`]) owns the `Manager` and does every
+//! store and network call; an input thread reads terminal events; this
+//! thread only draws ([`view`], pure functions of a
+//! [`state::DashboardState`]), woken by whichever of them sends first or by
+//! a tick for the countdowns. A redraw never waits on a provider or a
+//! SQLite lock, and new data is drawn as soon as it arrives.
 //! The terminal is restored on every way out: a guard on return and on
 //! unwinding, and a panic hook before the panic message is printed.
 
@@ -24,12 +26,23 @@ use anyhow::{Context as _, Result};
 use chrono::Utc;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::{cursor, execute, terminal};
 
 use super::Ctx;
 use state::DashboardState;
 use worker::{Request, Update};
+
+/// How often the screen is redrawn with nothing new (countdowns, spinner).
+const TICK: Duration = Duration::from_millis(250);
+
+/// What wakes the UI thread.
+enum Wake {
+    /// A terminal event (a key, a resize).
+    Input(Event),
+    /// The worker's news.
+    Worker(Update),
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,81 +60,114 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
     // Unlock first: a passphrase prompt needs the terminal as it is.
     let manager = ctx.manager()?;
     let (request_tx, request_rx) = mpsc::channel();
-    let (update_tx, update_rx) = mpsc::channel();
+    let (wake_tx, wake_rx) = mpsc::channel();
+    let worker_tx = wake_tx.clone();
     worker::spawn(
         manager,
         Duration::from_secs(args.interval),
         request_rx,
-        update_tx,
+        move |update| worker_tx.send(Wake::Worker(update)).is_ok(),
     )
     .context("starting the dashboard's worker thread")?;
     let _guard = TerminalGuard::enter()?;
+    std::thread::Builder::new()
+        .name("dashboard-input".into())
+        .spawn(move || {
+            while let Ok(e) = event::read() {
+                if wake_tx.send(Wake::Input(e)).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("starting the dashboard's input thread")?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     let mut state = DashboardState::new(ctx.config.no_color, Utc::now());
     loop {
-        for update in update_rx.try_iter() {
-            match update {
-                Update::Loaded(loaded) => state.apply(*loaded),
-                Update::Busy(what) => state.busy = Some(what),
-                Update::Done(text) => {
-                    state.busy = None;
-                    state.message = Some(text);
-                }
-            }
-        }
         state.now = Utc::now();
         term.draw(|frame| view::draw(frame, &state))?;
-        if !event::poll(Duration::from_millis(200))? {
-            continue;
-        }
-        let Event::Key(key) = event::read()? else {
-            continue;
+        let wake = match wake_rx.recv_timeout(TICK) {
+            Ok(wake) => wake,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                anyhow::bail!("the dashboard's worker and input threads stopped")
+            }
         };
-        if key.kind != KeyEventKind::Press {
-            continue;
-        }
-        if state.help {
-            state.help = false;
-            continue;
-        }
-        let selected = state.selected_label().map(str::to_owned);
-        let request = match key.code {
-            KeyCode::Char('q') | KeyCode::Esc => break,
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => break,
-            KeyCode::Char('?') => {
-                state.help = true;
-                None
+        let key = match wake {
+            Wake::Worker(Update::Loaded(loaded)) => {
+                state.apply(*loaded);
+                continue;
             }
-            KeyCode::Up | KeyCode::Char('k') => {
-                state.select_by(-1);
-                None
+            Wake::Worker(Update::Busy(what)) => {
+                state.busy = Some(what);
+                continue;
             }
-            KeyCode::Down | KeyCode::Char('j') => {
-                state.select_by(1);
-                None
+            Wake::Worker(Update::Done(text)) => {
+                state.busy = None;
+                state.message = Some(text);
+                continue;
             }
-            KeyCode::Char('h') => Some(Request::HealthCheck),
-            KeyCode::Char('r') => selected.map(Request::Refresh),
-            KeyCode::Char('e') => selected.map(|l| Request::SetEnabled(l, true)),
-            KeyCode::Char('d') => selected.map(|l| Request::SetEnabled(l, false)),
-            KeyCode::Char('p') => selected.map(Request::Pin),
-            KeyCode::Char(c @ '1'..='5') => {
-                let index = usize::from(c as u8 - b'1');
-                Some(Request::Strategy(view::STRATEGY_KEYS[index]))
-            }
-            _ => None,
+            Wake::Input(Event::Key(key)) if key.kind == KeyEventKind::Press => key,
+            Wake::Input(_) => continue,
         };
-        if let Some(request) = request {
-            // Shown at once; the worker's `Busy` and `Done` follow.
-            state.busy = Some("working".into());
-            if request_tx.send(request).is_err() {
-                anyhow::bail!("the dashboard's worker stopped");
+        match on_key(&mut state, key) {
+            Action::Quit => break,
+            Action::Stay => {}
+            Action::Send(request) => {
+                // Shown at once; the worker's `Busy` and `Done` follow.
+                state.busy = Some("working".into());
+                if request_tx.send(request).is_err() {
+                    anyhow::bail!("the dashboard's worker stopped");
+                }
             }
         }
     }
     // The worker may be inside a network call: it is not waited for. It
     // ends with the process; SQLite rolls back whatever it had not committed.
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a key does.
+enum Action {
+    Quit,
+    Stay,
+    Send(Request),
+}
+
+fn on_key(state: &mut DashboardState, key: KeyEvent) -> Action {
+    if state.help {
+        state.help = false;
+        return Action::Stay;
+    }
+    let selected = state.selected_label().map(str::to_owned);
+    let request = match key.code {
+        KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
+        KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+            return Action::Quit;
+        }
+        KeyCode::Char('?') => {
+            state.help = true;
+            None
+        }
+        KeyCode::Up | KeyCode::Char('k') => {
+            state.select_by(-1);
+            None
+        }
+        KeyCode::Down | KeyCode::Char('j') => {
+            state.select_by(1);
+            None
+        }
+        KeyCode::Char('h') => Some(Request::HealthCheck),
+        KeyCode::Char('r') => selected.map(Request::Refresh),
+        KeyCode::Char('e') => selected.map(|l| Request::SetEnabled(l, true)),
+        KeyCode::Char('d') => selected.map(|l| Request::SetEnabled(l, false)),
+        KeyCode::Char('p') => selected.map(Request::Pin),
+        KeyCode::Char(c @ '1'..='5') => {
+            let index = usize::from(c as u8 - b'1');
+            Some(Request::Strategy(view::STRATEGY_KEYS[index]))
+        }
+        _ => None,
+    };
+    request.map_or(Action::Stay, Action::Send)
 }
 
 /// Raw mode and the alternate screen while it lives; restored when it is

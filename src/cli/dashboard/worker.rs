@@ -2,7 +2,7 @@
 //! [`Request`]s over a channel and answers with [`Update`]s, and reloads
 //! the state every `interval` on its own. The UI thread never waits on it.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -39,34 +39,37 @@ pub enum Update {
     Done(String),
 }
 
-/// Starts the worker with `manager`; it ends when `requests` is closed.
+/// Starts the worker with `manager`. It hands each update to `send`, and
+/// ends when `requests` is closed or `send` returns false (the UI is gone).
 pub fn spawn(
     manager: Manager,
     interval: Duration,
     requests: Receiver<Request>,
-    updates: Sender<Update>,
+    send: impl Fn(Update) -> bool + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("dashboard-worker".into())
-        .spawn(move || run(manager, interval, &requests, &updates))
+        .spawn(move || run(manager, interval, &requests, &send))
 }
 
 fn run(
     mut manager: Manager,
     interval: Duration,
     requests: &Receiver<Request>,
-    updates: &Sender<Update>,
+    send: &impl Fn(Update) -> bool,
 ) {
     loop {
-        reload(&mut manager, updates);
+        if !send(reload(&mut manager)) {
+            return;
+        }
         match requests.recv_timeout(interval) {
             Ok(request) => {
-                let _ = updates.send(Update::Busy(busy(&request)));
+                send(Update::Busy(busy(&request)));
                 let done = match perform(&mut manager, &request) {
                     Ok(text) => text,
                     Err(e) => format!("{}: {e:#}", busy(&request)),
                 };
-                if updates.send(Update::Done(done)).is_err() {
+                if !send(Update::Done(done)) {
                     return;
                 }
             }
@@ -76,12 +79,11 @@ fn run(
     }
 }
 
-fn reload(manager: &mut Manager, updates: &Sender<Update>) {
-    let update = match load(manager) {
+fn reload(manager: &mut Manager) -> Update {
+    match load(manager) {
         Ok(loaded) => Update::Loaded(Box::new(loaded)),
         Err(e) => Update::Done(format!("reading the vault failed: {e:#}")),
-    };
-    let _ = updates.send(update);
+    }
 }
 
 fn busy(request: &Request) -> String {
