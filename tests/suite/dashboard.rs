@@ -155,10 +155,30 @@ fn script(env: &Env, dir: &Path) -> PathBuf {
     path
 }
 
-fn stored_strategy(env: &Env) -> String {
+fn policy(env: &Env) -> serde_json::Value {
     let out = ok(&mut env.vault(&["--json", "policy", "show"]));
-    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).expect("policy JSON");
-    policy["strategy"].as_str().expect("strategy").to_owned()
+    serde_json::from_slice(&out.stdout).expect("policy JSON")
+}
+
+fn stored_strategy(env: &Env) -> String {
+    policy(env)["strategy"]
+        .as_str()
+        .expect("strategy")
+        .to_owned()
+}
+
+/// Whether `vault accounts --json` lists `label` as enabled.
+fn enabled(env: &Env, label: &str) -> bool {
+    let out = ok(&mut env.vault(&["--json", "accounts"]));
+    let accounts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("accounts JSON");
+    accounts
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|a| a["label"] == label)
+        .expect("the account is listed")["enabled"]
+        .as_bool()
+        .expect("enabled")
 }
 
 /// The line of the accounts table that names `label`.
@@ -205,6 +225,41 @@ fn drive(width: u16, height: u16) {
         s.contains("Refreshed the usage of `claude-a`")
     });
     assert_eq!(env.fake.count(Ep::ClaudeUsage), usage_before + 1);
+
+    // `h` probes every account (the fake accepts them all).
+    tmux.keys("h");
+    tmux.wait_for("the health check's outcome", |s| {
+        s.contains("Health check: 4 of 4 accounts answered ok.")
+    });
+
+    // `j` `d` disables the second row (claude-b), `p` pins it, `e` enables it.
+    tmux.keys("j");
+    tmux.keys("d");
+    tmux.wait_for("claude-b disabled", |s| {
+        row(s, "claude-b").is_some_and(|r| r.contains("disabled"))
+    });
+    assert!(
+        !enabled(&env, "claude-b"),
+        "vault accounts still lists claude-b enabled"
+    );
+    tmux.keys("p");
+    tmux.wait_for("the pin", |s| s.contains("pin claude-b"));
+    let policy = policy(&env);
+    assert_eq!(
+        (&policy["pin"], &policy["strategy"]),
+        (
+            &serde_json::json!("claude-b"),
+            &serde_json::json!("user-preference")
+        )
+    );
+    tmux.keys("e");
+    tmux.wait_for("claude-b enabled", |s| {
+        row(s, "claude-b").is_some_and(|r| r.contains(" ok "))
+    });
+    assert!(
+        enabled(&env, "claude-b"),
+        "vault accounts lists claude-b disabled"
+    );
 
     // `?` shows the keys, any key closes them.
     tmux.keys("?");
