@@ -226,8 +226,16 @@ fn drive(width: u16, height: u16) {
     });
     assert_eq!(env.fake.count(Ep::ClaudeUsage), usage_before + 1);
 
-    // `h` probes every account (the fake accepts them all).
+    // `h` probes every account (the fake accepts them all), each answer
+    // delayed so that the progress line can be seen.
+    for ep in [Ep::ClaudeUsage, Ep::ChatGptUsage, Ep::AnthropicModels] {
+        env.fake
+            .push_fault(ep, fake::Fault::Delay(Duration::from_secs(2)));
+    }
     tmux.keys("h");
+    tmux.wait_for("the health check's progress", |s| {
+        s.contains("health check of 4 enabled accounts, 8 at a time")
+    });
     tmux.wait_for("the health check's outcome", |s| {
         s.contains("Health check: 4 of 4 accounts answered ok.")
     });

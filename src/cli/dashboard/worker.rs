@@ -64,7 +64,7 @@ fn run(
         }
         match requests.recv_timeout(interval) {
             Ok(request) => {
-                send(Update::Busy(busy(&request)));
+                send(Update::Busy(progress(&mut manager, &request)));
                 let done = match perform(&mut manager, &request) {
                     Ok(text) => text,
                     Err(e) => format!("{}: {e:#}", busy(&request)),
@@ -83,6 +83,24 @@ fn reload(manager: &mut Manager) -> Update {
     match load(manager) {
         Ok(loaded) => Update::Loaded(Box::new(loaded)),
         Err(e) => Update::Done(format!("reading the vault failed: {e:#}")),
+    }
+}
+
+/// What the status line shows while `request` runs: as [`busy`], with
+/// how many accounts a health check probes and how many at a time.
+fn progress(manager: &mut Manager, request: &Request) -> String {
+    if *request != Request::HealthCheck {
+        return busy(request);
+    }
+    let options = ProbeOptions::default();
+    match manager.store().accounts() {
+        Ok(accounts) => format!(
+            "health check of {} enabled accounts, {} at a time, each within {} s",
+            accounts.iter().filter(|a| a.enabled).count(),
+            options.concurrency,
+            options.timeout.as_secs()
+        ),
+        Err(_) => busy(request),
     }
 }
 
