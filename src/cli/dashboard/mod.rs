@@ -106,6 +106,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                 state.message = Some(text);
                 continue;
             }
+            Wake::Worker(Update::Stopped) => {
+                anyhow::bail!("the dashboard's worker stopped unexpectedly")
+            }
             Wake::Input(Event::Key(key)) if key.kind == KeyEventKind::Press => key,
             Wake::Input(_) => continue,
         };

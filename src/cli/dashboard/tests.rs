@@ -260,3 +260,18 @@ fn a_reload_keeps_the_selected_account_and_moves_stay_in_the_list() {
     s.select_by(-9);
     assert_eq!(s.selected_label(), Some("0"));
 }
+
+#[test]
+fn tiny_terminals_draw_without_panicking() {
+    let mut s = state(Some(loaded(vec![account(
+        "work",
+        Provider::Claude,
+        99.0,
+        1.0,
+    )])));
+    s.help = true;
+    for (width, height) in [(1, 1), (10, 3), (20, 5), (40, 10), (79, 23)] {
+        let text = screen(&s, width, height);
+        assert_eq!(text.lines().count(), usize::from(height));
+    }
+}

@@ -2,6 +2,7 @@
 //! [`Request`]s over a channel and answers with [`Update`]s, and reloads
 //! the state every `interval` on its own. The UI thread never waits on it.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub enum Update {
     Busy(String),
     /// Work finished: its outcome or error, one line.
     Done(String),
+    /// The worker panicked and stopped.
+    Stopped,
 }
 
 /// Starts the worker with `manager`. It hands each update to `send`, and
@@ -49,7 +52,14 @@ pub fn spawn(
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("dashboard-worker".into())
-        .spawn(move || run(manager, interval, &requests, &send))
+        .spawn(move || {
+            // A panic here has restored the terminal (the hook): the UI is told
+            // to stop rather than draw on a terminal no longer in raw mode.
+            let run = AssertUnwindSafe(|| run(manager, interval, &requests, &send));
+            if std::panic::catch_unwind(run).is_err() {
+                send(Update::Stopped);
+            }
+        })
 }
 
 fn run(
