@@ -7,7 +7,8 @@
 #
 # What it does:
 #   1. installs what is missing (Debian/apt; root or sudo): dbus (dbus-run-session,
-#      dbus-send), gnome-keyring, libsecret-tools (secret-tool); nodejs and npm
+#      dbus-send), gnome-keyring, libsecret-tools (secret-tool), tmux (the
+#      dashboard tests drive `vault dashboard` in a real terminal); nodejs and npm
 #      when there is no `npm`, util-linux when there is no `unshare` (the
 #      real-client tests install Codex and Claude Code from npm and run them
 #      without network);
@@ -28,8 +29,8 @@ set -euo pipefail
 
 readonly KEYRING_PASSWORD="authvault-test-keyring" # throw-away keyring, not a secret
 readonly DAEMON_WAIT_SECS=10
-readonly PACKAGES=(dbus gnome-keyring libsecret-tools)
-readonly COMMANDS=(dbus-run-session dbus-send gnome-keyring-daemon secret-tool)
+readonly PACKAGES=(dbus gnome-keyring libsecret-tools tmux)
+readonly COMMANDS=(dbus-run-session dbus-send gnome-keyring-daemon secret-tool tmux)
 
 script_path=$(readlink -f "${BASH_SOURCE[0]}")
 repo_root=$(cd "$(dirname "$script_path")/.." && pwd)

@@ -225,6 +225,9 @@ pub struct Config {
     pub refresh_lease: Duration,
     /// Whether a graphical session exists to open a browser in.
     pub has_display: bool,
+    /// `NO_COLOR` is set (to anything but the empty string): nothing the
+    /// binary draws is coloured (<https://no-color.org>).
+    pub no_color: bool,
 }
 
 impl Config {
@@ -251,6 +254,7 @@ impl Config {
                 .and_then(|s| s.parse().ok())
                 .map_or(Duration::from_secs(30), Duration::from_secs),
             has_display: var("DISPLAY").is_some() || var("WAYLAND_DISPLAY").is_some(),
+            no_color: var("NO_COLOR").is_some(),
         };
         let file = var("AUTHVAULT_CONFIG").map_or_else(
             || {

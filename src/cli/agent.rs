@@ -21,7 +21,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
-use super::{Ctx, print_err};
+use super::{Ctx, print_err, print_warn};
 
 /// What a grant is for: shared by `env` and `exec`.
 #[derive(Debug, clap::Args)]
@@ -100,10 +100,10 @@ fn grant(
         },
     )?;
     for w in &grant.warnings {
-        print_err(&format!("warning: {w}"));
+        print_warn(&format!("warning: {w}"));
     }
     for n in &grant.reservation.notices {
-        print_err(&format!(
+        print_warn(&format!(
             "notice: {} at {} % ({} of {})",
             n.budget, n.threshold, n.level, n.limit
         ));
@@ -264,13 +264,13 @@ fn write_back(manager: &mut Manager, label: &str, home: &CodexHome) {
         .read_auth()
         .and_then(|bytes| manager.write_back_codex(label, &file, &bytes));
     match result {
-        Ok(WriteBack::RefusedOtherIdentity { field }) => print_err(&format!(
+        Ok(WriteBack::RefusedOtherIdentity { field }) => print_warn(&format!(
             "warning: the command left tokens of another ChatGPT account ({field} differs); \
              they were not stored, and `{}` keeps its own",
             escape(label)
         )),
         Ok(_) => {}
-        Err(e) => print_err(&format!(
+        Err(e) => print_warn(&format!(
             "warning: the tokens Codex left could not be merged into `{}`: {e}",
             escape(label)
         )),
@@ -284,7 +284,7 @@ fn recover_stale_homes(manager: &mut Manager, run_dir: &Path) {
     let stale = match authvault::agent::stale_homes(run_dir) {
         Ok(stale) => stale,
         Err(e) => {
-            print_err(&format!("warning: {e}"));
+            print_warn(&format!("warning: {e}"));
             return;
         }
     };
@@ -310,7 +310,7 @@ fn recover_stale_homes(manager: &mut Manager, run_dir: &Path) {
             }
         }
         if let Err(e) = home.remove() {
-            print_err(&format!("warning: {e}"));
+            print_warn(&format!("warning: {e}"));
         }
     }
 }

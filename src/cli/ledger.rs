@@ -9,7 +9,7 @@ use authvault::quota;
 use authvault::store::{Notice, Usage};
 use chrono::TimeDelta;
 
-use super::{Ctx, print_err};
+use super::{Ctx, print_warn};
 
 #[derive(Debug, clap::Args)]
 pub struct ReserveArgs {
@@ -59,7 +59,7 @@ pub struct ReleaseArgs {
 
 fn tell(notices: &[Notice]) {
     for n in notices {
-        print_err(&format!(
+        print_warn(&format!(
             "notice: {} reached {} % ({} of {})",
             n.budget, n.threshold, n.level, n.limit
         ));

@@ -135,7 +135,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         let (account, warnings) =
             manager.login_api_key(args.provider, key, &target, !args.no_validate)?;
         for w in warnings {
-            super::print_err(&format!("warning: {w}"));
+            super::print_warn(&format!("warning: {w}"));
         }
         LoggedIn {
             account,
@@ -150,7 +150,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         && info.email.is_none()
         && info.provider_account_id.is_none()
     {
-        super::print_err(&format!(
+        super::print_warn(&format!(
             "warning: the provider named no e-mail or account id for this login, so account `{}` still has no identity to check later logins against",
             info.label
         ));
@@ -321,7 +321,7 @@ fn open_browser(vault_path: &Path, url: &str) -> Option<BrowserPage> {
     let page = match BrowserPage::write(vault_path, url) {
         Ok(p) => p,
         Err(e) => {
-            super::print_err(&format!(
+            super::print_warn(&format!(
                 "warning: not opening a browser ({e:#}); open the address above yourself"
             ));
             return None;

@@ -5,6 +5,8 @@
 mod accounts;
 mod agent;
 mod audit;
+mod conventions;
+mod dashboard;
 mod doctor;
 mod export;
 mod health;
@@ -39,9 +41,24 @@ use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
+/// Examples shown under `vault --help`: the common tasks.
+const EXAMPLES: &str = "\
+Examples:
+  vault migrate                        Import Codex and Claude Code logins once
+  vault login claude                   Log in to a Claude subscription in the browser
+  vault login openai --paste           Log in without a browser on this machine
+  vault login openai --api-key-stdin < key.txt
+                                       Store an API key read from stdin
+  vault token --account work           Print an account's token (for scripts)
+  vault select --task quick-query      Show which account would serve a task, and why
+  vault exec -- codex                  Run an agent with the account the selector picks
+  eval \"$(vault env)\"                  Put a granted account's variables in this shell
+  vault dashboard                      Watch accounts, quota and sessions; switch with one key
+  vault completions bash > ~/.local/share/bash-completion/completions/vault";
+
 /// Encrypted, audited credentials for AI coding agents.
 #[derive(Debug, Parser)]
-#[command(name = "vault", version, about, long_about = None)]
+#[command(name = "vault", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
     /// Vault file [env: AUTHVAULT_PATH] [default: DATA_DIR/authvault/vault.db]
     #[arg(long, global = true, value_name = "PATH")]
@@ -49,6 +66,9 @@ pub struct Cli {
     /// Print machine-readable JSON (stable field names) instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Print no warnings or notices on stderr (errors still are).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -116,6 +136,13 @@ enum Command {
     Exec(agent::ExecArgs),
     /// List live agent sessions (closing those whose process died).
     Sessions,
+    /// A terminal UI: accounts with their usage, agent sessions and the
+    /// provider choice, switched with one key (`?` lists the keys).
+    Dashboard(dashboard::Args),
+    /// Print a shell completion script (bash, zsh, fish…) to stdout.
+    Completions(conventions::CompletionsArgs),
+    /// Print the man page (roff) to stdout: `vault man | man -l -`.
+    Man,
 }
 
 /// Reads a line from the controlling terminal without echo; `None` without one.
@@ -145,6 +172,16 @@ fn print_err(text: &str) {
     eprintln!("{}", escape_lines(text));
 }
 
+/// Set once by `--quiet`, before any command runs.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes a warning or notice to stderr, as [`print_err`], unless `--quiet`.
+fn print_warn(text: &str) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        print_err(text);
+    }
+}
+
 /// What every command gets.
 pub struct Ctx {
     config: Config,
@@ -155,7 +192,10 @@ pub struct Ctx {
 /// [`authvault::hardening::harden_process`], reported once logging is set up.
 pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> {
     let config = Config::from_env(cli.vault);
-    init_logging(config.log_filter.as_deref());
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    // Quiet keeps errors in the log; an explicit RUST_LOG still wins.
+    let default_filter = if cli.quiet { "error" } else { "warn" };
+    init_logging(config.log_filter.as_deref().unwrap_or(default_filter));
     if let Err(e) = hardening {
         // Not fatal: a sandbox may forbid the calls; the user is told.
         tracing::warn!("{e}");
@@ -192,11 +232,14 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::Env(args) => agent::env(&ctx, &args),
         Command::Exec(args) => agent::exec(&ctx, &args),
         Command::Sessions => agent::sessions(&ctx),
+        Command::Dashboard(args) => dashboard::run(&ctx, &args),
+        Command::Completions(args) => conventions::completions(&args),
+        Command::Man => conventions::man(),
     }
 }
 
-fn init_logging(filter: Option<&str>) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter.unwrap_or("warn"))
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

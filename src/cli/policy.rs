@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use authvault::selector::Policy;
-use authvault::store::Store;
+use authvault::store::{AccountInfo, Store};
 use authvault::terminal::escape;
 use clap::Subcommand;
 
@@ -124,16 +124,9 @@ const fn on_off(on: bool) -> &'static str {
     if on { "on" } else { "off" }
 }
 
-pub fn switch(ctx: &Ctx, args: &SwitchArgs) -> Result<ExitCode> {
-    let mut store = ctx.unlock()?;
-    let Some(label) = args.label.as_deref().filter(|_| !args.clear) else {
-        let keys = [Policy::unset("pin")?, Policy::unset("strategy")?];
-        let removed = store.unset_policy(&keys)?;
-        ctx.emit(&serde_json::json!({ "unset": removed }), || {
-            "Unpinned: the policy's strategy applies again.".into()
-        })?;
-        return Ok(ExitCode::SUCCESS);
-    };
+/// Pins the account `label`: `pin` and `strategy user-preference` in one
+/// transaction (`vault switch LABEL`, the dashboard's `p`).
+pub fn pin(store: &mut Store, label: &str) -> Result<AccountInfo> {
     // The label must name an account: `AccountNotFound` otherwise.
     let account = store.account(label)?;
     let rows: Vec<_> = [
@@ -144,6 +137,20 @@ pub fn switch(ctx: &Ctx, args: &SwitchArgs) -> Result<ExitCode> {
     .map(|s| (s.key, s.value))
     .collect();
     store.set_policy(&rows)?;
+    Ok(account)
+}
+
+pub fn switch(ctx: &Ctx, args: &SwitchArgs) -> Result<ExitCode> {
+    let mut store = ctx.unlock()?;
+    let Some(label) = args.label.as_deref().filter(|_| !args.clear) else {
+        let keys = [Policy::unset("pin")?, Policy::unset("strategy")?];
+        let removed = store.unset_policy(&keys)?;
+        ctx.emit(&serde_json::json!({ "unset": removed }), || {
+            "Unpinned: the policy's strategy applies again.".into()
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let account = pin(&mut store, label)?;
     ctx.emit(&serde_json::json!({ "pinned": account.label }), || {
         format!(
             "Pinned {} account `{}` (strategy user-preference).",

@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         provider: None,
     })?;
     for w in &served.warnings {
-        super::print_err(&format!("warning: {w}"));
+        super::print_warn(&format!("warning: {w}"));
     }
     let t = &served.token;
     ctx.emit(

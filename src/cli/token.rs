@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         provider: args.provider,
     })?;
     for w in &served.warnings {
-        super::print_err(&format!("warning: {w}"));
+        super::print_warn(&format!("warning: {w}"));
     }
     let token = &served.token;
     if ctx.json {

@@ -115,6 +115,9 @@ pub struct Session {
     pub last_seen: DateTime<Utc>,
     /// Its reservation.
     pub reservation: Option<i64>,
+    /// Tokens its reservation holds while still open (not committed,
+    /// released or expired).
+    pub reserved_tokens: Option<u64>,
 }
 
 /// How a session ended.
@@ -253,8 +256,9 @@ impl Store {
             let (tx, _) = self.read_tx()?;
             let mut stmt = tx.prepare(
                 "SELECT s.id, s.agent, a.label, s.kind, s.pid, s.pid_start, s.host,
-                        s.started_at, s.last_seen, s.reservation_id
+                        s.started_at, s.last_seen, s.reservation_id, r.tokens, r.expires_at
                  FROM agent_sessions s LEFT JOIN accounts a ON a.id = s.account_id
+                 LEFT JOIN quota_reservations r ON r.id = s.reservation_id AND r.state = 'open'
                  WHERE s.ended_at IS NULL ORDER BY s.started_at, s.id",
             )?;
             let mut rows = stmt.query([])?;
@@ -284,6 +288,16 @@ impl Store {
                     started_at: at(7, "started_at")?,
                     last_seen: at(8, "last_seen")?,
                     reservation: r.get(9)?,
+                    reserved_tokens: match r.get::<_, Option<String>>(11)? {
+                        Some(expires)
+                            if time::decode(&expires, "quota_reservations", "expires_at", id)?
+                                > Utc::now() =>
+                        {
+                            r.get::<_, Option<i64>>(10)?
+                                .and_then(|t| u64::try_from(t).ok())
+                        }
+                        _ => None,
+                    },
                 });
             }
             Ok(out)

@@ -315,6 +315,7 @@ fn a_session_lives_with_its_shell_and_its_reservation_is_released_when_the_shell
     assert_eq!(live[0]["pid"], shell.id());
     assert_eq!(live[0]["account"], "api");
     assert_eq!(live[0]["reservation"], reservation);
+    assert_eq!(live[0]["reserved_tokens"], 500);
     assert_eq!(reservation_state(&tv, reservation), "open");
 
     shell.kill().expect("kill the shell");

@@ -4,6 +4,8 @@ mod canary;
 mod cli;
 mod common;
 mod concurrency;
+mod conventions;
+mod dashboard;
 pub mod fake_provider;
 mod files;
 mod hardening;

@@ -1,0 +1,277 @@
+//! The dashboard's panels rendered into a `TestBackend`: what each shows for
+//! an empty vault, accounts in every state, sessions, the provider choice,
+//! the key help, `NO_COLOR` and an 80×24 terminal.
+
+use authvault::model::{CredentialKind, Provider};
+use authvault::selector::{BudgetUnit, Strategy};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+
+use super::state::{AccountRow, AccountState, Budget, DashboardState, Loaded, SessionRow, Window};
+use super::view::{KEYS, draw};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 4, 12, 0, 0).unwrap()
+}
+
+fn account(label: &str, provider: Provider, five: f64, seven: f64) -> AccountRow {
+    AccountRow {
+        label: label.into(),
+        provider,
+        credential: CredentialKind::OAuth,
+        plan: Some("max".into()),
+        state: AccountState::Ok,
+        five_hour: Some(Window {
+            percent: Some(five),
+            resets_at: Some(now() + TimeDelta::minutes(299)),
+        }),
+        seven_day: Some(Window {
+            percent: Some(seven),
+            resets_at: Some(now() + TimeDelta::hours(50)),
+        }),
+        fetched_at: Some(now()),
+        budgets: Vec::new(),
+    }
+}
+
+fn loaded(accounts: Vec<AccountRow>) -> Loaded {
+    Loaded {
+        pick: accounts.first().map(|a| a.label.clone()),
+        accounts,
+        sessions: Vec::new(),
+        strategy: Strategy::PreferClaude,
+        pin: None,
+        threshold: 80.0,
+        reason: "first in the fallback order".into(),
+    }
+}
+
+fn state(loaded: Option<Loaded>) -> DashboardState {
+    let mut s = DashboardState::new(false, now());
+    if let Some(l) = loaded {
+        s.apply(l);
+    }
+    s
+}
+
+fn render(state: &DashboardState, width: u16, height: u16) -> Buffer {
+    let mut term = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    term.draw(|f| draw(f, state)).expect("draw");
+    term.backend().buffer().clone()
+}
+
+/// The screen as lines of text.
+fn lines(buffer: &Buffer) -> Vec<String> {
+    let width = usize::from(buffer.area.width);
+    buffer
+        .content
+        .chunks(width)
+        .map(|row| row.iter().map(ratatui::buffer::Cell::symbol).collect())
+        .collect()
+}
+
+fn screen(state: &DashboardState, width: u16, height: u16) -> String {
+    lines(&render(state, width, height)).join("\n")
+}
+
+/// The first line inside a panel that names `label`.
+fn line_of(screen: &str, label: &str) -> String {
+    let found: Vec<_> = screen
+        .lines()
+        .filter(|l| l.starts_with('│') && l.contains(label))
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "`{label}` is not on the screen:\n{screen}"
+    );
+    found[0].to_owned()
+}
+
+#[test]
+fn before_the_first_load_the_accounts_panel_says_it_is_loading() {
+    let text = screen(&state(None), 120, 40);
+    assert!(text.contains("Loading the vault"), "{text}");
+}
+
+#[test]
+fn an_empty_vault_says_how_to_add_accounts_and_shows_no_sessions() {
+    let text = screen(&state(Some(loaded(Vec::new()))), 120, 40);
+    assert!(text.contains("Accounts (0)"), "{text}");
+    assert!(
+        text.contains("No accounts yet: run `vault login`"),
+        "{text}"
+    );
+    assert!(text.contains("No live agent sessions."), "{text}");
+    assert!(text.contains("next pick: none"), "{text}");
+    assert!(text.contains("1 (x) prefer-claude"), "{text}");
+}
+
+#[test]
+fn each_account_shows_provider_plan_state_utilization_and_resets() {
+    let s = state(Some(loaded(vec![
+        account("work", Provider::Claude, 12.0, 34.0),
+        account("home", Provider::OpenAi, 85.0, 40.0),
+    ])));
+    let text = screen(&s, 120, 40);
+    let work = line_of(&text, "work");
+    for part in ["*", "claude", "max", "ok", "12%", "4h59m", "34%", "2d02h"] {
+        assert!(work.contains(part), "`{part}` missing: {work}");
+    }
+    // Over the 80 % threshold: marked, for NO_COLOR too.
+    let home = line_of(&text, "home");
+    assert!(home.contains("85%!"), "{home}");
+    assert!(!home.contains('*'), "only the pick is starred: {home}");
+    assert!(text.contains("next pick: * work"), "{text}");
+}
+
+#[test]
+fn needs_login_disabled_and_cooldown_are_told_apart() {
+    let mut login = account("expired", Provider::Claude, 0.0, 0.0);
+    login.state = AccountState::NeedsLogin;
+    login.five_hour = None;
+    login.seven_day = None;
+    let mut off = account("off", Provider::Claude, 1.0, 1.0);
+    off.state = AccountState::Disabled;
+    let mut cool = account("cool", Provider::OpenAi, 1.0, 1.0);
+    cool.state = AccountState::Cooldown(now() + TimeDelta::minutes(4));
+    let text = screen(&state(Some(loaded(vec![login, off, cool]))), 120, 40);
+    let expired = line_of(&text, "expired");
+    assert!(expired.contains("needs login"), "{expired}");
+    assert!(expired.contains(" - "), "no snapshot, no gauge: {expired}");
+    assert!(line_of(&text, "off").contains("disabled"));
+    assert!(line_of(&text, "cool").contains("cool 4m"));
+}
+
+#[test]
+fn a_local_budget_is_a_bar_with_its_share_on_wide_terminals() {
+    let mut a = account("work", Provider::Claude, 1.0, 1.0);
+    a.budgets = vec![Budget {
+        name: "daily".into(),
+        unit: BudgetUnit::Tokens,
+        spent: 850.0,
+        limit: 1000.0,
+    }];
+    let text = screen(&state(Some(loaded(vec![a]))), 120, 40);
+    let work = line_of(&text, "work");
+    assert!(work.contains("#####. 85% daily"), "{work}");
+}
+
+#[test]
+fn sessions_show_agent_account_age_and_reserved_tokens() {
+    let mut l = loaded(vec![account("work", Provider::Claude, 1.0, 1.0)]);
+    l.sessions = vec![SessionRow {
+        agent: "ci-bot".into(),
+        account: Some("work".into()),
+        started_at: now() - TimeDelta::minutes(3),
+        reserved_tokens: Some(5000),
+    }];
+    let text = screen(&state(Some(l)), 120, 40);
+    assert!(text.contains("Agent sessions (1)"), "{text}");
+    let row = line_of(&text, "ci-bot");
+    for part in ["work", "3m ago", "5000"] {
+        assert!(row.contains(part), "`{part}` missing: {row}");
+    }
+}
+
+#[test]
+fn the_provider_choice_marks_the_strategy_and_names_the_pin() {
+    let mut l = loaded(vec![account("work", Provider::Claude, 1.0, 1.0)]);
+    l.strategy = Strategy::CostOptimized;
+    l.pin = Some("work".into());
+    let text = screen(&state(Some(l)), 120, 40);
+    assert!(text.contains("3 (x) cost-optimized"), "{text}");
+    assert!(text.contains("1 ( ) prefer-claude"), "{text}");
+    assert!(text.contains("pin work  threshold 80%"), "{text}");
+}
+
+#[test]
+fn question_mark_help_lists_every_key() {
+    let mut s = state(Some(loaded(Vec::new())));
+    s.help = true;
+    let text = screen(&s, 80, 24);
+    for (key, what) in KEYS {
+        assert!(
+            text.contains(&format!("{key:>10}  {what}")),
+            "`{key}` missing:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn at_80_by_24_every_account_shows_with_its_utilization() {
+    let accounts: Vec<_> = (0..6)
+        .map(|i| {
+            account(
+                &format!("acct-{i}"),
+                Provider::Claude,
+                f64::from(10 + i),
+                34.0,
+            )
+        })
+        .collect();
+    let text = screen(&state(Some(loaded(accounts))), 80, 24);
+    for i in 0..6 {
+        let row = line_of(&text, &format!("acct-{i}"));
+        assert!(row.contains(&format!("{}%", 10 + i)), "{row}");
+        assert!(row.contains("34%"), "{row}");
+    }
+    assert!(text.contains("q quit"), "{text}");
+}
+
+#[test]
+fn gauges_are_coloured_by_the_threshold_and_no_color_draws_none() {
+    let l = loaded(vec![
+        account("low", Provider::Claude, 10.0, 10.0),
+        account("high", Provider::Claude, 90.0, 10.0),
+    ]);
+    let mut s = state(Some(l));
+    let colours = |buffer: &Buffer| -> Vec<Color> {
+        buffer
+            .content
+            .iter()
+            .map(|c| c.fg)
+            .filter(|c| *c != Color::Reset)
+            .collect()
+    };
+    let coloured = render(&s, 120, 40);
+    assert!(colours(&coloured).contains(&Color::Red));
+    assert!(colours(&coloured).contains(&Color::Green));
+    s.no_color = true;
+    assert_eq!(colours(&render(&s, 120, 40)), Vec::<Color>::new());
+}
+
+#[test]
+fn a_reload_keeps_the_selected_account_and_moves_stay_in_the_list() {
+    let mut s = state(Some(loaded(vec![
+        account("a", Provider::Claude, 1.0, 1.0),
+        account("b", Provider::Claude, 1.0, 1.0),
+    ])));
+    s.select_by(5);
+    assert_eq!(s.selected_label(), Some("b"));
+    s.apply(loaded(vec![
+        account("0", Provider::Claude, 1.0, 1.0),
+        account("a", Provider::Claude, 1.0, 1.0),
+        account("b", Provider::Claude, 1.0, 1.0),
+    ]));
+    assert_eq!(s.selected_label(), Some("b"));
+    s.select_by(-9);
+    assert_eq!(s.selected_label(), Some("0"));
+}
+
+#[test]
+fn tiny_terminals_draw_without_panicking() {
+    let mut s = state(Some(loaded(vec![account(
+        "work",
+        Provider::Claude,
+        99.0,
+        1.0,
+    )])));
+    s.help = true;
+    for (width, height) in [(1, 1), (10, 3), (20, 5), (40, 10), (79, 23)] {
+        let text = screen(&s, width, height);
+        assert_eq!(text.lines().count(), usize::from(height));
+    }
+}
