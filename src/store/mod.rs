@@ -22,6 +22,7 @@ mod refresh;
 mod sealed;
 mod sessions;
 mod time;
+mod usage;
 mod vault;
 
 use time::now;
@@ -43,6 +44,7 @@ pub use quota::{Budget, BudgetStatus, Notice, Reservation, Settled, Target, Usag
 pub use refresh::{Lease, OAuthState};
 pub use sealed::{SEALED_COLUMNS, SealedColumn};
 pub use sessions::{GrantRecord, GrantRequest, Selection, Session, SessionEnd, SessionKind};
+pub use usage::{EventRow, FileMark, UsageEvent, UsageFilter, UsageWritten};
 pub use vault::{Vault, VaultInfo};
 
 use crate::crypto::{self, Key, Place};

@@ -17,3 +17,4 @@ mod rekey_crash;
 mod sealing;
 mod select;
 mod upgrade;
+mod usage;

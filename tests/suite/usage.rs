@@ -1,0 +1,264 @@
+//! Usage history: events stored once, the hourly rollup kept equal to the
+//! events through every kind of write, project paths sealed.
+
+use std::path::PathBuf;
+
+use authvault::keys::MemoryKeyring;
+use authvault::model::Provider;
+use authvault::store::{EventRow, FileMark, Store, UsageEvent, UsageFilter, UsageWritten};
+use authvault::usage::{Source, Tokens};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+
+use super::common::{Rng, api_key_account, contains, memory_vault, seed};
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("a test time")
+}
+
+fn event(identity: &str, at_: &str, input: u64, output: u64) -> UsageEvent {
+    UsageEvent {
+        at: at(at_),
+        provider: Provider::Claude,
+        account: None,
+        model: "claude-sonnet-4-20250514".into(),
+        agent: None,
+        task_type: None,
+        session: Some("s1".into()),
+        project: Some("-home-u-demo".into()),
+        source: Source::ClaudeCode,
+        tokens: Tokens {
+            input,
+            output,
+            ..Tokens::default()
+        },
+        cost_pico: input * 3_000_000 + output * 15_000_000,
+        price_version: Some("test".into()),
+        identity: identity.into(),
+    }
+}
+
+/// The hourly sums computed from the events themselves, in the rollup's order.
+fn hours_from_events(store: &mut Store) -> Vec<EventRow> {
+    let mut sums: std::collections::BTreeMap<_, EventRow> = std::collections::BTreeMap::new();
+    for e in store.usage_events(&UsageFilter::default()).unwrap() {
+        let hour = e.at.duration_trunc(TimeDelta::hours(1)).unwrap();
+        let key = (
+            hour,
+            e.provider.as_str(),
+            e.account.clone(),
+            e.model.clone(),
+            e.source,
+            e.agent.clone(),
+            e.task_type.clone(),
+        );
+        let row = sums.entry(key).or_insert_with(|| EventRow {
+            at: hour,
+            session: None,
+            project: None,
+            events: 0,
+            tokens: Tokens::default(),
+            cost_pico: 0,
+            ..e.clone()
+        });
+        row.events += 1;
+        row.tokens.add(&e.tokens);
+        row.cost_pico += e.cost_pico;
+    }
+    let mut rows: Vec<EventRow> = sums.into_values().collect();
+    rows.sort_by(|a, b| {
+        (a.at, &a.account, &a.model, &a.agent).cmp(&(b.at, &b.account, &b.model, &b.agent))
+    });
+    rows
+}
+
+fn rollup(store: &mut Store) -> Vec<EventRow> {
+    let mut rows = store.usage_hours(&UsageFilter::default()).unwrap();
+    rows.sort_by(|a, b| {
+        (a.at, &a.account, &a.model, &a.agent).cmp(&(b.at, &b.account, &b.model, &b.agent))
+    });
+    rows
+}
+
+#[test]
+fn an_event_is_stored_once_and_a_larger_copy_replaces_it() {
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    let first = [event("m1:r1", "2025-06-20T10:15:30Z", 100, 200)];
+    assert_eq!(
+        store.record_usage(&first, &[]).unwrap(),
+        UsageWritten {
+            added: 1,
+            replaced: 0,
+            unchanged: 0
+        }
+    );
+    // The same event again, and a smaller copy: nothing changes.
+    let smaller = [event("m1:r1", "2025-06-20T10:15:30Z", 100, 100)];
+    assert_eq!(
+        store.record_usage(&first, &[]).unwrap(),
+        UsageWritten {
+            added: 0,
+            replaced: 0,
+            unchanged: 1
+        }
+    );
+    assert_eq!(
+        store.record_usage(&smaller, &[]).unwrap(),
+        UsageWritten {
+            added: 0,
+            replaced: 0,
+            unchanged: 1
+        }
+    );
+    // A copy that counts more tokens replaces it (ccusage keeps the larger).
+    let larger = [event("m1:r1", "2025-06-20T10:15:30Z", 100, 300)];
+    assert_eq!(
+        store.record_usage(&larger, &[]).unwrap(),
+        UsageWritten {
+            added: 0,
+            replaced: 1,
+            unchanged: 0
+        }
+    );
+    let events = store.usage_events(&UsageFilter::default()).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].tokens.output, 300);
+    assert_eq!(events[0].project.as_deref(), Some("-home-u-demo"));
+    assert_eq!(rollup(&mut store), hours_from_events(&mut store));
+}
+
+#[test]
+fn the_hourly_rollup_equals_the_events_through_inserts_replacements_removal_and_rebuild() {
+    let keyring = MemoryKeyring::default();
+    let (tv, mut store) = memory_vault(&keyring);
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    store
+        .add_account(&api_key_account(Provider::Claude, "home", "sk-ant-api03-y"))
+        .unwrap();
+    let mut rng = Rng::new(seed("usage rollup"));
+    let start = at("2025-06-20T22:00:00Z");
+    let mut events = Vec::new();
+    for _ in 0..400 {
+        let mut e = event(
+            &format!("m{}", rng.below(300)),
+            "2025-06-20T00:00:00Z",
+            rng.below(1000),
+            rng.below(1000),
+        );
+        e.at = start + TimeDelta::seconds(i64::try_from(rng.below(4 * 3600)).unwrap());
+        e.account = [None, Some("work".to_owned()), Some("home".to_owned())]
+            [usize::try_from(rng.below(3)).unwrap()]
+        .clone();
+        e.agent = [None, Some("ci".to_owned())][usize::try_from(rng.below(2)).unwrap()].clone();
+        e.model = ["claude-sonnet-4-20250514", "claude-opus-4-20250514"]
+            [usize::try_from(rng.below(2)).unwrap()]
+        .into();
+        e.tokens.cache_read = rng.below(5000);
+        e.tokens.cache_write_1h = rng.below(50);
+        events.push(e);
+    }
+    let mut written = UsageWritten::default();
+    for chunk in events.chunks(70) {
+        written.add(store.record_usage(chunk, &[]).unwrap());
+    }
+    assert_eq!(written.added + written.replaced + written.unchanged, 400);
+    assert!(written.replaced > 0 && written.unchanged > 0, "{written:?}");
+    let expected = hours_from_events(&mut store);
+    assert!(expected.len() > 10);
+    assert_eq!(rollup(&mut store), expected);
+
+    // Removing an account moves its usage to "unattributed".
+    store.remove_account("home").unwrap();
+    let expected = hours_from_events(&mut store);
+    assert!(
+        expected
+            .iter()
+            .all(|r| r.account.as_deref() != Some("home"))
+    );
+    assert_eq!(rollup(&mut store), expected);
+
+    // A damaged rollup is rebuilt from the events.
+    tv.raw()
+        .execute(
+            "UPDATE usage_hourly SET input_tokens = input_tokens + 7",
+            [],
+        )
+        .unwrap();
+    assert_ne!(rollup(&mut store), expected);
+    assert_eq!(
+        store.rebuild_usage_rollups().unwrap(),
+        expected.len() as u64
+    );
+    assert_eq!(rollup(&mut store), expected);
+}
+
+#[test]
+fn an_unknown_account_label_writes_nothing() {
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    let mut bad = event("m2:r2", "2025-06-20T10:15:30Z", 1, 1);
+    bad.account = Some("nobody".into());
+    let good = event("m1:r1", "2025-06-20T10:15:30Z", 1, 1);
+    let err = store.record_usage(&[good, bad], &[]).unwrap_err();
+    assert!(err.to_string().contains("nobody"), "{err}");
+    assert_eq!(store.usage_events(&UsageFilter::default()).unwrap(), vec![]);
+}
+
+#[test]
+fn project_paths_are_sealed_and_filtered_by_fingerprint() {
+    let keyring = MemoryKeyring::default();
+    let (tv, mut store) = memory_vault(&keyring);
+    let project = "-home-u-secret-customer-project";
+    let mut a = event("m1:r1", "2025-06-20T10:15:30Z", 1, 1);
+    a.project = Some(project.into());
+    let b = event("m2:r2", "2025-06-20T10:15:31Z", 2, 2);
+    store.record_usage(&[a, b], &[]).unwrap();
+    store.checkpoint().unwrap();
+    assert!(!contains(&tv.bytes(), project.as_bytes()));
+    assert!(!contains(&tv.bytes(), b"m1:r1"));
+    let filter = UsageFilter {
+        project: Some(project.into()),
+        ..UsageFilter::default()
+    };
+    let rows = store.usage_events(&filter).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].project.as_deref(), Some(project));
+    // The sealed path is bound to its row: moving it is an integrity error.
+    tv.raw()
+        .execute("UPDATE usage_projects SET path = (SELECT path FROM usage_projects WHERE id = 1) WHERE id = 2", [])
+        .unwrap();
+    assert!(store.usage_events(&UsageFilter::default()).is_err());
+}
+
+#[test]
+fn file_marks_are_kept_per_source_and_path() {
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    let a = PathBuf::from("/logs/a.jsonl");
+    let b = PathBuf::from("/logs/b.jsonl");
+    let mark = FileMark {
+        device: 1,
+        inode: 2,
+        size: 300,
+        read_to: 250,
+        lines: 4,
+    };
+    store
+        .record_usage(
+            &[event("m1:r1", "2025-06-20T10:15:30Z", 1, 1)],
+            &[(Source::ClaudeCode, a.clone(), mark.clone())],
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .usage_file_marks(Source::ClaudeCode, &[a.clone(), b])
+            .unwrap(),
+        vec![Some(mark.clone()), None]
+    );
+    assert_eq!(
+        store.usage_file_marks(Source::Codex, &[a]).unwrap(),
+        vec![None]
+    );
+}
