@@ -22,6 +22,7 @@ mod select;
 mod status;
 mod subscription;
 mod token;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -108,6 +109,8 @@ enum Command {
     Env(agent::EnvArgs),
     /// List live agent sessions (closing those whose process died).
     Sessions,
+    /// Usage history: import agent logs, rebuild the rollup.
+    Usage(usage::Args),
 }
 
 /// Reads a line from the controlling terminal without echo; `None` without one.
@@ -182,6 +185,7 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::History(args) => select::history(&ctx, &args),
         Command::Env(args) => agent::env(&ctx, &args),
         Command::Sessions => agent::sessions(&ctx),
+        Command::Usage(args) => usage::run(&ctx, &args),
     }
 }
 

@@ -3,6 +3,8 @@
 //! source. Pure types and arithmetic here (prices in [`price`]); the rows
 //! live in `store::usage`.
 
+pub mod claude;
+pub mod import;
 pub mod price;
 
 use std::fmt;

@@ -248,17 +248,315 @@ fn file_marks_are_kept_per_source_and_path() {
     store
         .record_usage(
             &[event("m1:r1", "2025-06-20T10:15:30Z", 1, 1)],
-            &[(Source::ClaudeCode, a.clone(), mark.clone())],
+            &[(Source::ClaudeCode, a.clone(), mark)],
         )
         .unwrap();
     assert_eq!(
         store
             .usage_file_marks(Source::ClaudeCode, &[a.clone(), b])
             .unwrap(),
-        vec![Some(mark.clone()), None]
+        vec![Some(mark), None]
     );
     assert_eq!(
         store.usage_file_marks(Source::Codex, &[a]).unwrap(),
         vec![None]
     );
+}
+
+/// One Claude Code assistant line as Claude Code writes it.
+fn claude_line(id: &str, request: &str, ts: &str, model: &str, tokens: [u64; 5]) -> String {
+    let [input, output, cw5, cw1h, read] = tokens;
+    serde_json::json!({
+        "parentUuid": null, "isSidechain": false, "userType": "external",
+        "cwd": "/home/u/demo", "sessionId": "s", "version": "1.0.85",
+        "message": {
+            "id": id, "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": "hi"}],
+            "usage": {
+                "input_tokens": input, "output_tokens": output,
+                "cache_creation_input_tokens": cw5 + cw1h, "cache_read_input_tokens": read,
+                "cache_creation": {"ephemeral_5m_input_tokens": cw5, "ephemeral_1h_input_tokens": cw1h},
+                "service_tier": "standard"
+            }
+        },
+        "requestId": request, "type": "assistant", "timestamp": ts
+    })
+    .to_string()
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn import_json(tv: &super::common::TempVault, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json", "usage", "import", "claude-code"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&super::common::stdout(&super::common::ok(
+        &mut tv.cmd_pw(&all),
+    )))
+    .unwrap()
+}
+
+#[test]
+fn claude_code_import_reads_only_what_is_new_and_a_torn_last_line_once_complete() {
+    let tv = super::common::TempVault::new();
+    drop(tv.init_passphrase());
+    let logs = tempfile::tempdir().unwrap();
+    let root = logs.path().to_str().unwrap().to_owned();
+    let a = logs.path().join("projects/-home-u-demo/aaaa.jsonl");
+    let b = logs
+        .path()
+        .join("projects/-home-u-other/bbbb/subagents/agent-1.jsonl");
+    let sonnet = "claude-sonnet-4-20250514";
+    append(
+        &a,
+        &format!(
+            "{}\n{}\n{{\"type\":\"user\",\"message\":{{\"role\":\"user\",\"content\":\"hi\"}}}}\n",
+            claude_line(
+                "m1",
+                "r1",
+                "2025-06-20T10:15:30.000Z",
+                sonnet,
+                [100, 200, 1000, 0, 5000]
+            ),
+            claude_line(
+                "m2",
+                "r2",
+                "2025-06-20T16:30:00.000Z",
+                "claude-opus-4-20250514",
+                [10, 50, 0, 0, 20_000]
+            ),
+        ),
+    );
+    // The same response in another file (a subagent transcript) counts once.
+    append(
+        &b,
+        &format!(
+            "{}\n{}\n",
+            claude_line(
+                "m1",
+                "r1",
+                "2025-06-20T10:15:30.000Z",
+                sonnet,
+                [100, 200, 1000, 0, 5000]
+            ),
+            claude_line(
+                "m3",
+                "r3",
+                "2025-06-21T01:00:00.000Z",
+                sonnet,
+                [5, 70, 0, 300, 0]
+            ),
+        ),
+    );
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (
+            r["files"].as_u64(),
+            r["lines"].as_u64(),
+            r["events"].as_u64()
+        ),
+        (Some(2), Some(5), Some(4))
+    );
+    assert_eq!(
+        r["written"],
+        serde_json::json!({"added": 3, "replaced": 0, "unchanged": 1})
+    );
+
+    // Again: nothing is read, nothing added.
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["files_read"].as_u64(), r["lines"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        r["written"],
+        serde_json::json!({"added": 0, "replaced": 0, "unchanged": 0})
+    );
+
+    // Two appended lines are exactly what is added.
+    append(
+        &a,
+        &format!(
+            "{}\n{}\n",
+            claude_line(
+                "m4",
+                "r4",
+                "2025-06-22T09:00:00.000Z",
+                sonnet,
+                [1, 2, 0, 0, 0]
+            ),
+            claude_line(
+                "m5",
+                "r5",
+                "2025-06-22T09:01:00.000Z",
+                sonnet,
+                [3, 4, 0, 0, 0]
+            ),
+        ),
+    );
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["files_read"].as_u64(), r["lines"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(r["written"]["added"].as_u64(), Some(2));
+
+    // A line being written is left for later, then read once complete.
+    let torn = claude_line(
+        "m6",
+        "r6",
+        "2025-06-22T10:00:00.000Z",
+        sonnet,
+        [7, 8, 0, 0, 0],
+    );
+    let (head, tail) = torn.split_at(torn.len() / 2);
+    append(&a, head);
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["lines"].as_u64(), r["written"]["added"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(r["bad"], serde_json::json!([]));
+    append(&a, &format!("{tail}\n"));
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["lines"].as_u64(), r["written"]["added"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let mut store = tv.open_passphrase();
+    let events = store.usage_events(&UsageFilter::default()).unwrap();
+    assert_eq!(events.len(), 6);
+    let m3 = events
+        .iter()
+        .find(|e| e.tokens.cache_write_1h == 300)
+        .unwrap();
+    assert_eq!(
+        (m3.session.as_deref(), m3.project.as_deref()),
+        (Some("bbbb"), Some("-home-u-other"))
+    );
+    // L3 of the reference: 5·3e-6 + 70·15e-6 + 300·6e-6 dollars.
+    assert_eq!(m3.cost_pico, 2_865_000_000);
+}
+
+#[test]
+fn a_replaced_or_shrunk_transcript_is_read_again_and_adds_nothing_twice() {
+    let tv = super::common::TempVault::new();
+    drop(tv.init_passphrase());
+    let logs = tempfile::tempdir().unwrap();
+    let root = logs.path().to_str().unwrap().to_owned();
+    let a = logs.path().join("projects/p/s.jsonl");
+    let l1 = claude_line(
+        "m1",
+        "r1",
+        "2025-06-20T10:00:00.000Z",
+        "claude-sonnet-4",
+        [1, 1, 0, 0, 0],
+    );
+    let l2 = claude_line(
+        "m2",
+        "r2",
+        "2025-06-20T11:00:00.000Z",
+        "claude-sonnet-4",
+        [2, 2, 0, 0, 0],
+    );
+    append(&a, &format!("{l1}\n{l2}\n"));
+    assert_eq!(
+        import_json(&tv, &[&root])["written"]["added"].as_u64(),
+        Some(2)
+    );
+    // Rewritten in place, shorter (compaction): read again, nothing new.
+    std::fs::write(&a, format!("{l1}\n")).unwrap();
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["files_reread"].as_u64(), r["written"]["added"].as_u64()),
+        (Some(1), Some(0))
+    );
+    // Replaced by another file at the same path, same size: read again.
+    let l3 = claude_line(
+        "m3",
+        "r3",
+        "2025-06-20T12:00:00.000Z",
+        "claude-sonnet-4",
+        [3, 3, 0, 0, 0],
+    );
+    let tmp = a.with_extension("tmp");
+    std::fs::write(&tmp, format!("{l3}\n")).unwrap();
+    std::fs::rename(&tmp, &a).unwrap();
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["files_reread"].as_u64(), r["written"]["added"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
+
+#[test]
+fn unreadable_lines_are_reported_with_their_numbers_and_the_rest_is_imported() {
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    drop(store);
+    let logs = tempfile::tempdir().unwrap();
+    let root = logs.path().join("projects");
+    let a = root.join("p/s.jsonl");
+    let good = claude_line(
+        "m1",
+        "r1",
+        "2025-06-20T10:00:00.000Z",
+        "claude-sonnet-4",
+        [1, 1, 0, 0, 0],
+    );
+    append(
+        &a,
+        &format!(
+            "{good}\nnot json at all\n{}\n\n{{\"timestamp\":\"soon\",\"message\":{{\"usage\":{{\"input_tokens\":1,\"output_tokens\":1}}}}}}\n",
+            claude_line(
+                "m2",
+                "r2",
+                "2025-06-20T11:00:00.000Z",
+                "claude-sonnet-4",
+                [2, 2, 0, 0, 0]
+            ),
+        ),
+    );
+    let r = import_json(&tv, &[root.to_str().unwrap(), "--account", "work"]);
+    assert_eq!(r["written"]["added"].as_u64(), Some(2));
+    let bad = &r["bad"][0];
+    assert_eq!(bad["path"].as_str(), a.to_str());
+    assert_eq!(bad["count"].as_u64(), Some(2));
+    let numbers: Vec<u64> = bad["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 5]);
+    let mut store = tv.open_passphrase();
+    let accounts: Vec<_> = store
+        .usage_events(&UsageFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.account)
+        .collect();
+    assert_eq!(accounts, [Some("work".to_owned()), Some("work".to_owned())]);
+    // An unknown account is an error and writes nothing.
+    let out = super::common::fails(&mut tv.cmd_pw(&[
+        "usage",
+        "import",
+        "claude-code",
+        root.to_str().unwrap(),
+        "--account",
+        "nobody",
+    ]));
+    assert!(super::common::stderr(&out).contains("nobody"));
 }

@@ -58,7 +58,7 @@ pub struct UsageEvent {
 }
 
 /// How far a log file was read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileMark {
     /// The device of the file read.
     pub device: u64,
