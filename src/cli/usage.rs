@@ -1,14 +1,23 @@
 //! `vault usage`: usage history. `import claude-code` backfills from Claude
-//! Code transcripts; `rebuild` recomputes the hourly rollup.
+//! Code transcripts; `daily`, `monthly` and `session` report (with `--json`
+//! in the shapes of `ccusage claude daily|monthly|session --json`);
+//! `rebuild` recomputes the hourly rollup.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use authvault::model::Provider;
+use authvault::store::{Store, UsageFilter};
 use authvault::terminal::escape;
 use authvault::usage::import::{self, ImportReport};
 use authvault::usage::price::PriceTable;
+use authvault::usage::query::{Group, Query, Row, Sums, Zone};
+use authvault::usage::{Tokens, pico_to_usd};
+use chrono::{NaiveDate, SecondsFormat};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde_json::{Value, json};
 
 use super::Ctx;
 
@@ -22,8 +31,45 @@ pub struct Args {
 enum Command {
     /// Read usage from agent logs into the vault (only what is new).
     Import(ImportArgs),
+    /// Usage per local day.
+    Daily(ReportArgs),
+    /// Usage per local month.
+    Monthly(ReportArgs),
+    /// Usage per session, most expensive first.
+    Session(ReportArgs),
     /// Recompute the hourly rollup from the stored events.
     Rebuild,
+}
+
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// First day (YYYY-MM-DD or YYYYMMDD, inclusive; sessions: of their last activity).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    since: Option<NaiveDate>,
+    /// Last day (YYYY-MM-DD or YYYYMMDD, inclusive).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    until: Option<NaiveDate>,
+    /// IANA time zone of days and months [default: the system's].
+    #[arg(long, value_name = "TZ", value_parser = parse_zone)]
+    timezone: Option<Zone>,
+    /// Only this provider (claude, openai).
+    #[arg(long, value_name = "P")]
+    provider: Option<Provider>,
+    /// Only this account.
+    #[arg(long, value_name = "L")]
+    account: Option<String>,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(s, "%Y%m%d"))
+        .map_err(|_| format!("`{s}` is not a date: write YYYY-MM-DD"))
+}
+
+fn parse_zone(s: &str) -> Result<Zone, String> {
+    Zone::named(s).ok_or_else(|| {
+        format!("`{s}` is not an IANA time zone: write for example UTC or Europe/Berlin")
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +123,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
             )?;
             ctx.emit(&report, || describe(&report))?;
         }
+        Command::Daily(r) => report(ctx, &mut store, r, Kind::Daily)?,
+        Command::Monthly(r) => report(ctx, &mut store, r, Kind::Monthly)?,
+        Command::Session(r) => report(ctx, &mut store, r, Kind::Session)?,
         Command::Rebuild => {
             let rows = store.rebuild_usage_rollups()?;
             ctx.emit(&serde_json::json!({ "rollup_rows": rows }), || {
@@ -117,4 +166,173 @@ fn describe(r: &ImportReport) -> String {
         }
     }
     out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Daily,
+    Monthly,
+    Session,
+}
+
+/// ccusage's token fields for `tokens` (cache creation = both cache writes).
+fn token_fields(tokens: &Tokens) -> serde_json::Map<String, Value> {
+    let Value::Object(map) = json!({
+        "inputTokens": tokens.input,
+        "outputTokens": tokens.output,
+        "cacheCreationTokens": tokens.cache_write(),
+        "cacheReadTokens": tokens.cache_read,
+    }) else {
+        unreachable!("json! of an object literal is an object")
+    };
+    map
+}
+
+fn totals(sums: &Sums) -> Value {
+    let mut map = token_fields(&sums.tokens);
+    map.insert("totalTokens".into(), json!(sums.tokens.total()));
+    map.insert("totalCost".into(), json!(sums.cost_usd()));
+    Value::Object(map)
+}
+
+/// Models by cost, most expensive first (ccusage's `modelBreakdowns` order).
+fn by_cost(row: &Row) -> Vec<(&String, &Sums)> {
+    let mut models: Vec<_> = row.models.iter().collect();
+    models.sort_by(|a, b| b.1.cost_pico.cmp(&a.1.cost_pico).then(a.0.cmp(b.0)));
+    models
+}
+
+fn row_json(row: &Row, kind: Kind) -> Value {
+    let Value::Object(mut map) = totals(&row.sums) else {
+        unreachable!("totals are an object")
+    };
+    let breakdowns: Vec<Value> = by_cost(row)
+        .into_iter()
+        .map(|(name, sums)| {
+            let mut m = token_fields(&sums.tokens);
+            m.insert("modelName".into(), json!(name));
+            m.insert("cost".into(), json!(sums.cost_usd()));
+            Value::Object(m)
+        })
+        .collect();
+    map.insert("modelBreakdowns".into(), Value::Array(breakdowns));
+    map.insert("modelsUsed".into(), json!(row.models_used));
+    let millis = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    match kind {
+        Kind::Daily => {
+            map.insert("date".into(), json!(row.key[0]));
+        }
+        Kind::Monthly => {
+            map.insert("month".into(), json!(row.key[0]));
+        }
+        Kind::Session => {
+            map.insert("sessionId".into(), json!(row.key[0]));
+            map.insert(
+                "projectPath".into(),
+                json!(row.project.as_deref().unwrap_or("-")),
+            );
+            map.insert("firstActivity".into(), json!(millis(row.first)));
+            map.insert("lastActivity".into(), json!(millis(row.last)));
+        }
+    }
+    Value::Object(map)
+}
+
+/// A count with thousands separators.
+fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn dollars(pico: u64) -> String {
+    format!("${:.2}", pico_to_usd(pico))
+}
+
+fn report(ctx: &Ctx, store: &mut Store, args: &ReportArgs, kind: Kind) -> Result<()> {
+    let query = Query {
+        since: args.since,
+        until: args.until,
+        zone: args.timezone.unwrap_or_default(),
+        filter: UsageFilter {
+            provider: args.provider,
+            account: args.account.clone(),
+            ..UsageFilter::default()
+        },
+        group_by: vec![match kind {
+            Kind::Daily => Group::Day,
+            Kind::Monthly => Group::Month,
+            Kind::Session => Group::Session,
+        }],
+    };
+    let mut result = query.run(store)?;
+    if kind == Kind::Session {
+        result.rows.retain(|r| r.tokens.total() > 0);
+        result
+            .rows
+            .sort_by(|a, b| b.cost_pico.cmp(&a.cost_pico).then(a.key.cmp(&b.key)));
+    }
+    let rows: Vec<Value> = result.rows.iter().map(|r| row_json(r, kind)).collect();
+    let name = match kind {
+        Kind::Daily => "daily",
+        Kind::Monthly => "monthly",
+        Kind::Session => "sessions",
+    };
+    let value = json!({ name: rows, "totals": totals(&result.total) });
+    ctx.emit(&value, || {
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        let first = match kind {
+            Kind::Daily => "Date",
+            Kind::Monthly => "Month",
+            Kind::Session => "Session",
+        };
+        table.set_header([
+            first,
+            "Models",
+            "Input",
+            "Output",
+            "Cache create",
+            "Cache read",
+            "Total tokens",
+            "Cost (USD)",
+        ]);
+        let line = |key: String, models: String, s: &Sums| {
+            vec![
+                key,
+                models,
+                count(s.tokens.input),
+                count(s.tokens.output),
+                count(s.tokens.cache_write()),
+                count(s.tokens.cache_read),
+                count(s.tokens.total()),
+                dollars(s.cost_pico),
+            ]
+        };
+        for r in &result.rows {
+            let key = match kind {
+                Kind::Session => format!(
+                    "{}\n{}",
+                    escape(&r.key[0]),
+                    escape(r.project.as_deref().unwrap_or("-"))
+                ),
+                _ => escape(&r.key[0]).into_owned(),
+            };
+            let models = r
+                .models_used
+                .iter()
+                .map(|m| escape(m).into_owned())
+                .collect::<Vec<_>>()
+                .join("\n");
+            table.add_row(line(key, models, &r.sums));
+        }
+        table.add_row(line("Total".into(), String::new(), &result.total));
+        table.to_string()
+    })
 }

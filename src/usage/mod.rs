@@ -6,6 +6,7 @@
 pub mod claude;
 pub mod import;
 pub mod price;
+pub mod query;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,6 +1,7 @@
 mod agent;
 mod audit_tamper;
 mod canary;
+mod ccusage;
 mod cli;
 mod common;
 mod concurrency;

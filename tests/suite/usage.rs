@@ -560,3 +560,79 @@ fn unreadable_lines_are_reported_with_their_numbers_and_the_rest_is_imported() {
     ]));
     assert!(super::common::stderr(&out).contains("nobody"));
 }
+
+/// Per (local day, model): tokens and cost, computed straight from the events.
+fn days_from_events(events: &[EventRow], tz: chrono_tz::Tz) -> Vec<(Vec<String>, u64, u64, u64)> {
+    let mut sums: std::collections::BTreeMap<Vec<String>, (u64, u64, u64)> =
+        std::collections::BTreeMap::new();
+    for e in events {
+        let day = e.at.with_timezone(&tz).format("%Y-%m-%d").to_string();
+        let s = sums.entry(vec![day, e.model.clone()]).or_default();
+        s.0 += e.events;
+        s.1 += e.tokens.total();
+        s.2 += e.cost_pico;
+    }
+    sums.into_iter()
+        .map(|(k, (n, t, c))| (k, n, t, c))
+        .collect()
+}
+
+#[test]
+fn days_in_daylight_saving_and_half_hour_zones_equal_the_sums_of_raw_events() {
+    use authvault::usage::query::{Group, Query, Zone};
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    let mut rng = Rng::new(seed("usage zones"));
+    let mut events = Vec::new();
+    // Around both 2025 changes in New York, every minute of the hours
+    // that move, and at random.
+    for (i, start) in ["2025-03-08T00:00:00Z", "2025-11-01T00:00:00Z"]
+        .iter()
+        .enumerate()
+    {
+        for j in 0..600 {
+            let mut e = event(&format!("{i}:{j}"), start, rng.below(1000), rng.below(1000));
+            e.at += TimeDelta::minutes(i64::try_from(rng.below(3 * 24 * 60)).unwrap());
+            e.model =
+                ["claude-sonnet-4", "claude-opus-4"][usize::try_from(rng.below(2)).unwrap()].into();
+            events.push(e);
+        }
+    }
+    store.record_usage(&events, &[]).unwrap();
+    let raw = store.usage_events(&UsageFilter::default()).unwrap();
+    for name in ["America/New_York", "Asia/Kolkata", "UTC"] {
+        let tz: chrono_tz::Tz = name.parse().unwrap();
+        let query = Query {
+            zone: Zone::named(name).unwrap(),
+            group_by: vec![Group::Day, Group::Model],
+            ..Query::default()
+        };
+        let report = query.run(&mut store).unwrap();
+        let got: Vec<_> = report
+            .rows
+            .iter()
+            .map(|r| (r.key.clone(), r.events, r.tokens.total(), r.cost_pico))
+            .collect();
+        assert_eq!(got, days_from_events(&raw, tz), "{name}");
+        // A range of local dates selects exactly those days.
+        let since = "2025-03-09".parse().unwrap();
+        let until = "2025-11-01".parse().unwrap();
+        let ranged = Query {
+            since: Some(since),
+            until: Some(until),
+            ..query.clone()
+        }
+        .run(&mut store)
+        .unwrap();
+        let want: Vec<_> = days_from_events(&raw, tz)
+            .into_iter()
+            .filter(|(k, ..)| k[0].as_str() >= "2025-03-09" && k[0].as_str() <= "2025-11-01")
+            .collect();
+        let got: Vec<_> = ranged
+            .rows
+            .iter()
+            .map(|r| (r.key.clone(), r.events, r.tokens.total(), r.cost_pico))
+            .collect();
+        assert_eq!(got, want, "{name} ranged");
+    }
+}
