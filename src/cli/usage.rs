@@ -91,6 +91,16 @@ enum From {
         #[arg(long, value_name = "L")]
         account: Option<String>,
     },
+    /// Codex rollouts: DIR… (each a CODEX_HOME, read through its
+    /// `sessions/` and `archived_sessions/`), else CODEX_HOME or ~/.codex.
+    Codex {
+        /// Directories to read instead of the default.
+        #[arg(value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Attribute every event to this account.
+        #[arg(long, value_name = "L")]
+        account: Option<String>,
+    },
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
@@ -116,6 +126,33 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                 );
             }
             let report = import::import_claude_code(
+                &mut store,
+                &roots,
+                account.as_deref(),
+                PriceTable::builtin(),
+            )?;
+            ctx.emit(&report, || describe(&report))?;
+        }
+        Command::Import(ImportArgs {
+            from: From::Codex { dirs, account },
+        }) => {
+            let homes = if dirs.is_empty() {
+                std::slice::from_ref(&ctx.config.codex_home)
+            } else {
+                dirs.as_slice()
+            };
+            let roots = import::codex_roots(homes);
+            if roots.is_empty() {
+                anyhow::bail!(
+                    "no Codex sessions directory in {}; name one: `vault usage import codex DIR`",
+                    homes
+                        .iter()
+                        .map(|p| escape(&p.display().to_string()).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let report = import::import_codex(
                 &mut store,
                 &roots,
                 account.as_deref(),

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::Source;
-use super::claude::{self, Transcript};
+use super::claude::{self, LineError, Transcript};
+use super::codex::Rollout;
 use super::price::PriceTable;
 use crate::error::{Error, Result};
 use crate::store::{FileMark, Store, UsageEvent, UsageWritten};
@@ -147,27 +148,39 @@ impl Recorder<'_> {
     }
 }
 
-/// Reads one transcript from where the last import stopped.
-fn read_claude_file(
+/// How a file's lines are read.
+enum Reading {
+    /// Each line on its own: an import resumes where the last one stopped.
+    Resumable,
+    /// Each line depends on those before (Codex's cumulative totals): a
+    /// file that changed is read again from the start.
+    FromStart,
+}
+
+/// Reads one log file from where the last import stopped (or from the
+/// start), parsing each complete line with `parse`.
+fn read_file(
     rec: &mut Recorder<'_>,
     path: &Path,
-    transcript: &Transcript,
     before: Option<FileMark>,
-    prices: &PriceTable,
+    reading: &Reading,
+    mut parse: impl FnMut(&[u8]) -> std::result::Result<Option<UsageEvent>, LineError>,
 ) -> Result<()> {
     let file = File::open(path).map_err(Error::io("open", path))?;
     let meta = file
         .metadata()
         .map_err(Error::io("read metadata of", path))?;
     let (device, inode, size) = (meta.dev(), meta.ino(), meta.size());
-    let resume = before.filter(|m| m.device == device && m.inode == inode && size >= m.read_to);
-    if before.is_some() && resume.is_none() {
+    let same = before.filter(|m| m.device == device && m.inode == inode && size >= m.read_to);
+    if before.is_some() && same.is_none() {
         rec.report.files_reread += 1;
     }
-    let (mut offset, mut number) = resume.map_or((0, 0), |m| (m.read_to, m.lines));
-    if offset == size && resume.is_some() {
+    let from_start = matches!(reading, Reading::FromStart);
+    if same.is_some_and(|m| m.read_to == size || (from_start && m.size == size)) {
         return Ok(());
     }
+    let resume = same.filter(|_| !from_start);
+    let (mut offset, mut number) = resume.map_or((0, 0), |m| (m.read_to, m.lines));
     rec.report.files_read += 1;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     reader
@@ -193,7 +206,7 @@ fn read_claude_file(
         let parsed = if text.iter().all(u8::is_ascii_whitespace) {
             Ok(None)
         } else {
-            claude::parse_line(text, transcript, prices)
+            parse(text)
         };
         // A last line without its newline is complete only if it parses:
         // else it is still being written and is read next time.
@@ -287,7 +300,85 @@ pub fn import_claude_code(
         let Some(transcript) = Transcript::from_relative(relative) else {
             continue;
         };
-        read_claude_file(&mut rec, path, &transcript, before, prices)?;
+        read_file(&mut rec, path, before, &Reading::Resumable, |line| {
+            claude::parse_line(line, &transcript, prices)
+        })?;
+        if rec.full() {
+            rec.flush()?;
+        }
+    }
+    rec.flush()?;
+    Ok(rec.report)
+}
+
+/// Where Codex keeps rollouts below each of `homes` (a `CODEX_HOME`):
+/// `sessions/` and `archived_sessions/`, or the directory itself when it has
+/// neither.
+#[must_use]
+pub fn codex_roots(homes: &[PathBuf]) -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    for home in homes {
+        let found: Vec<PathBuf> = ["sessions", "archived_sessions"]
+            .iter()
+            .map(|d| home.join(d))
+            .filter(|d| d.is_dir())
+            .collect();
+        if found.is_empty() && home.is_dir() {
+            roots.push(home.clone());
+        }
+        roots.extend(found);
+    }
+    roots
+}
+
+/// Imports Codex rollouts below `roots` (see [`codex_roots`]); the session
+/// id is a rollout's path below its root without `.jsonl`, as ccusage names
+/// it, and a rollout that changed is read again from the start (its totals
+/// are cumulative), which dedupe makes harmless.
+///
+/// # Errors
+/// As [`import_claude_code`].
+pub fn import_codex(
+    store: &mut Store,
+    roots: &[PathBuf],
+    account: Option<&str>,
+    prices: &PriceTable,
+) -> Result<ImportReport> {
+    if let Some(label) = account {
+        store.account(label)?;
+    }
+    let mut files = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for root in roots {
+        let mut found = Vec::new();
+        jsonl_files(root, &mut found)?;
+        found.sort();
+        for f in found {
+            let relative = f.strip_prefix(root).unwrap_or(&f).to_path_buf();
+            if seen.insert(relative.clone()) {
+                files.push((relative, f));
+            }
+        }
+    }
+    let paths: Vec<PathBuf> = files.iter().map(|(_, f)| f.clone()).collect();
+    let marks = store.usage_file_marks(Source::Codex, &paths)?;
+    let mut rec = Recorder {
+        store,
+        source: Source::Codex,
+        account: account.map(str::to_owned),
+        events: Vec::new(),
+        marks: Vec::new(),
+        report: ImportReport {
+            files: files.len() as u64,
+            ..ImportReport::default()
+        },
+    };
+    for ((relative, path), before) in files.iter().zip(marks) {
+        let session = relative.with_extension("").to_string_lossy().into_owned();
+        let mut rollout = Rollout::new(session);
+        read_file(&mut rec, path, before, &Reading::FromStart, |line| {
+            rollout.line(line, prices)
+        })?;
         if rec.full() {
             rec.flush()?;
         }

@@ -4,6 +4,7 @@
 //! live in `store::usage`.
 
 pub mod claude;
+pub mod codex;
 pub mod import;
 pub mod price;
 pub mod query;

@@ -335,3 +335,173 @@ fn the_library_query_and_the_cli_give_the_same_numbers_for_each_grouping() {
         assert_eq!(cli, lib, "{report}");
     }
 }
+
+/// Codex rollouts: several sessions across midnight, model changes between
+/// turns, cumulative totals with `last_token_usage`, repeated emits, a
+/// total-only event, and rate-limit-only events.
+fn generate_codex(home: &Path) -> usize {
+    let mut rng = Rng::new(seed("ccusage codex equality"));
+    let models = ["gpt-5-codex", "gpt-5", "gpt-5.1-codex", "gpt-5-mini"];
+    let start: chrono::DateTime<chrono::Utc> = "2025-10-16T16:00:00Z".parse().unwrap();
+    let mut responses = 0;
+    for s in 0..6 {
+        let begin = start + chrono::TimeDelta::hours(i64::try_from(rng.below(40)).unwrap());
+        let id = format!("0199f0a1-1111-7222-8333-9444455556{s:02}");
+        let dir = home.join(format!("sessions/{}", begin.format("%Y/%m/%d")));
+        let path = dir.join(format!(
+            "rollout-{}-{id}.jsonl",
+            begin.format("%Y-%m-%dT%H-%M-%S")
+        ));
+        let ts = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        let mut lines = vec![
+            serde_json::json!({"timestamp": ts(begin), "type": "session_meta", "payload": {"id": id, "timestamp": ts(begin), "cwd": format!("/home/u/p{s}"), "originator": "codex_cli_rs", "cli_version": "0.46.0", "instructions": null, "source": "cli", "model_provider": "openai"}}),
+        ];
+        let mut total = [0u64; 4]; // input, cached, output, reasoning
+        let mut at = begin;
+        for turn in 0..8 {
+            at += chrono::TimeDelta::minutes(i64::try_from(1 + rng.below(200)).unwrap());
+            let model = models[usize::try_from(rng.below(models.len() as u64)).unwrap()];
+            lines.push(serde_json::json!({"timestamp": ts(at), "type": "turn_context", "payload": {"cwd": format!("/home/u/p{s}"), "approval_policy": "on-request", "model": model, "effort": "medium", "summary": "auto"}}));
+            lines.push(serde_json::json!({"timestamp": ts(at), "type": "event_msg", "payload": {"type": "token_count", "info": null, "rate_limits": {"primary": {"used_percent": 7.0, "window_minutes": 300, "resets_at": 1_760_695_805}}}}));
+            for _ in 0..3 {
+                at += chrono::TimeDelta::seconds(i64::try_from(1 + rng.below(300)).unwrap());
+                let input = 1000 + rng.below(30_000);
+                let last = [input, rng.below(input), rng.below(3000), rng.below(1000)];
+                for k in 0..4 {
+                    total[k] += last[k];
+                }
+                let usage = |u: [u64; 4]| serde_json::json!({"input_tokens": u[0], "cached_input_tokens": u[1], "output_tokens": u[2], "reasoning_output_tokens": u[3], "total_tokens": u[0] + u[2]});
+                let only_total = turn == 5;
+                let info = if only_total {
+                    serde_json::json!({"total_token_usage": usage(total)})
+                } else {
+                    serde_json::json!({"total_token_usage": usage(total), "last_token_usage": usage(last), "model_context_window": 272_000})
+                };
+                let event = serde_json::json!({"timestamp": ts(at), "type": "event_msg", "payload": {"type": "token_count", "info": info, "rate_limits": null}});
+                lines.push(event.clone());
+                responses += 1;
+                if rng.below(4) == 0 {
+                    // Codex emits the same count again a few ms later.
+                    let mut again = event;
+                    again["timestamp"] = ts(at + chrono::TimeDelta::milliseconds(12)).into();
+                    lines.push(again);
+                }
+            }
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+        std::fs::write(&path, text.join("\n") + "\n").unwrap();
+    }
+    responses
+}
+
+fn run_ccusage_codex(home: &Path, report: &str, tz: &str) -> Value {
+    let user = tempfile::tempdir().unwrap();
+    let out = Command::new("unshare")
+        .args(["-rn", "--"])
+        .arg(ccusage())
+        .args(["codex", report, "--json", "--offline", "--timezone", tz])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", user.path())
+        .env("CODEX_HOME", home)
+        .env("TZ", "UTC")
+        .output()
+        .expect("unshare must be installed to run ccusage without network");
+    assert!(
+        out.status.success(),
+        "ccusage codex {report}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ccusage prints JSON")
+}
+
+#[test]
+fn codex_daily_and_monthly_totals_equal_ccusage_20_0_24() {
+    let home = tempfile::tempdir().unwrap();
+    let responses = generate_codex(home.path());
+    let tv = TempVault::new();
+    drop(tv.init_passphrase());
+    let import: Value = serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&[
+        "--json",
+        "usage",
+        "import",
+        "codex",
+        home.path().to_str().unwrap(),
+    ]))))
+    .unwrap();
+    assert_eq!(import["written"]["added"].as_u64(), Some(responses as u64));
+    for tz in ["Asia/Kolkata", "America/New_York"] {
+        for (report, rows, key) in [("daily", "daily", "date"), ("monthly", "monthly", "month")] {
+            let ours: Value = serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&[
+                "--json",
+                "usage",
+                report,
+                "--timezone",
+                tz,
+            ]))))
+            .unwrap();
+            let theirs = run_ccusage_codex(home.path(), report, tz);
+            let index = |v: &Value| {
+                v[rows]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| (r[key].as_str().unwrap().to_owned(), r.clone()))
+                    .collect::<BTreeMap<_, _>>()
+            };
+            let (o, t) = (index(&ours), index(&theirs));
+            assert!(
+                t.len() > 1 || report == "monthly",
+                "{report}: ccusage found {} rows",
+                t.len()
+            );
+            assert_eq!(
+                o.keys().collect::<Vec<_>>(),
+                t.keys().collect::<Vec<_>>(),
+                "{tz} {report}: rows"
+            );
+            let rows_and_total = t
+                .iter()
+                .map(|(k, r)| (k.clone(), r.clone(), o[k].clone()))
+                .chain([(
+                    "totals".to_owned(),
+                    theirs["totals"].clone(),
+                    ours["totals"].clone(),
+                )]);
+            for (k, their, our) in rows_and_total {
+                for field in [
+                    "inputTokens",
+                    "cacheReadTokens",
+                    "outputTokens",
+                    "totalTokens",
+                ] {
+                    assert_eq!(our[field], their[field], "{tz} {report}[{k}].{field}");
+                }
+                let (oc, tc) = (
+                    our["totalCost"].as_f64().unwrap(),
+                    their["costUSD"].as_f64().unwrap(),
+                );
+                assert!(close(oc, tc), "{tz} {report}[{k}] cost: {oc} ≠ {tc}");
+                if let Some(models) = their["models"].as_object() {
+                    for (name, m) in models {
+                        let ours_m = our["modelBreakdowns"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|b| b["modelName"] == name.as_str())
+                            .unwrap_or_else(|| panic!("{k}: no {name}"));
+                        for field in ["inputTokens", "cacheReadTokens", "outputTokens"] {
+                            assert_eq!(
+                                ours_m[field], m[field],
+                                "{tz} {report}[{k}]/{name}.{field}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
