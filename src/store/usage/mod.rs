@@ -175,24 +175,6 @@ fn write_event(
         e.identity.as_bytes(),
     ]);
     let t = &e.tokens;
-    let stored: Option<i64> = tx
-        .prepare_cached(
-            "SELECT input_tokens + output_tokens + cache_read_tokens
-                        + cache_write_5m_tokens + cache_write_1h_tokens
-             FROM usage_events WHERE dedupe_key = ?1",
-        )?
-        .query_row([&key], |r| r.get(0))
-        .optional()?;
-    let replace = match stored {
-        Some(total) if total >= to_i64(t.total(), "usage tokens")? => {
-            return Ok(UsageWritten {
-                unchanged: 1,
-                ..UsageWritten::default()
-            });
-        }
-        Some(_) => true,
-        None => false,
-    };
     let account = e
         .account
         .as_deref()
@@ -223,35 +205,51 @@ fn write_event(
         e.price_version,
         key,
     ];
-    if replace {
-        tx.prepare_cached(
-            "UPDATE usage_events SET at = ?1, provider = ?2, account_id = ?3, model = ?4,
-                agent = ?5, task_type = ?6, session = ?7, project_id = ?8, source = ?9,
-                input_tokens = ?10, cache_read_tokens = ?11, cache_write_5m_tokens = ?12,
-                cache_write_1h_tokens = ?13, output_tokens = ?14, reasoning_tokens = ?15,
-                cost_pusd = ?16, price_version = ?17
-             WHERE dedupe_key = ?18",
-        )?
-        .execute(values)?;
-        Ok(UsageWritten {
-            replaced: 1,
-            ..UsageWritten::default()
-        })
-    } else {
-        tx.prepare_cached(
+    // Most events are new: insert first, and only for a copy already
+    // stored compare totals.
+    let inserted = tx
+        .prepare_cached(
             "INSERT INTO usage_events (at, provider, account_id, model, agent, task_type,
                 session, project_id, source, input_tokens, cache_read_tokens,
                 cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens,
                 cost_pusd, price_version, dedupe_key)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18)",
+                     ?17, ?18)
+             ON CONFLICT (dedupe_key) DO NOTHING",
         )?
         .execute(values)?;
-        Ok(UsageWritten {
+    if inserted == 1 {
+        return Ok(UsageWritten {
             added: 1,
             ..UsageWritten::default()
-        })
+        });
     }
+    let stored: i64 = tx
+        .prepare_cached(
+            "SELECT input_tokens + output_tokens + cache_read_tokens
+                        + cache_write_5m_tokens + cache_write_1h_tokens
+             FROM usage_events WHERE dedupe_key = ?1",
+        )?
+        .query_row([&key], |r| r.get(0))?;
+    if stored >= to_i64(t.total(), "usage tokens")? {
+        return Ok(UsageWritten {
+            unchanged: 1,
+            ..UsageWritten::default()
+        });
+    }
+    tx.prepare_cached(
+        "UPDATE usage_events SET at = ?1, provider = ?2, account_id = ?3, model = ?4,
+            agent = ?5, task_type = ?6, session = ?7, project_id = ?8, source = ?9,
+            input_tokens = ?10, cache_read_tokens = ?11, cache_write_5m_tokens = ?12,
+            cache_write_1h_tokens = ?13, output_tokens = ?14, reasoning_tokens = ?15,
+            cost_pusd = ?16, price_version = ?17
+         WHERE dedupe_key = ?18",
+    )?
+    .execute(values)?;
+    Ok(UsageWritten {
+        replaced: 1,
+        ..UsageWritten::default()
+    })
 }
 
 impl Store {
@@ -270,6 +268,26 @@ impl Store {
         files: &[(Source, PathBuf, FileMark)],
     ) -> Result<UsageWritten> {
         during("recording usage", || {
+            // A large batch touches index pages all over the file: a page
+            // cache of 64 MiB for its transaction instead of SQLite's 2 MiB.
+            let large = events.len() > 1000;
+            if large {
+                self.conn.pragma_update(None, "cache_size", -65_536)?;
+            }
+            let result = self.write_usage(events, files);
+            if large {
+                self.conn.pragma_update(None, "cache_size", -2000)?;
+            }
+            result
+        })
+    }
+
+    fn write_usage(
+        &mut self,
+        events: &[UsageEvent],
+        files: &[(Source, PathBuf, FileMark)],
+    ) -> Result<UsageWritten> {
+        {
             let (tx, keys, _) = self.write_tx()?;
             let mut ids = Ids::default();
             let mut written = UsageWritten::default();
@@ -300,7 +318,7 @@ impl Store {
             }
             tx.commit()?;
             Ok(written)
-        })
+        }
     }
 
     /// How far each of `paths` was read, in order (`None`: never).
