@@ -1,6 +1,7 @@
 //! `vault usage`: usage history. `import claude-code` backfills from Claude
 //! Code transcripts; `daily`, `monthly` and `session` report (with `--json`
 //! in the shapes of `ccusage claude daily|monthly|session --json`);
+//! `prices` shows the price table, `reprice` applies it to stored usage;
 //! `rebuild` recomputes the hourly rollup.
 
 use std::fmt::Write as _;
@@ -39,6 +40,10 @@ enum Command {
     Session(ReportArgs),
     /// Recompute the hourly rollup from the stored events.
     Rebuild,
+    /// Show the price table in use (version, date, models priced).
+    Prices,
+    /// Recompute stored costs with the price table in use.
+    Reprice,
 }
 
 #[derive(Debug, clap::Args)]
@@ -163,6 +168,31 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         Command::Daily(r) => report(ctx, &mut store, r, Kind::Daily)?,
         Command::Monthly(r) => report(ctx, &mut store, r, Kind::Monthly)?,
         Command::Session(r) => report(ctx, &mut store, r, Kind::Session)?,
+        Command::Prices => {
+            let t = PriceTable::builtin();
+            let value = json!({ "version": t.version(), "date": t.date(), "models": t.len() });
+            ctx.emit(&value, || {
+                format!(
+                    "Price table {} ({}), {} models. Nothing is fetched: a newer authvault brings newer prices; `vault usage reprice` applies them to stored usage.",
+                    t.version(),
+                    t.date().unwrap_or("undated"),
+                    t.len()
+                )
+            })?;
+        }
+        Command::Reprice => {
+            let t = PriceTable::builtin();
+            let (events, changed) = store.reprice_usage(t.version(), |source, model, tokens| {
+                t.event_cost(source, model, tokens)
+            })?;
+            let value = json!({ "version": t.version(), "events": events, "changed": changed });
+            ctx.emit(&value, || {
+                format!(
+                    "Priced {events} events with table {}: {changed} costs changed.",
+                    t.version()
+                )
+            })?;
+        }
         Command::Rebuild => {
             let rows = store.rebuild_usage_rollups()?;
             ctx.emit(&serde_json::json!({ "rollup_rows": rows }), || {

@@ -345,6 +345,22 @@ impl PriceTable {
     }
 }
 
+impl PriceTable {
+    /// A stored event's cost under this table: Codex events by Codex's
+    /// rules, others by Claude's (a `-fast` model is the fast mode of the
+    /// model without it). `None` when the model is not priced.
+    #[must_use]
+    pub fn event_cost(&self, source: super::Source, model: &str, tokens: &Tokens) -> Option<u64> {
+        match (source, model.strip_suffix("-fast")) {
+            (super::Source::Codex, _) => self.codex_cost(model, tokens, Speed::Standard),
+            (_, Some(base)) if self.key_for(model).is_none_or(|k| k.len() <= base.len()) => {
+                self.claude_cost(base, tokens, Speed::Fast)
+            }
+            _ => self.claude_cost(model, tokens, Speed::Standard),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,6 +495,26 @@ mod tests {
         }
         assert_eq!(t.len(), 4);
         assert_eq!(t.version(), "test");
+    }
+
+    #[test]
+    fn a_stored_fast_model_is_priced_as_the_fast_mode_of_its_base() {
+        let t = PriceTable::builtin();
+        let tokens = tokens(1_000, 0, 0, 0, 0);
+        let claude = super::super::Source::ClaudeCode;
+        assert_eq!(
+            t.event_cost(claude, "claude-opus-4-6-fast", &tokens),
+            t.claude_cost("claude-opus-4-6", &tokens, Speed::Fast)
+        );
+        assert_eq!(
+            t.event_cost(claude, "claude-sonnet-4-20250514", &tokens),
+            t.claude_cost("claude-sonnet-4-20250514", &tokens, Speed::Standard)
+        );
+        let codex = super::super::Source::Codex;
+        assert_eq!(
+            t.event_cost(codex, "gpt-5-codex", &tokens),
+            t.codex_cost("gpt-5-codex", &tokens, Speed::Standard)
+        );
     }
 
     #[test]

@@ -636,3 +636,87 @@ fn days_in_daylight_saving_and_half_hour_zones_equal_the_sums_of_raw_events() {
         assert_eq!(got, want, "{name} ranged");
     }
 }
+
+#[test]
+fn reprice_recomputes_stored_costs_keeps_logged_ones_and_the_rollup_follows() {
+    use authvault::usage::price::PriceTable;
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    let table = PriceTable::builtin();
+    let mut stale = event("m1:r1", "2025-06-20T10:00:00Z", 100, 200);
+    stale.cost_pico = 1;
+    stale.price_version = Some("older".into());
+    let mut fast = event("m2:r2", "2025-06-20T11:00:00Z", 1000, 0);
+    fast.model = "claude-opus-4-6-fast".into();
+    fast.cost_pico = 2;
+    let mut logged = event("m3:r3", "2025-06-20T12:00:00Z", 100, 200);
+    logged.cost_pico = 500_000_000_000;
+    logged.price_version = Some("costUSD".into());
+    let mut current = event("m4:r4", "2025-06-20T13:00:00Z", 5, 5);
+    current.cost_pico = table
+        .event_cost(Source::ClaudeCode, &current.model, &current.tokens)
+        .unwrap();
+    current.price_version = Some(table.version().into());
+    store
+        .record_usage(&[stale, fast, logged, current], &[])
+        .unwrap();
+    drop(store);
+
+    let prices: serde_json::Value = serde_json::from_str(&super::common::stdout(
+        &super::common::ok(&mut tv.cmd_pw(&["--json", "usage", "prices"])),
+    ))
+    .unwrap();
+    assert_eq!(prices["version"].as_str(), Some(table.version()));
+    let out: serde_json::Value = serde_json::from_str(&super::common::stdout(&super::common::ok(
+        &mut tv.cmd_pw(&["--json", "usage", "reprice"]),
+    )))
+    .unwrap();
+    assert_eq!(
+        (out["events"].as_u64(), out["changed"].as_u64()),
+        (Some(3), Some(2))
+    );
+
+    let mut store = tv.open_passphrase();
+    let costs: Vec<(String, u64)> = store
+        .usage_events(&UsageFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.model, e.cost_pico))
+        .collect();
+    let sonnet = |i, o| {
+        table
+            .claude_cost(
+                "claude-sonnet-4-20250514",
+                &Tokens {
+                    input: i,
+                    output: o,
+                    ..Tokens::default()
+                },
+                authvault::usage::price::Speed::Standard,
+            )
+            .unwrap()
+    };
+    let opus_fast = table
+        .claude_cost(
+            "claude-opus-4-6",
+            &Tokens {
+                input: 1000,
+                ..Tokens::default()
+            },
+            authvault::usage::price::Speed::Fast,
+        )
+        .unwrap();
+    assert_eq!(
+        costs
+            .iter()
+            .map(|(m, c)| (m.as_str(), *c))
+            .collect::<Vec<_>>(),
+        [
+            ("claude-sonnet-4-20250514", sonnet(100, 200)),
+            ("claude-opus-4-6-fast", opus_fast),
+            ("claude-sonnet-4-20250514", 500_000_000_000),
+            ("claude-sonnet-4-20250514", sonnet(5, 5)),
+        ]
+    );
+    assert_eq!(rollup(&mut store), hours_from_events(&mut store));
+}

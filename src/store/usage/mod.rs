@@ -358,6 +358,66 @@ impl Store {
         })
     }
 
+    /// Recomputes stored costs with `price` (source, model, tokens → cost in
+    /// pico-dollars, `None` when the model is not priced), recording
+    /// `version`. Costs the log itself gave (`costUSD`) are kept. One
+    /// transaction; the rollup follows. Returns (events priced, costs changed).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn reprice_usage(
+        &mut self,
+        version: &str,
+        price: impl Fn(Source, &str, &Tokens) -> Option<u64>,
+    ) -> Result<(u64, u64)> {
+        during("repricing usage", || {
+            let (tx, _, _) = self.write_tx()?;
+            let mut changes = Vec::new();
+            let mut seen = 0;
+            {
+                let mut stmt = tx.prepare(
+                    "SELECT id, source, model, input_tokens, cache_read_tokens,
+                            cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
+                            reasoning_tokens, cost_pusd, price_version
+                     FROM usage_events WHERE price_version IS NOT 'costUSD'",
+                )?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    seen += 1;
+                    let id: i64 = r.get(0)?;
+                    let source: String = r.get(1)?;
+                    let Ok(source) = source.parse::<Source>() else {
+                        continue;
+                    };
+                    let model: String = r.get(2)?;
+                    let n = |i: usize| r.get::<_, i64>(i).map(i64::cast_unsigned);
+                    let tokens = Tokens {
+                        input: n(3)?,
+                        cache_read: n(4)?,
+                        cache_write_5m: n(5)?,
+                        cache_write_1h: n(6)?,
+                        output: n(7)?,
+                        reasoning: n(8)?,
+                    };
+                    let old: (u64, Option<String>) = (n(9)?, r.get(10)?);
+                    let new = price(source, &model, &tokens)
+                        .map_or((0, None), |c| (c, Some(version.to_owned())));
+                    if new != old {
+                        changes.push((id, new));
+                    }
+                }
+            }
+            for (id, (cost, version)) in &changes {
+                tx.prepare_cached(
+                    "UPDATE usage_events SET cost_pusd = ?1, price_version = ?2 WHERE id = ?3",
+                )?
+                .execute(params![to_i64(*cost, "cost")?, version, id])?;
+            }
+            tx.commit()?;
+            Ok((seen, changes.len() as u64))
+        })
+    }
+
     /// Recomputes the hourly rollup from the events (`vault usage rebuild`);
     /// returns the number of rollup rows.
     ///
