@@ -22,7 +22,7 @@ use super::{Keys, Store, now, time};
 use crate::crypto::Place;
 use crate::error::{Error, Result, during};
 use crate::model::Provider;
-use crate::usage::{Source, Tokens};
+use crate::model::usage::{Source, Tokens};
 pub use query::{EventRow, UsageFilter};
 
 /// One model response's usage, to be recorded.

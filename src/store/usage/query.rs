@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use super::{Keys, PROJECT_PLACE, Store, time};
 use crate::error::{Error, Result, during};
 use crate::model::Provider;
-use crate::usage::{Source, Tokens};
+use crate::model::usage::{Source, Tokens};
 
 /// Which events to read. Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
