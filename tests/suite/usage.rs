@@ -720,3 +720,99 @@ fn reprice_recomputes_stored_costs_keeps_logged_ones_and_the_rollup_follows() {
     );
     assert_eq!(rollup(&mut store), hours_from_events(&mut store));
 }
+
+#[test]
+fn report_filters_select_by_account_provider_and_local_dates() {
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    drop(store);
+    let logs = tempfile::tempdir().unwrap();
+    let (work, other) = (logs.path().join("work"), logs.path().join("other"));
+    let sonnet = "claude-sonnet-4-20250514";
+    append(
+        &work.join("projects/p/s1.jsonl"),
+        &format!(
+            "{}\n{}\n",
+            claude_line(
+                "w1",
+                "r1",
+                "2025-06-20T10:00:00.000Z",
+                sonnet,
+                [10, 1, 0, 0, 0]
+            ),
+            claude_line(
+                "w2",
+                "r2",
+                "2025-06-22T10:00:00.000Z",
+                sonnet,
+                [20, 2, 0, 0, 0]
+            ),
+        ),
+    );
+    append(
+        &other.join("projects/p/s2.jsonl"),
+        &format!(
+            "{}\n",
+            claude_line(
+                "o1",
+                "r3",
+                "2025-06-21T10:00:00.000Z",
+                sonnet,
+                [400, 4, 0, 0, 0]
+            ),
+        ),
+    );
+    import_json(&tv, &[work.to_str().unwrap(), "--account", "work"]);
+    import_json(&tv, &[other.to_str().unwrap()]);
+    let daily = |extra: &[&str]| -> (Vec<String>, u64) {
+        let mut args = vec!["--json", "usage", "daily"];
+        if !extra.contains(&"--timezone") {
+            args.extend(["--timezone", "UTC"]);
+        }
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_str(&super::common::stdout(
+            &super::common::ok(&mut tv.cmd_pw(&args)),
+        ))
+        .unwrap();
+        let days = v["daily"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["date"].as_str().unwrap().to_owned())
+            .collect();
+        (days, v["totals"]["inputTokens"].as_u64().unwrap())
+    };
+    let days = |d: &[&str]| d.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        daily(&[]),
+        (days(&["2025-06-20", "2025-06-21", "2025-06-22"]), 430)
+    );
+    assert_eq!(
+        daily(&["--account", "work"]),
+        (days(&["2025-06-20", "2025-06-22"]), 30)
+    );
+    assert_eq!(daily(&["--provider", "openai"]), (days(&[]), 0));
+    assert_eq!(
+        daily(&["--since", "2025-06-21"]),
+        (days(&["2025-06-21", "2025-06-22"]), 420)
+    );
+    assert_eq!(
+        daily(&["--since", "20250621", "--until", "2025-06-21"]),
+        (days(&["2025-06-21"]), 400)
+    );
+    // In Pago Pago (UTC-11) the 10:00Z responses fall on the day before.
+    assert_eq!(
+        daily(&["--timezone", "Pacific/Pago_Pago", "--until", "2025-06-20"]),
+        (days(&["2025-06-19", "2025-06-20"]), 410)
+    );
+    let out =
+        super::common::fails(&mut tv.cmd_pw(&["usage", "daily", "--timezone", "Mars/Olympus"]));
+    assert!(
+        super::common::stderr(&out).contains("IANA"),
+        "{}",
+        super::common::stderr(&out)
+    );
+}
