@@ -107,12 +107,15 @@ fn file_key(keys: &Keys, source: Source, path: &Path) -> String {
     ])
 }
 
-const PROJECT_PLACE: fn(i64) -> Place<'static> = |row| Place {
-    table: "usage_projects",
-    column: "path",
-    row,
-    account: 0,
-};
+/// Where a project's sealed path lives: its row, no account.
+const fn project_place(row: i64) -> Place<'static> {
+    Place {
+        table: "usage_projects",
+        column: "path",
+        row,
+        account: 0,
+    }
+}
 
 /// The id of `project`'s row, created (path sealed) when new.
 fn project_id(tx: &Transaction<'_>, keys: &Keys, project: &str) -> Result<i64> {
@@ -131,7 +134,7 @@ fn project_id(tx: &Transaction<'_>, keys: &Keys, project: &str) -> Result<i64> {
     )?;
     tx.execute(
         "UPDATE usage_projects SET path = ?1 WHERE id = ?2",
-        params![keys.seal(&PROJECT_PLACE(id), project.as_bytes())?, id],
+        params![keys.seal(&project_place(id), project.as_bytes())?, id],
     )?;
     Ok(id)
 }

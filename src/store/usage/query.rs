@@ -10,7 +10,7 @@ use rusqlite::types::ToSql;
 use rusqlite::{Row, Transaction};
 use secrecy::ExposeSecret;
 
-use super::{Keys, PROJECT_PLACE, Store, time};
+use super::{Keys, Store, project_place, time};
 use crate::error::{Error, Result, during};
 use crate::model::Provider;
 use crate::model::usage::{Source, Tokens};
@@ -205,7 +205,7 @@ impl Store {
                             |r| r.get(0),
                         )?;
                         let text = keys
-                            .open_secret(&PROJECT_PLACE(pid), &sealed)?
+                            .open_secret(&project_place(pid), &sealed)?
                             .expose_secret()
                             .to_owned();
                         projects.insert(pid, text.clone());
