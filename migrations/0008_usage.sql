@@ -149,3 +149,12 @@ CREATE TABLE usage_files (
     updated_at  TEXT    NOT NULL,
     PRIMARY KEY (source, fingerprint)
 ) STRICT, WITHOUT ROWID;
+
+-- A price table loaded with `vault usage prices load` (LiteLLM JSON, as
+-- given); without a row the table built into the release is used.
+CREATE TABLE usage_price_table (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    version   TEXT    NOT NULL,
+    loaded_at TEXT    NOT NULL,
+    body      TEXT    NOT NULL
+) STRICT;

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use authvault::model::Provider;
 use authvault::store::{Store, UsageFilter};
 use authvault::terminal::escape;
@@ -40,11 +40,39 @@ enum Command {
     Session(ReportArgs),
     /// Recompute the hourly rollup from the stored events.
     Rebuild,
-    /// Show the price table in use (version, date, models priced).
-    Prices,
+    /// Show the price table in use (version, date, models priced); `load
+    /// FILE` to use a newer LiteLLM table, `reset` for the built-in one.
+    Prices(PricesArgs),
     /// Recompute stored costs with the price table in use.
     Reprice,
 }
+
+#[derive(Debug, clap::Args)]
+struct PricesArgs {
+    #[command(subcommand)]
+    action: Option<PricesAction>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum PricesAction {
+    /// Use the LiteLLM price table in FILE (model_prices_and_context_window.json
+    /// or a part of it) from now on; `vault usage reprice` applies it to
+    /// stored usage.
+    Load {
+        /// The table.
+        file: PathBuf,
+        /// Its version, recorded with every cost [default: the table's
+        /// `authvault_price_table.version`, else `loaded-DATE`].
+        #[arg(long, value_name = "V")]
+        version: Option<String>,
+    },
+    /// Forget the loaded table: the one built into this release applies.
+    Reset,
+}
+
+/// The largest price table `prices load` reads (LiteLLM's whole file is
+/// about 1.5 MiB).
+const MAX_TABLE: u64 = 32 << 20;
 
 #[derive(Debug, clap::Args)]
 struct ReportArgs {
@@ -130,12 +158,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                         .join(", ")
                 );
             }
-            let report = import::import_claude_code(
-                &mut store,
-                &roots,
-                account.as_deref(),
-                PriceTable::builtin(),
-            )?;
+            let prices = authvault::usage::price_table(&mut store)?;
+            let report =
+                import::import_claude_code(&mut store, &roots, account.as_deref(), &prices)?;
             ctx.emit(&report, || describe(&report))?;
         }
         Command::Import(ImportArgs {
@@ -157,31 +182,16 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                         .join(", ")
                 );
             }
-            let report = import::import_codex(
-                &mut store,
-                &roots,
-                account.as_deref(),
-                PriceTable::builtin(),
-            )?;
+            let prices = authvault::usage::price_table(&mut store)?;
+            let report = import::import_codex(&mut store, &roots, account.as_deref(), &prices)?;
             ctx.emit(&report, || describe(&report))?;
         }
         Command::Daily(r) => report(ctx, &mut store, r, Kind::Daily)?,
         Command::Monthly(r) => report(ctx, &mut store, r, Kind::Monthly)?,
         Command::Session(r) => report(ctx, &mut store, r, Kind::Session)?,
-        Command::Prices => {
-            let t = PriceTable::builtin();
-            let value = json!({ "version": t.version(), "date": t.date(), "models": t.len() });
-            ctx.emit(&value, || {
-                format!(
-                    "Price table {} ({}), {} models. Nothing is fetched: a newer authvault brings newer prices; `vault usage reprice` applies them to stored usage.",
-                    t.version(),
-                    t.date().unwrap_or("undated"),
-                    t.len()
-                )
-            })?;
-        }
+        Command::Prices(PricesArgs { action }) => prices(ctx, &mut store, action.as_ref())?,
         Command::Reprice => {
-            let t = PriceTable::builtin();
+            let t = &authvault::usage::price_table(&mut store)?;
             let (events, changed) = store.reprice_usage(t.version(), |source, model, tokens| {
                 t.event_cost(source, model, tokens)
             })?;
@@ -402,4 +412,46 @@ fn report(ctx: &Ctx, store: &mut Store, args: &ReportArgs, kind: Kind) -> Result
         table.add_row(line("Total".into(), String::new(), &result.total));
         table.to_string()
     })
+}
+
+fn prices(ctx: &Ctx, store: &mut Store, action: Option<&PricesAction>) -> Result<()> {
+    match action {
+        None => {}
+        Some(PricesAction::Reset) => {
+            store.reset_price_table()?;
+        }
+        Some(PricesAction::Load { file, version }) => {
+            let shown = escape(&file.display().to_string()).into_owned();
+            let size = std::fs::metadata(file)
+                .with_context(|| format!("reading {shown}"))?
+                .len();
+            anyhow::ensure!(
+                size <= MAX_TABLE,
+                "{shown} is {size} bytes; a price table has at most {MAX_TABLE}"
+            );
+            let body = std::fs::read_to_string(file).with_context(|| format!("reading {shown}"))?;
+            let fallback = version
+                .clone()
+                .unwrap_or_else(|| format!("loaded-{}", chrono::Utc::now().format("%Y-%m-%d")));
+            let table = PriceTable::from_json(&body, &fallback)
+                .with_context(|| format!("{shown} was not loaded"))?;
+            anyhow::ensure!(
+                !table.is_empty(),
+                "{shown} was not loaded: it prices no model (entries need input_cost_per_token and output_cost_per_token)"
+            );
+            let version = version.as_deref().unwrap_or(table.version());
+            store.load_price_table(version, &body)?;
+        }
+    }
+    let t = authvault::usage::price_table(store)?;
+    let value = json!({ "version": t.version(), "date": t.date(), "models": t.len() });
+    ctx.emit(&value, || {
+            format!(
+                "Price table {} ({}), {} models. Nothing is fetched: `vault usage prices load FILE` takes a newer LiteLLM table; `vault usage reprice` applies it to stored usage.",
+                escape(t.version()),
+                escape(t.date().unwrap_or("undated")),
+                t.len()
+            )
+        })?;
+    Ok(())
 }

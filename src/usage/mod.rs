@@ -12,3 +12,26 @@ pub mod price;
 pub mod query;
 
 pub use crate::model::usage::{PICO_PER_USD, Source, Tokens, pico_to_usd};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use price::PriceTable;
+
+/// The price table in use: the one loaded with `vault usage prices load`
+/// when there is one, else the one built into this release.
+///
+/// # Errors
+/// `Malformed` when the stored table no longer reads as one; SQLite.
+pub fn price_table(store: &mut Store) -> Result<PriceTable> {
+    match store.price_table()? {
+        None => Ok(PriceTable::builtin().clone()),
+        Some((version, body)) => {
+            PriceTable::from_json(&body, &version).map_err(|_| Error::Malformed {
+                table: "usage_price_table",
+                column: "body",
+                row: 1,
+                reason: "not a LiteLLM price table; run `vault usage prices reset`",
+            })
+        }
+    }
+}

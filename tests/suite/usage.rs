@@ -816,3 +816,82 @@ fn report_filters_select_by_account_provider_and_local_dates() {
         super::common::stderr(&out)
     );
 }
+
+#[test]
+fn a_loaded_price_table_prices_imports_and_reprice_until_reset() {
+    let tv = super::common::TempVault::new();
+    drop(tv.init_passphrase());
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["--json", "usage"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&super::common::stdout(&super::common::ok(
+            &mut tv.cmd_pw(&all),
+        )))
+        .unwrap()
+    };
+    let builtin = json(&["prices"]);
+    let dir = tempfile::tempdir().unwrap();
+    // A refused table changes nothing.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"m": {"input_cost_per_token": -1, "output_cost_per_token": 1}}"#,
+    )
+    .unwrap();
+    let out =
+        super::common::fails(&mut tv.cmd_pw(&["usage", "prices", "load", bad.to_str().unwrap()]));
+    assert!(
+        super::common::stderr(&out).contains("bad.json"),
+        "{}",
+        super::common::stderr(&out)
+    );
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, r#"{"sample_spec": {"max_tokens": "LEGACY"}}"#).unwrap();
+    super::common::fails(&mut tv.cmd_pw(&["usage", "prices", "load", empty.to_str().unwrap()]));
+    assert_eq!(json(&["prices"]), builtin);
+
+    // Sonnet at $1 per million input and output tokens.
+    let table = dir.path().join("prices.json");
+    std::fs::write(
+        &table,
+        r#"{"claude-sonnet-4": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}}"#,
+    )
+    .unwrap();
+    let loaded = json(&[
+        "prices",
+        "load",
+        table.to_str().unwrap(),
+        "--version",
+        "team-2026-12",
+    ]);
+    assert_eq!(
+        loaded,
+        serde_json::json!({"version": "team-2026-12", "date": null, "models": 1})
+    );
+    let logs = tempfile::tempdir().unwrap();
+    append(
+        &logs.path().join("projects/p/s.jsonl"),
+        &format!(
+            "{}\n",
+            claude_line(
+                "m1",
+                "r1",
+                "2025-06-20T10:00:00.000Z",
+                "claude-sonnet-4-20250514",
+                [1000, 1000, 0, 0, 0]
+            )
+        ),
+    );
+    import_json(&tv, &[logs.path().to_str().unwrap()]);
+    let mut store = tv.open_passphrase();
+    let e = &store.usage_events(&UsageFilter::default()).unwrap()[0];
+    assert_eq!(e.cost_pico, 2_000_000_000); // 2000 tokens at $1/M
+    drop(store);
+
+    // Back to the built-in table; reprice applies it.
+    assert_eq!(json(&["prices", "reset"]), builtin);
+    assert_eq!(json(&["reprice"])["changed"].as_u64(), Some(1));
+    let mut store = tv.open_passphrase();
+    let e = &store.usage_events(&UsageFilter::default()).unwrap()[0];
+    assert_eq!(e.cost_pico, 18_000_000_000); // 1000 at $3/M + 1000 at $15/M
+}

@@ -8,6 +8,7 @@
 //! A second copy replaces the stored one only when it counts more tokens
 //! (ccusage keeps the larger copy too).
 
+mod prices;
 mod query;
 
 use std::collections::HashMap;
