@@ -101,6 +101,11 @@ impl Tokens {
     }
 }
 
+/// The price version of a cost the source gave itself (a Claude Code log's
+/// `costUSD`, a ledger commit's `--usd`) rather than one computed from a
+/// price table; `vault usage reprice` keeps such costs.
+pub const GIVEN_COST: &str = "given";
+
 /// Pico-dollars (1e-12 USD) per dollar: costs are kept as whole pico-dollars,
 /// which hold every LiteLLM per-token price exactly.
 pub const PICO_PER_USD: f64 = 1e12;

@@ -203,7 +203,7 @@ pub fn parse_line(
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             // checked non-negative
             let pico = (usd * super::PICO_PER_USD).round() as u64;
-            (pico, Some("costUSD".to_owned()))
+            (pico, Some(super::GIVEN_COST.to_owned()))
         }
         _ => match prices.claude_cost(&model, &tokens, speed) {
             Some(pico) => (pico, Some(prices.version().to_owned())),
@@ -386,7 +386,7 @@ mod tests {
         let e = parse(line).unwrap().unwrap();
         assert_eq!(
             (e.cost_pico, e.price_version.as_deref()),
-            (500_000_000_000, Some("costUSD"))
+            (500_000_000_000, Some(crate::usage::GIVEN_COST))
         );
     }
 

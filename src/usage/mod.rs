@@ -11,7 +11,7 @@ pub mod import;
 pub mod price;
 pub mod query;
 
-pub use crate::model::usage::{PICO_PER_USD, Source, Tokens, pico_to_usd};
+pub use crate::model::usage::{GIVEN_COST, PICO_PER_USD, Source, Tokens, pico_to_usd};
 
 use crate::error::{Error, Result};
 use crate::store::Store;

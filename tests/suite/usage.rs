@@ -651,7 +651,7 @@ fn reprice_recomputes_stored_costs_keeps_logged_ones_and_the_rollup_follows() {
     fast.cost_pico = 2;
     let mut logged = event("m3:r3", "2025-06-20T12:00:00Z", 100, 200);
     logged.cost_pico = 500_000_000_000;
-    logged.price_version = Some("costUSD".into());
+    logged.price_version = Some(authvault::usage::GIVEN_COST.into());
     let mut current = event("m4:r4", "2025-06-20T13:00:00Z", 5, 5);
     current.cost_pico = table
         .event_cost(Source::ClaudeCode, &current.model, &current.tokens)
@@ -894,4 +894,101 @@ fn a_loaded_price_table_prices_imports_and_reprice_until_reset() {
     let mut store = tv.open_passphrase();
     let e = &store.usage_events(&UsageFilter::default()).unwrap()[0];
     assert_eq!(e.cost_pico, 18_000_000_000); // 1000 at $3/M + 1000 at $15/M
+}
+
+#[test]
+fn a_committed_reservation_is_a_ledger_usage_event_of_its_account_and_agent() {
+    use authvault::store::Usage;
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    let priced = store
+        .reserve("work", Some("ci"), 5000, TimeDelta::minutes(10))
+        .unwrap();
+    let usage = |usd_micros| Usage {
+        input: 1000,
+        output: 200,
+        cache_read: 3000,
+        cache_write: 400,
+        model: Some("claude-sonnet-4-20250514".into()),
+        usd_micros,
+    };
+    store
+        .commit_reservation(priced.id, &usage(Some(12_345)))
+        .unwrap();
+    let unpriced = store
+        .reserve("work", None, 5000, TimeDelta::minutes(10))
+        .unwrap();
+    store.commit_reservation(unpriced.id, &usage(None)).unwrap();
+    // Released reservations use nothing.
+    let released = store
+        .reserve("work", None, 5000, TimeDelta::minutes(10))
+        .unwrap();
+    store.release_reservation(released.id).unwrap();
+
+    let events = store.usage_events(&UsageFilter::default()).unwrap();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.source,
+                e.account.as_deref(),
+                e.agent.as_deref(),
+                e.model.as_str(),
+                e.tokens,
+                e.cost_pico,
+            )
+        })
+        .collect();
+    let tokens = Tokens {
+        input: 1000,
+        output: 200,
+        cache_read: 3000,
+        cache_write_5m: 400,
+        ..Tokens::default()
+    };
+    assert_eq!(
+        seen,
+        [
+            (
+                Source::Ledger,
+                Some("work"),
+                Some("ci"),
+                "claude-sonnet-4-20250514",
+                tokens,
+                12_345_000_000
+            ),
+            (
+                Source::Ledger,
+                Some("work"),
+                None,
+                "claude-sonnet-4-20250514",
+                tokens,
+                0
+            ),
+        ]
+    );
+    assert_eq!(rollup(&mut store), hours_from_events(&mut store));
+    // reprice computes the unpriced one and keeps the given cost.
+    let table = authvault::usage::price::PriceTable::builtin();
+    store
+        .reprice_usage(table.version(), |s, m, t| table.event_cost(s, m, t))
+        .unwrap();
+    let costs: Vec<u64> = store
+        .usage_events(&UsageFilter::default())
+        .unwrap()
+        .iter()
+        .map(|e| e.cost_pico)
+        .collect();
+    assert_eq!(
+        costs,
+        [
+            12_345_000_000,
+            table
+                .event_cost(Source::Ledger, "claude-sonnet-4-20250514", &tokens)
+                .unwrap()
+        ]
+    );
 }

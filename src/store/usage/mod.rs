@@ -23,7 +23,7 @@ use super::{Keys, Store, now, time};
 use crate::crypto::Place;
 use crate::error::{Error, Result, during};
 use crate::model::Provider;
-use crate::model::usage::{Source, Tokens};
+use crate::model::usage::{GIVEN_COST, Source, Tokens};
 pub use query::{EventRow, UsageFilter};
 
 /// One model response's usage, to be recorded.
@@ -256,6 +256,46 @@ fn write_event(
     })
 }
 
+/// Records what a quota reservation used as a `ledger` usage event, inside
+/// the commit's transaction: its account, provider and agent, the model
+/// (`unknown` when not given), cache writes as 5-minute writes, and the
+/// caller's cost when given (else 0 until `vault usage reprice`).
+#[allow(clippy::too_many_arguments)] // one call site, the commit's own values
+pub(in crate::store) fn record_ledger(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    reservation: i64,
+    provider: Provider,
+    account: Option<&str>,
+    agent: Option<&str>,
+    usage: &super::Usage,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let event = UsageEvent {
+        at,
+        provider,
+        account: account.map(str::to_owned),
+        model: usage.model.clone().unwrap_or_else(|| "unknown".to_owned()),
+        agent: agent.map(str::to_owned),
+        task_type: None,
+        session: None,
+        project: None,
+        source: Source::Ledger,
+        tokens: Tokens {
+            input: usage.input,
+            cache_read: usage.cache_read,
+            cache_write_5m: usage.cache_write,
+            output: usage.output,
+            ..Tokens::default()
+        },
+        cost_pico: usage.usd_micros.map_or(0, |m| m.saturating_mul(1_000_000)),
+        price_version: usage.usd_micros.map(|_| GIVEN_COST.to_owned()),
+        identity: format!("reservation\0{reservation}"),
+    };
+    write_event(tx, keys, &mut Ids::default(), &event)?;
+    Ok(())
+}
+
 impl Store {
     /// Records a batch of usage events and, in the same transaction, how far
     /// each log file they came from was read: a crash leaves either both or
@@ -364,7 +404,7 @@ impl Store {
 
     /// Recomputes stored costs with `price` (source, model, tokens → cost in
     /// pico-dollars, `None` when the model is not priced), recording
-    /// `version`. Costs the log itself gave (`costUSD`) are kept. One
+    /// `version`. Costs the source gave itself ([`GIVEN_COST`]) are kept. One
     /// transaction; the rollup follows. Returns (events priced, costs changed).
     ///
     /// # Errors
@@ -383,9 +423,9 @@ impl Store {
                     "SELECT id, source, model, input_tokens, cache_read_tokens,
                             cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
                             reasoning_tokens, cost_pusd, price_version
-                     FROM usage_events WHERE price_version IS NOT 'costUSD'",
+                     FROM usage_events WHERE price_version IS NOT ?1",
                 )?;
-                let mut rows = stmt.query([])?;
+                let mut rows = stmt.query([GIVEN_COST])?;
                 while let Some(r) = rows.next()? {
                     seen += 1;
                     let id: i64 = r.get(0)?;
