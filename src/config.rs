@@ -216,6 +216,10 @@ pub struct Config {
     pub codex_home: PathBuf,
     /// Claude Code's configuration directory: `CLAUDE_CONFIG_DIR`, else `~/.claude`.
     pub claude_config_dir: PathBuf,
+    /// Where `vault usage import claude-code` looks by default (ccusage's
+    /// rules): `CLAUDE_CONFIG_DIR` split on commas, `~` expanded, when set;
+    /// else `${XDG_CONFIG_HOME:-~/.config}/claude` and `~/.claude`.
+    pub claude_usage_roots: Vec<PathBuf>,
     /// Provider endpoints: defaults, then the config file, then the environment.
     pub endpoints: Endpoints,
     /// A configuration file that could not be used (unreadable, invalid, or
@@ -248,6 +252,23 @@ impl Config {
             codex_home: var("CODEX_HOME").map_or_else(|| home().join(".codex"), PathBuf::from),
             claude_config_dir: var("CLAUDE_CONFIG_DIR")
                 .map_or_else(|| home().join(".claude"), PathBuf::from),
+            claude_usage_roots: var("CLAUDE_CONFIG_DIR").map_or_else(
+                || {
+                    let xdg = var("XDG_CONFIG_HOME")
+                        .map_or_else(|| home().join(".config"), PathBuf::from);
+                    vec![xdg.join("claude"), home().join(".claude")]
+                },
+                |list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(|p| match p.strip_prefix('~') {
+                            Some(rest) => home().join(rest.trim_start_matches('/')),
+                            None => PathBuf::from(p),
+                        })
+                        .collect()
+                },
+            ),
             endpoints: Endpoints::default(),
             config_error: None,
             refresh_lease: var("AUTHVAULT_REFRESH_LEASE_SECS")

@@ -40,6 +40,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_sessions",
         include_str!("../migrations/0007_sessions.sql"),
     ),
+    ("0008_usage", include_str!("../migrations/0008_usage.sql")),
 ];
 
 /// `PRAGMA application_id` of every authvault file ("AUVT").

@@ -52,5 +52,6 @@ pub mod quota;
 pub mod selector;
 pub mod store;
 pub mod terminal;
+pub mod usage;
 
 pub use error::{Error, Result};

@@ -25,6 +25,7 @@ mod select;
 mod status;
 mod subscription;
 mod token;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -143,6 +144,8 @@ enum Command {
     Completions(conventions::CompletionsArgs),
     /// Print the man page (roff) to stdout: `vault man | man -l -`.
     Man,
+    /// Usage history: import agent logs, rebuild the rollup.
+    Usage(usage::Args),
 }
 
 /// Reads a line from the controlling terminal without echo; `None` without one.
@@ -235,6 +238,7 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::Dashboard(args) => dashboard::run(&ctx, &args),
         Command::Completions(args) => conventions::completions(&args),
         Command::Man => conventions::man(),
+        Command::Usage(args) => usage::run(&ctx, &args),
     }
 }
 

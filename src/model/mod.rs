@@ -5,6 +5,7 @@
 //! the `Debug` derives here cannot leak a token.
 
 mod snapshot;
+pub mod usage;
 
 pub use snapshot::{Credits, Snapshot, SnapshotSource, UsageWindow};
 

@@ -23,6 +23,7 @@ mod refresh;
 mod sealed;
 mod sessions;
 mod time;
+mod usage;
 mod vault;
 
 use time::now;
@@ -45,6 +46,7 @@ pub use quota::{Budget, BudgetStatus, Notice, Reservation, Settled, Target, Usag
 pub use refresh::{ClientRefresh, Lease, OAuthState};
 pub use sealed::{SEALED_COLUMNS, SealedColumn};
 pub use sessions::{GrantRecord, GrantRequest, Selection, Session, SessionEnd, SessionKind};
+pub use usage::{EventRow, FileMark, UsageEvent, UsageFilter, UsageWritten};
 pub use vault::{Vault, VaultInfo};
 
 use crate::crypto::{self, Key, Place};

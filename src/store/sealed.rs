@@ -71,6 +71,12 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
         account_expr: "0",
         row_expr: "id",
     },
+    SealedColumn {
+        table: "usage_projects",
+        column: "path",
+        account_expr: "0",
+        row_expr: "id",
+    },
 ];
 
 /// Every sealed value in the vault, with the place it is bound to.

@@ -1,6 +1,7 @@
 mod agent;
 mod audit_tamper;
 mod canary;
+mod ccusage;
 mod cli;
 mod common;
 mod concurrency;
@@ -21,4 +22,5 @@ mod rekey_crash;
 mod sealing;
 mod select;
 mod upgrade;
+mod usage;
 mod writeback;

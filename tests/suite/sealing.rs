@@ -53,6 +53,9 @@ fn read(
             .map(drop),
         ("accounts", _) => store.accounts().map(drop),
         ("selection_history", _) => store.selection_history().map(drop),
+        ("usage_projects", _) => store
+            .usage_events(&authvault::store::UsageFilter::default())
+            .map(drop),
         ("credentials", col) => {
             let (label, kind): (String, String) = tv
                 .raw()
@@ -94,6 +97,26 @@ fn ten_thousand_byte_flips_never_open_and_always_name_the_place() {
             .add_account(&oauth_account(label, "FLIP"))
             .expect("add");
     }
+    store
+        .record_usage(
+            &[authvault::store::UsageEvent {
+                at: chrono::Utc::now(),
+                provider: Provider::Claude,
+                account: None,
+                model: "claude-sonnet-4".into(),
+                agent: None,
+                task_type: None,
+                session: None,
+                project: Some("-home-u-FLIP".into()),
+                source: authvault::usage::Source::ClaudeCode,
+                tokens: authvault::usage::Tokens::default(),
+                cost_pico: 0,
+                price_version: None,
+                identity: "m:r".into(),
+            }],
+            &[],
+        )
+        .expect("usage");
     let values = sealed(&tv);
     let columns: std::collections::BTreeSet<_> = values.iter().map(|(t, c, ..)| (*t, *c)).collect();
     assert_eq!(

@@ -395,6 +395,16 @@ impl Store {
                 cost_micros,
                 usage.model
             ])?;
+            super::usage::record_ledger(
+                &tx,
+                keys,
+                id,
+                h.provider,
+                label.as_deref(),
+                h.agent.as_deref(),
+                usage,
+                now,
+            )?;
             let notices = notices(&tx, &budgets, zone, now)?;
             audit::append(
             &tx,

@@ -1,0 +1,489 @@
+//! Usage history rows: events written in batches (one transaction each,
+//! rollups kept by triggers in the same transaction), how far each log file
+//! was read, and the hourly rollup's rebuild. Queries are in `query.rs`.
+//!
+//! An event is stored once however often it is imported: its identity (for
+//! Claude Code `message.id` + `requestId`, for Codex the session and the
+//! cumulative position) becomes a keyed fingerprint in a UNIQUE column.
+//! A second copy replaces the stored one only when it counts more tokens
+//! (ccusage keeps the larger copy too).
+
+mod prices;
+mod query;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::accounts::find_account;
+use super::{Keys, Store, now, time};
+use crate::crypto::Place;
+use crate::error::{Error, Result, during};
+use crate::model::Provider;
+use crate::model::usage::{GIVEN_COST, Source, Tokens};
+pub use query::{EventRow, UsageFilter};
+
+/// One model response's usage, to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageEvent {
+    /// When the response was made.
+    pub at: DateTime<Utc>,
+    /// Whose model served it.
+    pub provider: Provider,
+    /// The account's label, when known (unknown is allowed, wrong is not).
+    pub account: Option<String>,
+    /// The model name as the source wrote it.
+    pub model: String,
+    /// The agent id, when known.
+    pub agent: Option<String>,
+    /// The task type, when known.
+    pub task_type: Option<String>,
+    /// The session id (Claude Code's transcript name, Codex's rollout path).
+    pub session: Option<String>,
+    /// The project (sealed at rest).
+    pub project: Option<String>,
+    /// Where it came from.
+    pub source: Source,
+    /// Tokens used.
+    pub tokens: Tokens,
+    /// Cost in pico-dollars (1e-12 USD).
+    pub cost_pico: u64,
+    /// The price table the cost came from.
+    pub price_version: Option<String>,
+    /// What makes two copies the same event (message and request ids,
+    /// session and position); stored only as a keyed fingerprint.
+    pub identity: String,
+}
+
+/// How far a log file was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMark {
+    /// The device of the file read.
+    pub device: u64,
+    /// Its inode: another inode at the same path is another file.
+    pub inode: u64,
+    /// Its size when read.
+    pub size: u64,
+    /// The byte offset just past the last complete line read.
+    pub read_to: u64,
+    /// Complete lines up to `read_to` (to number the next ones).
+    pub lines: u64,
+}
+
+/// What a batch of events did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UsageWritten {
+    /// New events.
+    pub added: u64,
+    /// Events already stored, replaced by a copy that counts more tokens.
+    pub replaced: u64,
+    /// Events already stored as they are.
+    pub unchanged: u64,
+}
+
+impl UsageWritten {
+    /// Adds another batch's counts.
+    pub const fn add(&mut self, other: Self) {
+        self.added += other.added;
+        self.replaced += other.replaced;
+        self.unchanged += other.unchanged;
+    }
+}
+
+fn to_i64(n: u64, what: &str) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::InvalidInput {
+        what: what.to_owned(),
+        reason: format!("{n} is larger than the vault can store"),
+    })
+}
+
+fn file_key(keys: &Keys, source: Source, path: &Path) -> String {
+    keys.fingerprint(&[
+        b"usage-file",
+        source.as_str().as_bytes(),
+        path.as_os_str().as_encoded_bytes(),
+    ])
+}
+
+/// Where a project's sealed path lives: its row, no account.
+const fn project_place(row: i64) -> Place<'static> {
+    Place {
+        table: "usage_projects",
+        column: "path",
+        row,
+        account: 0,
+    }
+}
+
+/// The id of `project`'s row, created (path sealed) when new.
+fn project_id(tx: &Transaction<'_>, keys: &Keys, project: &str) -> Result<i64> {
+    let fingerprint = keys.fingerprint(&[b"usage-project", project.as_bytes()]);
+    let found: Option<i64> = tx
+        .prepare_cached("SELECT id FROM usage_projects WHERE fingerprint = ?1")?
+        .query_row([&fingerprint], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    let id: i64 = tx.query_row(
+        "INSERT INTO usage_projects (fingerprint, path) VALUES (?1, X'') RETURNING id",
+        [&fingerprint],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "UPDATE usage_projects SET path = ?1 WHERE id = ?2",
+        params![keys.seal(&project_place(id), project.as_bytes())?, id],
+    )?;
+    Ok(id)
+}
+
+/// Ids of accounts and projects met in one transaction.
+#[derive(Default)]
+struct Ids {
+    accounts: HashMap<String, i64>,
+    projects: HashMap<String, i64>,
+}
+
+impl Ids {
+    fn account(&mut self, tx: &Transaction<'_>, keys: &Keys, label: &str) -> Result<i64> {
+        if let Some(id) = self.accounts.get(label) {
+            return Ok(*id);
+        }
+        let id = find_account(tx, keys, label)?.id;
+        self.accounts.insert(label.to_owned(), id);
+        Ok(id)
+    }
+
+    fn project(&mut self, tx: &Transaction<'_>, keys: &Keys, project: &str) -> Result<i64> {
+        if let Some(id) = self.projects.get(project) {
+            return Ok(*id);
+        }
+        let id = project_id(tx, keys, project)?;
+        self.projects.insert(project.to_owned(), id);
+        Ok(id)
+    }
+}
+
+fn write_event(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    ids: &mut Ids,
+    e: &UsageEvent,
+) -> Result<UsageWritten> {
+    let key = keys.fingerprint(&[
+        b"usage-event",
+        e.source.as_str().as_bytes(),
+        e.identity.as_bytes(),
+    ]);
+    let t = &e.tokens;
+    let account = e
+        .account
+        .as_deref()
+        .map(|l| ids.account(tx, keys, l))
+        .transpose()?;
+    let project = e
+        .project
+        .as_deref()
+        .map(|p| ids.project(tx, keys, p))
+        .transpose()?;
+    let values = params![
+        time::encode(e.at),
+        e.provider.as_str(),
+        account,
+        e.model,
+        e.agent,
+        e.task_type,
+        e.session,
+        project,
+        e.source.as_str(),
+        to_i64(t.input, "input tokens")?,
+        to_i64(t.cache_read, "cache read tokens")?,
+        to_i64(t.cache_write_5m, "cache write tokens")?,
+        to_i64(t.cache_write_1h, "cache write tokens")?,
+        to_i64(t.output, "output tokens")?,
+        to_i64(t.reasoning, "reasoning tokens")?,
+        to_i64(e.cost_pico, "cost")?,
+        e.price_version,
+        key,
+    ];
+    // Most events are new: insert first, and only for a copy already
+    // stored compare totals.
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO usage_events (at, provider, account_id, model, agent, task_type,
+                session, project_id, source, input_tokens, cache_read_tokens,
+                cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens,
+                cost_pusd, price_version, dedupe_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )?
+        .execute(values)?;
+    if inserted == 1 {
+        return Ok(UsageWritten {
+            added: 1,
+            ..UsageWritten::default()
+        });
+    }
+    let stored: i64 = tx
+        .prepare_cached(
+            "SELECT input_tokens + output_tokens + cache_read_tokens
+                        + cache_write_5m_tokens + cache_write_1h_tokens
+             FROM usage_events WHERE dedupe_key = ?1",
+        )?
+        .query_row([&key], |r| r.get(0))?;
+    if stored >= to_i64(t.total(), "usage tokens")? {
+        return Ok(UsageWritten {
+            unchanged: 1,
+            ..UsageWritten::default()
+        });
+    }
+    tx.prepare_cached(
+        "UPDATE usage_events SET at = ?1, provider = ?2, account_id = ?3, model = ?4,
+            agent = ?5, task_type = ?6, session = ?7, project_id = ?8, source = ?9,
+            input_tokens = ?10, cache_read_tokens = ?11, cache_write_5m_tokens = ?12,
+            cache_write_1h_tokens = ?13, output_tokens = ?14, reasoning_tokens = ?15,
+            cost_pusd = ?16, price_version = ?17
+         WHERE dedupe_key = ?18",
+    )?
+    .execute(values)?;
+    Ok(UsageWritten {
+        replaced: 1,
+        ..UsageWritten::default()
+    })
+}
+
+/// Records what a quota reservation used as a `ledger` usage event, inside
+/// the commit's transaction: its account, provider and agent, the model
+/// (`unknown` when not given), cache writes as 5-minute writes, and the
+/// caller's cost when given (else 0 until `vault usage reprice`).
+#[allow(clippy::too_many_arguments)] // one call site, the commit's own values
+pub(in crate::store) fn record_ledger(
+    tx: &Transaction<'_>,
+    keys: &Keys,
+    reservation: i64,
+    provider: Provider,
+    account: Option<&str>,
+    agent: Option<&str>,
+    usage: &super::Usage,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let event = UsageEvent {
+        at,
+        provider,
+        account: account.map(str::to_owned),
+        model: usage.model.clone().unwrap_or_else(|| "unknown".to_owned()),
+        agent: agent.map(str::to_owned),
+        task_type: None,
+        session: None,
+        project: None,
+        source: Source::Ledger,
+        tokens: Tokens {
+            input: usage.input,
+            cache_read: usage.cache_read,
+            cache_write_5m: usage.cache_write,
+            output: usage.output,
+            ..Tokens::default()
+        },
+        cost_pico: usage.usd_micros.map_or(0, |m| m.saturating_mul(1_000_000)),
+        price_version: usage.usd_micros.map(|_| GIVEN_COST.to_owned()),
+        identity: format!("reservation\0{reservation}"),
+    };
+    write_event(tx, keys, &mut Ids::default(), &event)?;
+    Ok(())
+}
+
+impl Store {
+    /// Records a batch of usage events and, in the same transaction, how far
+    /// each log file they came from was read: a crash leaves either both or
+    /// neither. Events already stored are kept (or replaced by a copy that
+    /// counts more tokens); the hourly rollup follows in the same
+    /// transaction.
+    ///
+    /// # Errors
+    /// `AccountNotFound` for an unknown label (nothing is written),
+    /// `InvalidInput` for counts beyond 2^63, SQLite errors.
+    pub fn record_usage(
+        &mut self,
+        events: &[UsageEvent],
+        files: &[(Source, PathBuf, FileMark)],
+    ) -> Result<UsageWritten> {
+        during("recording usage", || {
+            // A large batch touches index pages all over the file: a page
+            // cache of 64 MiB for its transaction instead of SQLite's 2 MiB.
+            let large = events.len() > 1000;
+            if large {
+                self.conn.pragma_update(None, "cache_size", -65_536)?;
+            }
+            let result = self.write_usage(events, files);
+            if large {
+                self.conn.pragma_update(None, "cache_size", -2000)?;
+            }
+            result
+        })
+    }
+
+    fn write_usage(
+        &mut self,
+        events: &[UsageEvent],
+        files: &[(Source, PathBuf, FileMark)],
+    ) -> Result<UsageWritten> {
+        {
+            let (tx, keys, _) = self.write_tx()?;
+            let mut ids = Ids::default();
+            let mut written = UsageWritten::default();
+            for e in events {
+                written.add(write_event(&tx, keys, &mut ids, e)?);
+            }
+            let at = now();
+            for (source, path, mark) in files {
+                tx.prepare_cached(
+                    "INSERT INTO usage_files
+                        (source, fingerprint, device, inode, size, read_to, lines, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (source, fingerprint) DO UPDATE SET
+                        device = excluded.device, inode = excluded.inode, size = excluded.size,
+                        read_to = excluded.read_to, lines = excluded.lines,
+                        updated_at = excluded.updated_at",
+                )?
+                .execute(params![
+                    source.as_str(),
+                    file_key(keys, *source, path),
+                    to_i64(mark.device, "device")?,
+                    to_i64(mark.inode, "inode")?,
+                    to_i64(mark.size, "file size")?,
+                    to_i64(mark.read_to, "file offset")?,
+                    to_i64(mark.lines, "line count")?,
+                    at,
+                ])?;
+            }
+            tx.commit()?;
+            Ok(written)
+        }
+    }
+
+    /// How far each of `paths` was read, in order (`None`: never).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn usage_file_marks(
+        &mut self,
+        source: Source,
+        paths: &[PathBuf],
+    ) -> Result<Vec<Option<FileMark>>> {
+        during("reading usage import state", || {
+            let (tx, keys) = self.read_tx()?;
+            let mut stmt = tx.prepare(
+                "SELECT device, inode, size, read_to, lines FROM usage_files
+                 WHERE source = ?1 AND fingerprint = ?2",
+            )?;
+            let mut out = Vec::with_capacity(paths.len());
+            for path in paths {
+                let mark = stmt
+                    .query_row(
+                        params![source.as_str(), file_key(keys, source, path)],
+                        |r| {
+                            Ok(FileMark {
+                                device: r.get::<_, i64>(0)?.cast_unsigned(),
+                                inode: r.get::<_, i64>(1)?.cast_unsigned(),
+                                size: r.get::<_, i64>(2)?.cast_unsigned(),
+                                read_to: r.get::<_, i64>(3)?.cast_unsigned(),
+                                lines: r.get::<_, i64>(4)?.cast_unsigned(),
+                            })
+                        },
+                    )
+                    .optional()?;
+                out.push(mark);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Recomputes stored costs with `price` (source, model, tokens → cost in
+    /// pico-dollars, `None` when the model is not priced), recording
+    /// `version`. Costs the source gave itself ([`GIVEN_COST`]) are kept. One
+    /// transaction; the rollup follows. Returns (events priced, costs changed).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn reprice_usage(
+        &mut self,
+        version: &str,
+        price: impl Fn(Source, &str, &Tokens) -> Option<u64>,
+    ) -> Result<(u64, u64)> {
+        during("repricing usage", || {
+            let (tx, _, _) = self.write_tx()?;
+            let mut changes = Vec::new();
+            let mut seen = 0;
+            {
+                let mut stmt = tx.prepare(
+                    "SELECT id, source, model, input_tokens, cache_read_tokens,
+                            cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
+                            reasoning_tokens, cost_pusd, price_version
+                     FROM usage_events WHERE price_version IS NOT ?1",
+                )?;
+                let mut rows = stmt.query([GIVEN_COST])?;
+                while let Some(r) = rows.next()? {
+                    seen += 1;
+                    let id: i64 = r.get(0)?;
+                    let source: String = r.get(1)?;
+                    let Ok(source) = source.parse::<Source>() else {
+                        continue;
+                    };
+                    let model: String = r.get(2)?;
+                    let n = |i: usize| r.get::<_, i64>(i).map(i64::cast_unsigned);
+                    let tokens = Tokens {
+                        input: n(3)?,
+                        cache_read: n(4)?,
+                        cache_write_5m: n(5)?,
+                        cache_write_1h: n(6)?,
+                        output: n(7)?,
+                        reasoning: n(8)?,
+                    };
+                    let old: (u64, Option<String>) = (n(9)?, r.get(10)?);
+                    let new = price(source, &model, &tokens)
+                        .map_or((0, None), |c| (c, Some(version.to_owned())));
+                    if new != old {
+                        changes.push((id, new));
+                    }
+                }
+            }
+            for (id, (cost, version)) in &changes {
+                tx.prepare_cached(
+                    "UPDATE usage_events SET cost_pusd = ?1, price_version = ?2 WHERE id = ?3",
+                )?
+                .execute(params![to_i64(*cost, "cost")?, version, id])?;
+            }
+            tx.commit()?;
+            Ok((seen, changes.len() as u64))
+        })
+    }
+
+    /// Recomputes the hourly rollup from the events (`vault usage rebuild`);
+    /// returns the number of rollup rows.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn rebuild_usage_rollups(&mut self) -> Result<u64> {
+        during("rebuilding usage rollups", || {
+            let (tx, _, _) = self.write_tx()?;
+            tx.execute("DELETE FROM usage_hourly", [])?;
+            let rows = tx.execute(
+                "INSERT INTO usage_hourly
+                 SELECT substr(at, 1, 13), provider, coalesce(account_id, 0), model, source,
+                        coalesce(agent, ''), coalesce(task_type, ''), count(*),
+                        sum(input_tokens), sum(cache_read_tokens), sum(cache_write_5m_tokens),
+                        sum(cache_write_1h_tokens), sum(output_tokens), sum(reasoning_tokens),
+                        sum(cost_pusd)
+                 FROM usage_events
+                 GROUP BY 1, 2, 3, 4, 5, 6, 7",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(rows as u64)
+        })
+    }
+}

@@ -1,0 +1,994 @@
+//! Usage history: events stored once, the hourly rollup kept equal to the
+//! events through every kind of write, project paths sealed.
+
+use std::path::PathBuf;
+
+use authvault::keys::MemoryKeyring;
+use authvault::model::Provider;
+use authvault::store::{EventRow, FileMark, Store, UsageEvent, UsageFilter, UsageWritten};
+use authvault::usage::{Source, Tokens};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+
+use super::common::{Rng, api_key_account, contains, memory_vault, seed};
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("a test time")
+}
+
+fn event(identity: &str, at_: &str, input: u64, output: u64) -> UsageEvent {
+    UsageEvent {
+        at: at(at_),
+        provider: Provider::Claude,
+        account: None,
+        model: "claude-sonnet-4-20250514".into(),
+        agent: None,
+        task_type: None,
+        session: Some("s1".into()),
+        project: Some("-home-u-demo".into()),
+        source: Source::ClaudeCode,
+        tokens: Tokens {
+            input,
+            output,
+            ..Tokens::default()
+        },
+        cost_pico: input * 3_000_000 + output * 15_000_000,
+        price_version: Some("test".into()),
+        identity: identity.into(),
+    }
+}
+
+/// The hourly sums computed from the events themselves, in the rollup's order.
+fn hours_from_events(store: &mut Store) -> Vec<EventRow> {
+    let mut sums: std::collections::BTreeMap<_, EventRow> = std::collections::BTreeMap::new();
+    for e in store.usage_events(&UsageFilter::default()).unwrap() {
+        let hour = e.at.duration_trunc(TimeDelta::hours(1)).unwrap();
+        let key = (
+            hour,
+            e.provider.as_str(),
+            e.account.clone(),
+            e.model.clone(),
+            e.source,
+            e.agent.clone(),
+            e.task_type.clone(),
+        );
+        let row = sums.entry(key).or_insert_with(|| EventRow {
+            at: hour,
+            session: None,
+            project: None,
+            events: 0,
+            tokens: Tokens::default(),
+            cost_pico: 0,
+            ..e.clone()
+        });
+        row.events += 1;
+        row.tokens.add(&e.tokens);
+        row.cost_pico += e.cost_pico;
+    }
+    let mut rows: Vec<EventRow> = sums.into_values().collect();
+    rows.sort_by(|a, b| {
+        (a.at, &a.account, &a.model, &a.agent).cmp(&(b.at, &b.account, &b.model, &b.agent))
+    });
+    rows
+}
+
+fn rollup(store: &mut Store) -> Vec<EventRow> {
+    let mut rows = store.usage_hours(&UsageFilter::default()).unwrap();
+    rows.sort_by(|a, b| {
+        (a.at, &a.account, &a.model, &a.agent).cmp(&(b.at, &b.account, &b.model, &b.agent))
+    });
+    rows
+}
+
+#[test]
+fn an_event_is_stored_once_and_a_larger_copy_replaces_it() {
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    let first = [event("m1:r1", "2025-06-20T10:15:30Z", 100, 200)];
+    assert_eq!(
+        store.record_usage(&first, &[]).unwrap(),
+        UsageWritten {
+            added: 1,
+            replaced: 0,
+            unchanged: 0
+        }
+    );
+    // The same event again, and a smaller copy: nothing changes.
+    let smaller = [event("m1:r1", "2025-06-20T10:15:30Z", 100, 100)];
+    assert_eq!(
+        store.record_usage(&first, &[]).unwrap(),
+        UsageWritten {
+            added: 0,
+            replaced: 0,
+            unchanged: 1
+        }
+    );
+    assert_eq!(
+        store.record_usage(&smaller, &[]).unwrap(),
+        UsageWritten {
+            added: 0,
+            replaced: 0,
+            unchanged: 1
+        }
+    );
+    // A copy that counts more tokens replaces it (ccusage keeps the larger).
+    let larger = [event("m1:r1", "2025-06-20T10:15:30Z", 100, 300)];
+    assert_eq!(
+        store.record_usage(&larger, &[]).unwrap(),
+        UsageWritten {
+            added: 0,
+            replaced: 1,
+            unchanged: 0
+        }
+    );
+    let events = store.usage_events(&UsageFilter::default()).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].tokens.output, 300);
+    assert_eq!(events[0].project.as_deref(), Some("-home-u-demo"));
+    assert_eq!(rollup(&mut store), hours_from_events(&mut store));
+}
+
+#[test]
+fn the_hourly_rollup_equals_the_events_through_inserts_replacements_removal_and_rebuild() {
+    let keyring = MemoryKeyring::default();
+    let (tv, mut store) = memory_vault(&keyring);
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    store
+        .add_account(&api_key_account(Provider::Claude, "home", "sk-ant-api03-y"))
+        .unwrap();
+    let mut rng = Rng::new(seed("usage rollup"));
+    let start = at("2025-06-20T22:00:00Z");
+    let mut events = Vec::new();
+    for _ in 0..400 {
+        let mut e = event(
+            &format!("m{}", rng.below(300)),
+            "2025-06-20T00:00:00Z",
+            rng.below(1000),
+            rng.below(1000),
+        );
+        e.at = start + TimeDelta::seconds(i64::try_from(rng.below(4 * 3600)).unwrap());
+        e.account = [None, Some("work".to_owned()), Some("home".to_owned())]
+            [usize::try_from(rng.below(3)).unwrap()]
+        .clone();
+        e.agent = [None, Some("ci".to_owned())][usize::try_from(rng.below(2)).unwrap()].clone();
+        e.model = ["claude-sonnet-4-20250514", "claude-opus-4-20250514"]
+            [usize::try_from(rng.below(2)).unwrap()]
+        .into();
+        e.tokens.cache_read = rng.below(5000);
+        e.tokens.cache_write_1h = rng.below(50);
+        events.push(e);
+    }
+    let mut written = UsageWritten::default();
+    for chunk in events.chunks(70) {
+        written.add(store.record_usage(chunk, &[]).unwrap());
+    }
+    assert_eq!(written.added + written.replaced + written.unchanged, 400);
+    assert!(written.replaced > 0 && written.unchanged > 0, "{written:?}");
+    let expected = hours_from_events(&mut store);
+    assert!(expected.len() > 10);
+    assert_eq!(rollup(&mut store), expected);
+
+    // Removing an account moves its usage to "unattributed".
+    store.remove_account("home").unwrap();
+    let expected = hours_from_events(&mut store);
+    assert!(
+        expected
+            .iter()
+            .all(|r| r.account.as_deref() != Some("home"))
+    );
+    assert_eq!(rollup(&mut store), expected);
+
+    // A damaged rollup is rebuilt from the events.
+    tv.raw()
+        .execute(
+            "UPDATE usage_hourly SET input_tokens = input_tokens + 7",
+            [],
+        )
+        .unwrap();
+    assert_ne!(rollup(&mut store), expected);
+    assert_eq!(
+        store.rebuild_usage_rollups().unwrap(),
+        expected.len() as u64
+    );
+    assert_eq!(rollup(&mut store), expected);
+}
+
+#[test]
+fn an_unknown_account_label_writes_nothing() {
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    let mut bad = event("m2:r2", "2025-06-20T10:15:30Z", 1, 1);
+    bad.account = Some("nobody".into());
+    let good = event("m1:r1", "2025-06-20T10:15:30Z", 1, 1);
+    let err = store.record_usage(&[good, bad], &[]).unwrap_err();
+    assert!(err.to_string().contains("nobody"), "{err}");
+    assert_eq!(store.usage_events(&UsageFilter::default()).unwrap(), vec![]);
+}
+
+#[test]
+fn project_paths_are_sealed_and_filtered_by_fingerprint() {
+    let keyring = MemoryKeyring::default();
+    let (tv, mut store) = memory_vault(&keyring);
+    let project = "-home-u-secret-customer-project";
+    let mut a = event("m1:r1", "2025-06-20T10:15:30Z", 1, 1);
+    a.project = Some(project.into());
+    let b = event("m2:r2", "2025-06-20T10:15:31Z", 2, 2);
+    store.record_usage(&[a, b], &[]).unwrap();
+    store.checkpoint().unwrap();
+    assert!(!contains(&tv.bytes(), project.as_bytes()));
+    assert!(!contains(&tv.bytes(), b"m1:r1"));
+    let filter = UsageFilter {
+        project: Some(project.into()),
+        ..UsageFilter::default()
+    };
+    let rows = store.usage_events(&filter).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].project.as_deref(), Some(project));
+    // The sealed path is bound to its row: moving it is an integrity error.
+    tv.raw()
+        .execute("UPDATE usage_projects SET path = (SELECT path FROM usage_projects WHERE id = 1) WHERE id = 2", [])
+        .unwrap();
+    assert!(store.usage_events(&UsageFilter::default()).is_err());
+}
+
+#[test]
+fn file_marks_are_kept_per_source_and_path() {
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    let a = PathBuf::from("/logs/a.jsonl");
+    let b = PathBuf::from("/logs/b.jsonl");
+    let mark = FileMark {
+        device: 1,
+        inode: 2,
+        size: 300,
+        read_to: 250,
+        lines: 4,
+    };
+    store
+        .record_usage(
+            &[event("m1:r1", "2025-06-20T10:15:30Z", 1, 1)],
+            &[(Source::ClaudeCode, a.clone(), mark)],
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .usage_file_marks(Source::ClaudeCode, &[a.clone(), b])
+            .unwrap(),
+        vec![Some(mark), None]
+    );
+    assert_eq!(
+        store.usage_file_marks(Source::Codex, &[a]).unwrap(),
+        vec![None]
+    );
+}
+
+/// One Claude Code assistant line as Claude Code writes it.
+fn claude_line(id: &str, request: &str, ts: &str, model: &str, tokens: [u64; 5]) -> String {
+    let [input, output, cw5, cw1h, read] = tokens;
+    serde_json::json!({
+        "parentUuid": null, "isSidechain": false, "userType": "external",
+        "cwd": "/home/u/demo", "sessionId": "s", "version": "1.0.85",
+        "message": {
+            "id": id, "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": "hi"}],
+            "usage": {
+                "input_tokens": input, "output_tokens": output,
+                "cache_creation_input_tokens": cw5 + cw1h, "cache_read_input_tokens": read,
+                "cache_creation": {"ephemeral_5m_input_tokens": cw5, "ephemeral_1h_input_tokens": cw1h},
+                "service_tier": "standard"
+            }
+        },
+        "requestId": request, "type": "assistant", "timestamp": ts
+    })
+    .to_string()
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn import_json(tv: &super::common::TempVault, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json", "usage", "import", "claude-code"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&super::common::stdout(&super::common::ok(
+        &mut tv.cmd_pw(&all),
+    )))
+    .unwrap()
+}
+
+#[test]
+fn claude_code_import_reads_only_what_is_new_and_a_torn_last_line_once_complete() {
+    let tv = super::common::TempVault::new();
+    drop(tv.init_passphrase());
+    let logs = tempfile::tempdir().unwrap();
+    let root = logs.path().to_str().unwrap().to_owned();
+    let a = logs.path().join("projects/-home-u-demo/aaaa.jsonl");
+    let b = logs
+        .path()
+        .join("projects/-home-u-other/bbbb/subagents/agent-1.jsonl");
+    let sonnet = "claude-sonnet-4-20250514";
+    append(
+        &a,
+        &format!(
+            "{}\n{}\n{{\"type\":\"user\",\"message\":{{\"role\":\"user\",\"content\":\"hi\"}}}}\n",
+            claude_line(
+                "m1",
+                "r1",
+                "2025-06-20T10:15:30.000Z",
+                sonnet,
+                [100, 200, 1000, 0, 5000]
+            ),
+            claude_line(
+                "m2",
+                "r2",
+                "2025-06-20T16:30:00.000Z",
+                "claude-opus-4-20250514",
+                [10, 50, 0, 0, 20_000]
+            ),
+        ),
+    );
+    // The same response in another file (a subagent transcript) counts once.
+    append(
+        &b,
+        &format!(
+            "{}\n{}\n",
+            claude_line(
+                "m1",
+                "r1",
+                "2025-06-20T10:15:30.000Z",
+                sonnet,
+                [100, 200, 1000, 0, 5000]
+            ),
+            claude_line(
+                "m3",
+                "r3",
+                "2025-06-21T01:00:00.000Z",
+                sonnet,
+                [5, 70, 0, 300, 0]
+            ),
+        ),
+    );
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (
+            r["files"].as_u64(),
+            r["lines"].as_u64(),
+            r["events"].as_u64()
+        ),
+        (Some(2), Some(5), Some(4))
+    );
+    assert_eq!(
+        r["written"],
+        serde_json::json!({"added": 3, "replaced": 0, "unchanged": 1})
+    );
+
+    // Again: nothing is read, nothing added.
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["files_read"].as_u64(), r["lines"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        r["written"],
+        serde_json::json!({"added": 0, "replaced": 0, "unchanged": 0})
+    );
+
+    // Two appended lines are exactly what is added.
+    append(
+        &a,
+        &format!(
+            "{}\n{}\n",
+            claude_line(
+                "m4",
+                "r4",
+                "2025-06-22T09:00:00.000Z",
+                sonnet,
+                [1, 2, 0, 0, 0]
+            ),
+            claude_line(
+                "m5",
+                "r5",
+                "2025-06-22T09:01:00.000Z",
+                sonnet,
+                [3, 4, 0, 0, 0]
+            ),
+        ),
+    );
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["files_read"].as_u64(), r["lines"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(r["written"]["added"].as_u64(), Some(2));
+
+    // A line being written is left for later, then read once complete.
+    let torn = claude_line(
+        "m6",
+        "r6",
+        "2025-06-22T10:00:00.000Z",
+        sonnet,
+        [7, 8, 0, 0, 0],
+    );
+    let (head, tail) = torn.split_at(torn.len() / 2);
+    append(&a, head);
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["lines"].as_u64(), r["written"]["added"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(r["bad"], serde_json::json!([]));
+    append(&a, &format!("{tail}\n"));
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["lines"].as_u64(), r["written"]["added"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let mut store = tv.open_passphrase();
+    let events = store.usage_events(&UsageFilter::default()).unwrap();
+    assert_eq!(events.len(), 6);
+    let m3 = events
+        .iter()
+        .find(|e| e.tokens.cache_write_1h == 300)
+        .unwrap();
+    assert_eq!(
+        (m3.session.as_deref(), m3.project.as_deref()),
+        (Some("bbbb"), Some("-home-u-other"))
+    );
+    // L3 of the reference: 5·3e-6 + 70·15e-6 + 300·6e-6 dollars.
+    assert_eq!(m3.cost_pico, 2_865_000_000);
+}
+
+#[test]
+fn a_replaced_or_shrunk_transcript_is_read_again_and_adds_nothing_twice() {
+    let tv = super::common::TempVault::new();
+    drop(tv.init_passphrase());
+    let logs = tempfile::tempdir().unwrap();
+    let root = logs.path().to_str().unwrap().to_owned();
+    let a = logs.path().join("projects/p/s.jsonl");
+    let l1 = claude_line(
+        "m1",
+        "r1",
+        "2025-06-20T10:00:00.000Z",
+        "claude-sonnet-4",
+        [1, 1, 0, 0, 0],
+    );
+    let l2 = claude_line(
+        "m2",
+        "r2",
+        "2025-06-20T11:00:00.000Z",
+        "claude-sonnet-4",
+        [2, 2, 0, 0, 0],
+    );
+    append(&a, &format!("{l1}\n{l2}\n"));
+    assert_eq!(
+        import_json(&tv, &[&root])["written"]["added"].as_u64(),
+        Some(2)
+    );
+    // Rewritten in place, shorter (compaction): read again, nothing new.
+    std::fs::write(&a, format!("{l1}\n")).unwrap();
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["files_reread"].as_u64(), r["written"]["added"].as_u64()),
+        (Some(1), Some(0))
+    );
+    // Replaced by another file at the same path, same size: read again.
+    let l3 = claude_line(
+        "m3",
+        "r3",
+        "2025-06-20T12:00:00.000Z",
+        "claude-sonnet-4",
+        [3, 3, 0, 0, 0],
+    );
+    let tmp = a.with_extension("tmp");
+    std::fs::write(&tmp, format!("{l3}\n")).unwrap();
+    std::fs::rename(&tmp, &a).unwrap();
+    let r = import_json(&tv, &[&root]);
+    assert_eq!(
+        (r["files_reread"].as_u64(), r["written"]["added"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
+
+#[test]
+fn unreadable_lines_are_reported_with_their_numbers_and_the_rest_is_imported() {
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    drop(store);
+    let logs = tempfile::tempdir().unwrap();
+    let root = logs.path().join("projects");
+    let a = root.join("p/s.jsonl");
+    let good = claude_line(
+        "m1",
+        "r1",
+        "2025-06-20T10:00:00.000Z",
+        "claude-sonnet-4",
+        [1, 1, 0, 0, 0],
+    );
+    append(
+        &a,
+        &format!(
+            "{good}\nnot json at all\n{}\n\n{{\"timestamp\":\"soon\",\"message\":{{\"usage\":{{\"input_tokens\":1,\"output_tokens\":1}}}}}}\n",
+            claude_line(
+                "m2",
+                "r2",
+                "2025-06-20T11:00:00.000Z",
+                "claude-sonnet-4",
+                [2, 2, 0, 0, 0]
+            ),
+        ),
+    );
+    let r = import_json(&tv, &[root.to_str().unwrap(), "--account", "work"]);
+    assert_eq!(r["written"]["added"].as_u64(), Some(2));
+    let bad = &r["bad"][0];
+    assert_eq!(bad["path"].as_str(), a.to_str());
+    assert_eq!(bad["count"].as_u64(), Some(2));
+    let numbers: Vec<u64> = bad["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 5]);
+    let mut store = tv.open_passphrase();
+    let accounts: Vec<_> = store
+        .usage_events(&UsageFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.account)
+        .collect();
+    assert_eq!(accounts, [Some("work".to_owned()), Some("work".to_owned())]);
+    // An unknown account is an error and writes nothing.
+    let out = super::common::fails(&mut tv.cmd_pw(&[
+        "usage",
+        "import",
+        "claude-code",
+        root.to_str().unwrap(),
+        "--account",
+        "nobody",
+    ]));
+    assert!(super::common::stderr(&out).contains("nobody"));
+}
+
+/// Per (local day, model): tokens and cost, computed straight from the events.
+fn days_from_events(events: &[EventRow], tz: chrono_tz::Tz) -> Vec<(Vec<String>, u64, u64, u64)> {
+    let mut sums: std::collections::BTreeMap<Vec<String>, (u64, u64, u64)> =
+        std::collections::BTreeMap::new();
+    for e in events {
+        let day = e.at.with_timezone(&tz).format("%Y-%m-%d").to_string();
+        let s = sums.entry(vec![day, e.model.clone()]).or_default();
+        s.0 += e.events;
+        s.1 += e.tokens.total();
+        s.2 += e.cost_pico;
+    }
+    sums.into_iter()
+        .map(|(k, (n, t, c))| (k, n, t, c))
+        .collect()
+}
+
+#[test]
+fn days_in_daylight_saving_and_half_hour_zones_equal_the_sums_of_raw_events() {
+    use authvault::usage::query::{Group, Query, Zone};
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    let mut rng = Rng::new(seed("usage zones"));
+    let mut events = Vec::new();
+    // Around both 2025 changes in New York, every minute of the hours
+    // that move, and at random.
+    for (i, start) in ["2025-03-08T00:00:00Z", "2025-11-01T00:00:00Z"]
+        .iter()
+        .enumerate()
+    {
+        for j in 0..600 {
+            let mut e = event(&format!("{i}:{j}"), start, rng.below(1000), rng.below(1000));
+            e.at += TimeDelta::minutes(i64::try_from(rng.below(3 * 24 * 60)).unwrap());
+            e.model =
+                ["claude-sonnet-4", "claude-opus-4"][usize::try_from(rng.below(2)).unwrap()].into();
+            events.push(e);
+        }
+    }
+    store.record_usage(&events, &[]).unwrap();
+    let raw = store.usage_events(&UsageFilter::default()).unwrap();
+    for name in ["America/New_York", "Asia/Kolkata", "UTC"] {
+        let tz: chrono_tz::Tz = name.parse().unwrap();
+        let query = Query {
+            zone: Zone::named(name).unwrap(),
+            group_by: vec![Group::Day, Group::Model],
+            ..Query::default()
+        };
+        let report = query.run(&mut store).unwrap();
+        let got: Vec<_> = report
+            .rows
+            .iter()
+            .map(|r| (r.key.clone(), r.events, r.tokens.total(), r.cost_pico))
+            .collect();
+        assert_eq!(got, days_from_events(&raw, tz), "{name}");
+        // A range of local dates selects exactly those days.
+        let since = "2025-03-09".parse().unwrap();
+        let until = "2025-11-01".parse().unwrap();
+        let ranged = Query {
+            since: Some(since),
+            until: Some(until),
+            ..query.clone()
+        }
+        .run(&mut store)
+        .unwrap();
+        let want: Vec<_> = days_from_events(&raw, tz)
+            .into_iter()
+            .filter(|(k, ..)| k[0].as_str() >= "2025-03-09" && k[0].as_str() <= "2025-11-01")
+            .collect();
+        let got: Vec<_> = ranged
+            .rows
+            .iter()
+            .map(|r| (r.key.clone(), r.events, r.tokens.total(), r.cost_pico))
+            .collect();
+        assert_eq!(got, want, "{name} ranged");
+    }
+}
+
+#[test]
+fn reprice_recomputes_stored_costs_keeps_logged_ones_and_the_rollup_follows() {
+    use authvault::usage::price::PriceTable;
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    let table = PriceTable::builtin();
+    let mut stale = event("m1:r1", "2025-06-20T10:00:00Z", 100, 200);
+    stale.cost_pico = 1;
+    stale.price_version = Some("older".into());
+    let mut fast = event("m2:r2", "2025-06-20T11:00:00Z", 1000, 0);
+    fast.model = "claude-opus-4-6-fast".into();
+    fast.cost_pico = 2;
+    let mut logged = event("m3:r3", "2025-06-20T12:00:00Z", 100, 200);
+    logged.cost_pico = 500_000_000_000;
+    logged.price_version = Some(authvault::usage::GIVEN_COST.into());
+    let mut current = event("m4:r4", "2025-06-20T13:00:00Z", 5, 5);
+    current.cost_pico = table
+        .event_cost(Source::ClaudeCode, &current.model, &current.tokens)
+        .unwrap();
+    current.price_version = Some(table.version().into());
+    store
+        .record_usage(&[stale, fast, logged, current], &[])
+        .unwrap();
+    drop(store);
+
+    let prices: serde_json::Value = serde_json::from_str(&super::common::stdout(
+        &super::common::ok(&mut tv.cmd_pw(&["--json", "usage", "prices"])),
+    ))
+    .unwrap();
+    assert_eq!(prices["version"].as_str(), Some(table.version()));
+    let out: serde_json::Value = serde_json::from_str(&super::common::stdout(&super::common::ok(
+        &mut tv.cmd_pw(&["--json", "usage", "reprice"]),
+    )))
+    .unwrap();
+    assert_eq!(
+        (out["events"].as_u64(), out["changed"].as_u64()),
+        (Some(3), Some(2))
+    );
+
+    let mut store = tv.open_passphrase();
+    let costs: Vec<(String, u64)> = store
+        .usage_events(&UsageFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.model, e.cost_pico))
+        .collect();
+    let sonnet = |i, o| {
+        table
+            .claude_cost(
+                "claude-sonnet-4-20250514",
+                &Tokens {
+                    input: i,
+                    output: o,
+                    ..Tokens::default()
+                },
+                authvault::usage::price::Speed::Standard,
+            )
+            .unwrap()
+    };
+    let opus_fast = table
+        .claude_cost(
+            "claude-opus-4-6",
+            &Tokens {
+                input: 1000,
+                ..Tokens::default()
+            },
+            authvault::usage::price::Speed::Fast,
+        )
+        .unwrap();
+    assert_eq!(
+        costs
+            .iter()
+            .map(|(m, c)| (m.as_str(), *c))
+            .collect::<Vec<_>>(),
+        [
+            ("claude-sonnet-4-20250514", sonnet(100, 200)),
+            ("claude-opus-4-6-fast", opus_fast),
+            ("claude-sonnet-4-20250514", 500_000_000_000),
+            ("claude-sonnet-4-20250514", sonnet(5, 5)),
+        ]
+    );
+    assert_eq!(rollup(&mut store), hours_from_events(&mut store));
+}
+
+#[test]
+fn report_filters_select_by_account_provider_and_local_dates() {
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    drop(store);
+    let logs = tempfile::tempdir().unwrap();
+    let (work, other) = (logs.path().join("work"), logs.path().join("other"));
+    let sonnet = "claude-sonnet-4-20250514";
+    append(
+        &work.join("projects/p/s1.jsonl"),
+        &format!(
+            "{}\n{}\n",
+            claude_line(
+                "w1",
+                "r1",
+                "2025-06-20T10:00:00.000Z",
+                sonnet,
+                [10, 1, 0, 0, 0]
+            ),
+            claude_line(
+                "w2",
+                "r2",
+                "2025-06-22T10:00:00.000Z",
+                sonnet,
+                [20, 2, 0, 0, 0]
+            ),
+        ),
+    );
+    append(
+        &other.join("projects/p/s2.jsonl"),
+        &format!(
+            "{}\n",
+            claude_line(
+                "o1",
+                "r3",
+                "2025-06-21T10:00:00.000Z",
+                sonnet,
+                [400, 4, 0, 0, 0]
+            ),
+        ),
+    );
+    import_json(&tv, &[work.to_str().unwrap(), "--account", "work"]);
+    import_json(&tv, &[other.to_str().unwrap()]);
+    let daily = |extra: &[&str]| -> (Vec<String>, u64) {
+        let mut args = vec!["--json", "usage", "daily"];
+        if !extra.contains(&"--timezone") {
+            args.extend(["--timezone", "UTC"]);
+        }
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_str(&super::common::stdout(
+            &super::common::ok(&mut tv.cmd_pw(&args)),
+        ))
+        .unwrap();
+        let days = v["daily"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["date"].as_str().unwrap().to_owned())
+            .collect();
+        (days, v["totals"]["inputTokens"].as_u64().unwrap())
+    };
+    let days = |d: &[&str]| d.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        daily(&[]),
+        (days(&["2025-06-20", "2025-06-21", "2025-06-22"]), 430)
+    );
+    assert_eq!(
+        daily(&["--account", "work"]),
+        (days(&["2025-06-20", "2025-06-22"]), 30)
+    );
+    assert_eq!(daily(&["--provider", "openai"]), (days(&[]), 0));
+    assert_eq!(
+        daily(&["--since", "2025-06-21"]),
+        (days(&["2025-06-21", "2025-06-22"]), 420)
+    );
+    assert_eq!(
+        daily(&["--since", "20250621", "--until", "2025-06-21"]),
+        (days(&["2025-06-21"]), 400)
+    );
+    // In Pago Pago (UTC-11) the 10:00Z responses fall on the day before.
+    assert_eq!(
+        daily(&["--timezone", "Pacific/Pago_Pago", "--until", "2025-06-20"]),
+        (days(&["2025-06-19", "2025-06-20"]), 410)
+    );
+    let out =
+        super::common::fails(&mut tv.cmd_pw(&["usage", "daily", "--timezone", "Mars/Olympus"]));
+    assert!(
+        super::common::stderr(&out).contains("IANA"),
+        "{}",
+        super::common::stderr(&out)
+    );
+}
+
+#[test]
+fn a_loaded_price_table_prices_imports_and_reprice_until_reset() {
+    let tv = super::common::TempVault::new();
+    drop(tv.init_passphrase());
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["--json", "usage"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&super::common::stdout(&super::common::ok(
+            &mut tv.cmd_pw(&all),
+        )))
+        .unwrap()
+    };
+    let builtin = json(&["prices"]);
+    let dir = tempfile::tempdir().unwrap();
+    // A refused table changes nothing.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"m": {"input_cost_per_token": -1, "output_cost_per_token": 1}}"#,
+    )
+    .unwrap();
+    let out =
+        super::common::fails(&mut tv.cmd_pw(&["usage", "prices", "load", bad.to_str().unwrap()]));
+    assert!(
+        super::common::stderr(&out).contains("bad.json"),
+        "{}",
+        super::common::stderr(&out)
+    );
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, r#"{"sample_spec": {"max_tokens": "LEGACY"}}"#).unwrap();
+    super::common::fails(&mut tv.cmd_pw(&["usage", "prices", "load", empty.to_str().unwrap()]));
+    assert_eq!(json(&["prices"]), builtin);
+
+    // Sonnet at $1 per million input and output tokens.
+    let table = dir.path().join("prices.json");
+    std::fs::write(
+        &table,
+        r#"{"claude-sonnet-4": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}}"#,
+    )
+    .unwrap();
+    let loaded = json(&[
+        "prices",
+        "load",
+        table.to_str().unwrap(),
+        "--version",
+        "team-2026-12",
+    ]);
+    assert_eq!(
+        loaded,
+        serde_json::json!({"version": "team-2026-12", "date": null, "models": 1})
+    );
+    let logs = tempfile::tempdir().unwrap();
+    append(
+        &logs.path().join("projects/p/s.jsonl"),
+        &format!(
+            "{}\n",
+            claude_line(
+                "m1",
+                "r1",
+                "2025-06-20T10:00:00.000Z",
+                "claude-sonnet-4-20250514",
+                [1000, 1000, 0, 0, 0]
+            )
+        ),
+    );
+    import_json(&tv, &[logs.path().to_str().unwrap()]);
+    let mut store = tv.open_passphrase();
+    let e = &store.usage_events(&UsageFilter::default()).unwrap()[0];
+    assert_eq!(e.cost_pico, 2_000_000_000); // 2000 tokens at $1/M
+    drop(store);
+
+    // Back to the built-in table; reprice applies it.
+    assert_eq!(json(&["prices", "reset"]), builtin);
+    assert_eq!(json(&["reprice"])["changed"].as_u64(), Some(1));
+    let mut store = tv.open_passphrase();
+    let e = &store.usage_events(&UsageFilter::default()).unwrap()[0];
+    assert_eq!(e.cost_pico, 18_000_000_000); // 1000 at $3/M + 1000 at $15/M
+}
+
+#[test]
+fn a_committed_reservation_is_a_ledger_usage_event_of_its_account_and_agent() {
+    use authvault::store::Usage;
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    let priced = store
+        .reserve("work", Some("ci"), 5000, TimeDelta::minutes(10))
+        .unwrap();
+    let usage = |usd_micros| Usage {
+        input: 1000,
+        output: 200,
+        cache_read: 3000,
+        cache_write: 400,
+        model: Some("claude-sonnet-4-20250514".into()),
+        usd_micros,
+    };
+    store
+        .commit_reservation(priced.id, &usage(Some(12_345)))
+        .unwrap();
+    let unpriced = store
+        .reserve("work", None, 5000, TimeDelta::minutes(10))
+        .unwrap();
+    store.commit_reservation(unpriced.id, &usage(None)).unwrap();
+    // Released reservations use nothing.
+    let released = store
+        .reserve("work", None, 5000, TimeDelta::minutes(10))
+        .unwrap();
+    store.release_reservation(released.id).unwrap();
+
+    let events = store.usage_events(&UsageFilter::default()).unwrap();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.source,
+                e.account.as_deref(),
+                e.agent.as_deref(),
+                e.model.as_str(),
+                e.tokens,
+                e.cost_pico,
+            )
+        })
+        .collect();
+    let tokens = Tokens {
+        input: 1000,
+        output: 200,
+        cache_read: 3000,
+        cache_write_5m: 400,
+        ..Tokens::default()
+    };
+    assert_eq!(
+        seen,
+        [
+            (
+                Source::Ledger,
+                Some("work"),
+                Some("ci"),
+                "claude-sonnet-4-20250514",
+                tokens,
+                12_345_000_000
+            ),
+            (
+                Source::Ledger,
+                Some("work"),
+                None,
+                "claude-sonnet-4-20250514",
+                tokens,
+                0
+            ),
+        ]
+    );
+    assert_eq!(rollup(&mut store), hours_from_events(&mut store));
+    // reprice computes the unpriced one and keeps the given cost.
+    let table = authvault::usage::price::PriceTable::builtin();
+    store
+        .reprice_usage(table.version(), |s, m, t| table.event_cost(s, m, t))
+        .unwrap();
+    let costs: Vec<u64> = store
+        .usage_events(&UsageFilter::default())
+        .unwrap()
+        .iter()
+        .map(|e| e.cost_pico)
+        .collect();
+    assert_eq!(
+        costs,
+        [
+            12_345_000_000,
+            table
+                .event_cost(Source::Ledger, "claude-sonnet-4-20250514", &tokens)
+                .unwrap()
+        ]
+    );
+}
