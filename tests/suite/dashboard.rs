@@ -1,13 +1,19 @@
 //! `vault dashboard` in a real terminal: tmux runs the real binary at
 //! 120×40 and 80×24 on a vault whose subscriptions' snapshots come from the
 //! fake provider; the tests read the screen with `capture-pane`, press keys
-//! with `send-keys`, and check what the vault and the fake saw. Waits poll
-//! the screen with a deadline that only detects a hang.
+//! with `send-keys`, and check what the vault and the fake saw. Usage
+//! history recorded through the store before the start shows in the usage
+//! panel. Waits poll the screen with a deadline that only detects a hang.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use authvault::model::Provider;
+use authvault::store::UsageEvent;
+use authvault::usage::{Source, Tokens};
+use chrono::Utc;
 
 use super::common::{PASSPHRASE, ok, stderr, stdout};
 use super::fake_provider::{self as fake, Ep, Prov};
@@ -90,8 +96,34 @@ impl Drop for Tmux {
     }
 }
 
+/// One response of `model` just now, costing `cents`, of `account` or
+/// unattributed.
+fn response(identity: &str, account: Option<&str>, model: &str, cents: u64) -> UsageEvent {
+    UsageEvent {
+        at: Utc::now(),
+        provider: Provider::Claude,
+        account: account.map(str::to_owned),
+        model: model.into(),
+        agent: None,
+        task_type: None,
+        session: Some("s1".into()),
+        project: None,
+        source: Source::ClaudeCode,
+        tokens: Tokens {
+            input: 100,
+            output: 10,
+            ..Tokens::default()
+        },
+        cost_pico: cents * 10_000_000_000,
+        price_version: None,
+        identity: identity.into(),
+    }
+}
+
 /// Two Claude subscriptions, a ChatGPT subscription and a Claude API key,
-/// with snapshots stored by one `vault health` against the fake.
+/// with snapshots stored by one `vault health` against the fake, and usage
+/// of today: $1.00 of `claude-a` on `opus-x`, $0.25 unattributed on
+/// `haiku-y`.
 fn vault_with_accounts() -> Env {
     let env = setup();
     let mut store = env.tv.open_passphrase();
@@ -114,6 +146,15 @@ fn vault_with_accounts() -> Env {
             &key,
         ))
         .expect("add API key");
+    store
+        .record_usage(
+            &[
+                response("r1", Some("claude-a"), "opus-x", 100),
+                response("r2", None, "haiku-y", 25),
+            ],
+            &[],
+        )
+        .expect("record usage");
     drop(store);
     ok(&mut env.vault(&["health"]));
     env
@@ -209,6 +250,22 @@ fn drive(width: u16, height: u16) {
         })
     });
     assert!(screen.contains("Accounts (4)"), "{screen}");
+
+    // Today's usage, by account then (`u`) by model; the unattributed
+    // share as such. All of it is in the active block.
+    let screen = tmux.wait_for("today's usage", |s| s.contains("today $1.25"));
+    assert!(screen.contains("block $1.25 ends"), "{screen}");
+    assert!(screen.contains("Usage 30d by account"), "{screen}");
+    let share = |s: &str, name: &str, cost: &str| {
+        s.lines()
+            .any(|l| l.contains(&format!("│{name} ")) && l.contains(&format!("{cost}│")))
+    };
+    assert!(share(&screen, "claude-a", "$1.00"), "{screen}");
+    assert!(share(&screen, "unattributed", "$0.25"), "{screen}");
+    tmux.keys("u");
+    let screen = tmux.wait_for("usage by model", |s| s.contains("Usage 30d by model"));
+    assert!(share(&screen, "opus-x", "$1.00"), "{screen}");
+    assert!(share(&screen, "haiku-y", "$0.25"), "{screen}");
 
     // `3` stores cost-optimized, as `vault policy set strategy` would.
     assert_eq!(stored_strategy(&env), "prefer-claude");

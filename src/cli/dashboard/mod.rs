@@ -30,7 +30,7 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, Ke
 use ratatui::crossterm::{cursor, execute, terminal};
 
 use super::Ctx;
-use state::DashboardState;
+use state::{DashboardState, UsageBy};
 use worker::{Request, Update};
 
 /// How often the screen is redrawn with nothing new (countdowns, spinner).
@@ -157,6 +157,13 @@ fn on_key(state: &mut DashboardState, key: KeyEvent) -> Action {
         }
         KeyCode::Down | KeyCode::Char('j') => {
             state.select_by(1);
+            None
+        }
+        KeyCode::Char('u') => {
+            state.usage_by = match state.usage_by {
+                UsageBy::Account => UsageBy::Model,
+                UsageBy::Model => UsageBy::Account,
+            };
             None
         }
         KeyCode::Char('h') => Some(Request::HealthCheck),

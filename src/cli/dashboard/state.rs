@@ -9,7 +9,14 @@ use anyhow::Result;
 use authvault::manager::{self, Manager};
 use authvault::model::{CredentialKind, Provider, Snapshot, UsageWindow};
 use authvault::selector::{self, BudgetUnit, Candidate, Strategy, TaskContext};
-use chrono::{DateTime, Utc};
+use authvault::store::UsageFilter;
+use authvault::usage::query::{Group, Query, Zone};
+use chrono::{DateTime, Days, DurationRound as _, TimeDelta, Utc};
+
+/// Days the usage panel covers, today included.
+pub const USAGE_DAYS: usize = 30;
+/// The length of a usage block (as ccusage's `blocks`).
+const BLOCK: TimeDelta = TimeDelta::hours(5);
 
 /// One usage window of a snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +89,44 @@ pub struct SessionRow {
     pub reserved_tokens: Option<u64>,
 }
 
+/// What the usage panel breaks the last 30 days down by (`u` switches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsageBy {
+    /// Account label; unattributed usage is its own entry.
+    #[default]
+    Account,
+    /// Model name.
+    Model,
+}
+
+/// The active 5-hour usage block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageBlock {
+    /// Its start, a whole UTC hour.
+    pub start: DateTime<Utc>,
+    /// Its end, five hours after the start.
+    pub end: DateTime<Utc>,
+    /// Its cost in pico-dollars.
+    pub cost_pico: u64,
+}
+
+/// Usage history of the last [`USAGE_DAYS`] local days; costs in
+/// pico-dollars.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageSummary {
+    /// Cost per local day, oldest first, today last.
+    pub days: Vec<u64>,
+    /// Today's cost.
+    pub today: u64,
+    /// The active 5-hour block, if any.
+    pub block: Option<UsageBlock>,
+    /// Cost per account over the days, largest first; `None` is
+    /// unattributed usage.
+    pub by_account: Vec<(Option<String>, u64)>,
+    /// Cost per model over the days, largest first.
+    pub by_model: Vec<(String, u64)>,
+}
+
 /// Everything the worker reads from the vault in one go.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
@@ -99,6 +144,8 @@ pub struct Loaded {
     pub pick: Option<String>,
     /// Why (or why none).
     pub reason: String,
+    /// Usage history.
+    pub usage: UsageSummary,
 }
 
 /// Reads what the dashboard shows: accounts with their newest snapshot,
@@ -135,6 +182,7 @@ pub fn load(manager: &mut Manager) -> Result<Loaded> {
             reserved_tokens: s.reserved_tokens,
         })
         .collect();
+    let usage = usage(manager, Zone::default(), now)?;
     Ok(Loaded {
         accounts,
         sessions,
@@ -143,7 +191,112 @@ pub fn load(manager: &mut Manager) -> Result<Loaded> {
         threshold: policy.threshold_percent,
         pick: decision.account,
         reason: decision.reason,
+        usage,
     })
+}
+
+/// Reads the usage panel's data: the last [`USAGE_DAYS`] local days of
+/// `zone` per day, per account and per model, from the hourly rollup where
+/// it can answer; the active block from the events of the last day.
+///
+/// # Errors
+/// Store errors.
+pub fn usage(manager: &mut Manager, zone: Zone, now: DateTime<Utc>) -> Result<UsageSummary> {
+    let today = zone.date(now);
+    let first = today - Days::new(USAGE_DAYS as u64 - 1);
+    let report = |manager: &mut Manager, group: Group| {
+        Query {
+            since: Some(first),
+            until: Some(today),
+            zone,
+            group_by: vec![group],
+            ..Query::default()
+        }
+        .run(manager.store())
+    };
+    let per_day: BTreeMap<String, u64> = report(manager, Group::Day)?
+        .rows
+        .into_iter()
+        .map(|r| (r.key[0].clone(), r.cost_pico))
+        .collect();
+    let days: Vec<u64> = first
+        .iter_days()
+        .take(USAGE_DAYS)
+        .map(|d| {
+            let key = d.format("%Y-%m-%d").to_string();
+            per_day.get(&key).copied().unwrap_or(0)
+        })
+        .collect();
+    let largest_first = |mut v: Vec<(String, u64)>| {
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    };
+    let by_account = largest_first(
+        report(manager, Group::Account)?
+            .rows
+            .into_iter()
+            .map(|r| (r.key[0].clone(), r.cost_pico))
+            .collect(),
+    );
+    // The account query keys unattributed usage `-`, which no label can be.
+    let by_account = by_account
+        .into_iter()
+        .map(|(label, cost)| ((label != "-").then_some(label), cost))
+        .collect();
+    let by_model = largest_first(
+        report(manager, Group::Model)?
+            .rows
+            .into_iter()
+            .map(|r| (r.key[0].clone(), r.cost_pico))
+            .collect(),
+    );
+    let recent = manager.store().usage_events(&UsageFilter {
+        from: Some(now - TimeDelta::days(1)),
+        ..UsageFilter::default()
+    })?;
+    let block = current_block(recent.iter().map(|e| (e.at, e.cost_pico)).collect(), now);
+    Ok(UsageSummary {
+        today: days.last().copied().unwrap_or(0),
+        days,
+        block,
+        by_account,
+        by_model,
+    })
+}
+
+/// The block active at `now` among `events` (time, cost), as ccusage's
+/// `blocks` finds it: in time order, a block starts at the UTC hour of its
+/// first event, and a new one starts when an event is more than five hours
+/// after the block's start or after the previous event. The last block is
+/// active while `now` is less than five hours after its last event and
+/// before its end.
+pub fn current_block(
+    mut events: Vec<(DateTime<Utc>, u64)>,
+    now: DateTime<Utc>,
+) -> Option<UsageBlock> {
+    events.sort_by_key(|e| e.0);
+    let hour = |t: DateTime<Utc>| t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t);
+    let mut block: Option<(UsageBlock, DateTime<Utc>)> = None;
+    for (at, cost) in events {
+        match &mut block {
+            Some((b, last)) if at - b.start <= BLOCK && at - *last <= BLOCK => {
+                b.cost_pico += cost;
+                *last = at;
+            }
+            _ => {
+                let start = hour(at);
+                let b = UsageBlock {
+                    start,
+                    end: start + BLOCK,
+                    cost_pico: cost,
+                };
+                block = Some((b, at));
+            }
+        }
+    }
+    block
+        .filter(|(b, last)| now - *last < BLOCK && now < b.end)
+        .map(|(b, _)| b)
 }
 
 fn row(c: &Candidate, plan: Option<String>, now: DateTime<Utc>) -> AccountRow {
@@ -211,6 +364,8 @@ pub struct DashboardState {
     pub no_color: bool,
     /// The time countdowns count from.
     pub now: DateTime<Utc>,
+    /// What the usage panel breaks the days down by.
+    pub usage_by: UsageBy,
 }
 
 impl DashboardState {
@@ -224,6 +379,7 @@ impl DashboardState {
             message: None,
             no_color,
             now,
+            usage_by: UsageBy::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The dashboard's panels rendered into a `TestBackend`: what each shows for
 //! an empty vault, accounts in every state, sessions, the provider choice,
+//! usage history (none, some, by account and by model, the active block),
 //! the key help, `NO_COLOR` and an 80×24 terminal.
 
 use authvault::model::{CredentialKind, Provider};
@@ -10,7 +11,12 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
-use super::state::{AccountRow, AccountState, Budget, DashboardState, Loaded, SessionRow, Window};
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+
+use super::state::{
+    AccountRow, AccountState, Budget, DashboardState, Loaded, SessionRow, USAGE_DAYS, UsageBlock,
+    UsageBy, UsageSummary, Window, current_block,
+};
 use super::view::{KEYS, draw};
 
 fn now() -> DateTime<Utc> {
@@ -46,6 +52,7 @@ fn loaded(accounts: Vec<AccountRow>) -> Loaded {
         pin: None,
         threshold: 80.0,
         reason: "first in the fallback order".into(),
+        usage: UsageSummary::default(),
     }
 }
 
@@ -274,4 +281,132 @@ fn tiny_terminals_draw_without_panicking() {
         let text = screen(&s, width, height);
         assert_eq!(text.lines().count(), usize::from(height));
     }
+}
+
+/// Pico-dollars from cents.
+fn cents(n: u64) -> u64 {
+    n * 10_000_000_000
+}
+
+/// 30 days of usage: a little every day, $1.23 today, an active block, an
+/// account, unattributed usage and two models.
+fn history() -> UsageSummary {
+    let mut days: Vec<u64> = (1..=USAGE_DAYS as u64).map(|d| cents(d * 10)).collect();
+    *days.last_mut().unwrap() = cents(123);
+    UsageSummary {
+        today: cents(123),
+        block: Some(UsageBlock {
+            start: now() - TimeDelta::hours(3),
+            end: now() + TimeDelta::minutes(130),
+            cost_pico: cents(45),
+        }),
+        by_account: vec![(Some("work".into()), cents(3000)), (None, cents(1458))],
+        by_model: vec![
+            ("opus-x".into(), cents(4000)),
+            ("haiku-y".into(), cents(458)),
+        ],
+        days,
+    }
+}
+
+#[test]
+fn with_no_usage_history_the_panel_says_how_to_import_at_both_sizes() {
+    for (width, height) in [(80, 24), (120, 40)] {
+        let text = screen(&state(Some(loaded(Vec::new()))), width, height);
+        assert!(text.contains("Usage 30d by account"), "{text}");
+        assert!(text.contains("today $0.00"), "{text}");
+        assert!(text.contains("block: none active"), "{text}");
+        assert!(text.contains("No usage recorded"), "{text}");
+    }
+}
+
+#[test]
+fn usage_history_shows_today_the_block_the_days_and_unattributed_usage_at_both_sizes() {
+    for (width, height) in [(80, 24), (120, 40)] {
+        let mut l = loaded(vec![account("acct", Provider::Claude, 1.0, 1.0)]);
+        l.usage = history();
+        let text = screen(&state(Some(l)), width, height);
+        assert!(text.contains("today $1.23"), "{text}");
+        assert!(text.contains("block $0.45 ends 2h10m"), "{text}");
+        assert!(line_of(&text, "work").contains("$30.00"), "{text}");
+        let unattributed = line_of(&text, "unattributed");
+        assert!(unattributed.contains("$14.58"), "{unattributed}");
+        assert!(!text.contains("No usage recorded"), "{text}");
+        // The bar chart of the days.
+        assert!(text.contains('█'), "no bars:\n{text}");
+    }
+}
+
+#[test]
+fn u_switches_the_usage_panel_between_accounts_and_models() {
+    let mut l = loaded(Vec::new());
+    l.usage = history();
+    let mut s = state(Some(l));
+    let key = |s: &mut DashboardState| {
+        super::on_key(s, KeyEvent::from(KeyCode::Char('u')));
+    };
+    key(&mut s);
+    assert_eq!(s.usage_by, UsageBy::Model);
+    let text = screen(&s, 120, 40);
+    assert!(text.contains("Usage 30d by model"), "{text}");
+    assert!(line_of(&text, "opus-x").contains("$40.00"), "{text}");
+    assert!(line_of(&text, "haiku-y").contains("$4.58"), "{text}");
+    assert!(!text.contains("unattributed"), "{text}");
+    key(&mut s);
+    assert_eq!(s.usage_by, UsageBy::Account);
+    assert!(screen(&s, 120, 40).contains("unattributed"));
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("a test time")
+}
+
+#[test]
+fn the_active_block_starts_at_the_hour_of_its_first_event_and_sums_its_costs() {
+    let events = vec![
+        (at("2026-05-04T09:40:00Z"), 7),
+        (at("2026-05-04T08:20:00Z"), 5),
+        (at("2026-05-04T11:00:00Z"), 1),
+    ];
+    let block = current_block(events, at("2026-05-04T12:00:00Z")).expect("active");
+    assert_eq!(block.start, at("2026-05-04T08:00:00Z"));
+    assert_eq!(block.end, at("2026-05-04T13:00:00Z"));
+    assert_eq!(block.cost_pico, 13);
+}
+
+#[test]
+fn a_new_block_starts_after_five_hours_from_the_start_or_a_five_hour_gap() {
+    // 13:05 is more than 5 h after the block's start (08:00), though not
+    // after the previous event.
+    let long = vec![
+        (at("2026-05-04T08:10:00Z"), 1),
+        (at("2026-05-04T12:00:00Z"), 2),
+        (at("2026-05-04T13:05:00Z"), 4),
+    ];
+    let block = current_block(long, at("2026-05-04T14:00:00Z")).expect("active");
+    assert_eq!(
+        (block.start, block.cost_pico),
+        (at("2026-05-04T13:00:00Z"), 4)
+    );
+    // Exactly five hours after the start still belongs to the block.
+    let edge = vec![
+        (at("2026-05-04T08:00:00Z"), 1),
+        (at("2026-05-04T13:00:00Z"), 2),
+    ];
+    let block = current_block(edge, at("2026-05-04T12:59:00Z")).expect("active");
+    assert_eq!(
+        (block.start, block.cost_pico),
+        (at("2026-05-04T08:00:00Z"), 3)
+    );
+}
+
+#[test]
+fn no_block_is_active_five_hours_after_the_last_event_or_after_its_end() {
+    let events = vec![(at("2026-05-04T08:30:00Z"), 1)];
+    assert!(current_block(events.clone(), at("2026-05-04T12:59:59Z")).is_some());
+    assert_eq!(
+        current_block(events.clone(), at("2026-05-04T13:00:00Z")),
+        None
+    );
+    assert_eq!(current_block(Vec::new(), at("2026-05-04T13:00:00Z")), None);
 }

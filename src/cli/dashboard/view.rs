@@ -3,8 +3,8 @@
 //!
 //! Layout, top to bottom: a status line (strategy, pin, the selector's
 //! pick, work in progress, the last message), the accounts table, a row of
-//! small panels (live sessions, provider choice; a usage panel takes a third
-//! column when usage history lands), and a key line. `?` draws the key
+//! small panels (live sessions, provider choice, usage history), and a key
+//! line. `?` draws the key
 //! help over it all. Nothing secret is in the state, so nothing secret can
 //! be drawn; every text that came from the vault goes through
 //! [`authvault::terminal::escape`] first.
@@ -16,9 +16,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Clear, Paragraph, Row, Sparkline, Table, TableState};
 
-use super::state::{AccountRow, AccountState, DashboardState, Loaded, Window};
+use super::state::{
+    AccountRow, AccountState, DashboardState, Loaded, USAGE_DAYS, UsageBy, UsageSummary, Window,
+};
 
 /// The strategies in number-key order (`1` … `5`).
 pub const STRATEGY_KEYS: [Strategy; 5] = [
@@ -30,7 +32,7 @@ pub const STRATEGY_KEYS: [Strategy; 5] = [
 ];
 
 /// Every key, as `?` shows them.
-pub const KEYS: [(&str, &str); 12] = [
+pub const KEYS: [(&str, &str); 13] = [
     ("↑ ↓ / k j", "select an account"),
     ("r", "refresh the selected account's usage now"),
     ("h", "health check of every account"),
@@ -42,6 +44,7 @@ pub const KEYS: [(&str, &str); 12] = [
     ("3", "strategy cost-optimized"),
     ("4", "strategy performance-optimized"),
     ("5", "strategy user-preference"),
+    ("u", "usage by account / by model"),
     ("? / q", "this help / quit"),
 ];
 
@@ -59,11 +62,15 @@ pub fn draw(frame: &mut Frame<'_>, state: &DashboardState) {
     match &state.loaded {
         Some(loaded) => {
             draw_accounts(frame, accounts, loaded, state, paint);
-            let [sessions, choice] =
-                Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                    .areas(panels);
+            let [sessions, choice, usage] = Layout::horizontal([
+                Constraint::Fill(1),
+                Constraint::Length(30),
+                Constraint::Fill(1),
+            ])
+            .areas(panels);
             draw_sessions(frame, sessions, loaded, state.now);
             draw_choice(frame, choice, loaded, paint);
+            draw_usage(frame, usage, &loaded.usage, state, paint);
         }
         None => frame.render_widget(
             Paragraph::new("Loading the vault…").block(Block::bordered().title(" Accounts ")),
@@ -72,7 +79,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &DashboardState) {
     }
     frame.render_widget(
         Paragraph::new(
-            "↑↓ select  r refresh  h health  e/d on/off  p pin  1-5 strategy  ? keys  q quit",
+            "↑↓ select r refresh h health e/d on/off p pin 1-5 strategy u usage ? keys q quit",
         )
         .style(paint.style(Color::DarkGray)),
         keys,
@@ -359,6 +366,117 @@ fn draw_choice(frame: &mut Frame<'_>, area: Rect, loaded: &Loaded, paint: Paint)
         Paragraph::new(lines).block(Block::bordered().title(" Provider choice ")),
         area,
     );
+}
+
+/// Dollars from pico-dollars, to the cent.
+fn dollars(pico: u64) -> String {
+    format!("${:.2}", authvault::usage::pico_to_usd(pico))
+}
+
+/// The usage panel: today's and the active block's cost, the last
+/// [`USAGE_DAYS`] days' costs as a bar chart, and those days broken down
+/// by account (unattributed usage its own entry) or by model.
+fn draw_usage(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    usage: &UsageSummary,
+    state: &DashboardState,
+    paint: Paint,
+) {
+    let by = match state.usage_by {
+        UsageBy::Account => "account",
+        UsageBy::Model => "model",
+    };
+    let block = Block::bordered().title(format!(" Usage {USAGE_DAYS}d by {by} "));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let total: u64 = usage.days.iter().sum();
+    let mut head = vec![Line::from(format!("today {}", dollars(usage.today)))];
+    head.push(Line::from(usage.block.map_or_else(
+        || "block: none active".to_owned(),
+        |b| {
+            format!(
+                "block {} ends {}",
+                dollars(b.cost_pico),
+                countdown(state.now, b.end)
+            )
+        },
+    )));
+    let [head_area, chart_area, shares_area] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(2),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(head), head_area);
+    if total == 0 {
+        frame.render_widget(
+            Paragraph::new("No usage recorded: see `vault usage import`."),
+            chart_area.union(shares_area),
+        );
+        return;
+    }
+    // One column per day, today at the right edge.
+    let days = &usage.days[usage
+        .days
+        .len()
+        .saturating_sub(usize::from(chart_area.width))..];
+    frame.render_widget(
+        Sparkline::default()
+            .data(days)
+            .style(paint.style(Color::Cyan)),
+        chart_area,
+    );
+    let shares: Vec<(String, u64)> = match state.usage_by {
+        UsageBy::Account => usage
+            .by_account
+            .iter()
+            .map(|(label, cost)| {
+                let name = label
+                    .as_deref()
+                    .map_or_else(|| "unattributed".into(), |l| escape(l).into_owned());
+                (name, *cost)
+            })
+            .collect(),
+        UsageBy::Model => usage
+            .by_model
+            .iter()
+            .map(|(model, cost)| (escape(model).into_owned(), *cost))
+            .collect(),
+    };
+    let width = usize::from(shares_area.width);
+    // A bar when there is room for one besides the name and the cost.
+    let bar = if width >= 36 { 10 } else { 0 };
+    let name_width = width.saturating_sub(if bar > 0 { bar + 11 } else { 10 });
+    let lines: Vec<Line<'static>> = shares
+        .iter()
+        .take(usize::from(shares_area.height))
+        .map(|(name, cost)| {
+            // The queries ran one after another: a share may exceed the
+            // days' total when usage was recorded in between.
+            let filled = usize::try_from(
+                (u128::from(*cost) * bar as u128 + u128::from(total) / 2) / u128::from(total),
+            )
+            .map_or(bar, |f| f.min(bar));
+            let name: String = if name.chars().count() > name_width {
+                let mut short: String = name.chars().take(name_width.saturating_sub(1)).collect();
+                short.push('…');
+                short
+            } else {
+                name.clone()
+            };
+            let mut spans = vec![Span::raw(format!("{name:<name_width$} "))];
+            if bar > 0 {
+                spans.push(Span::styled(
+                    format!("{}{} ", "#".repeat(filled), ".".repeat(bar - filled)),
+                    paint.style(Color::Cyan),
+                ));
+            }
+            spans.push(Span::raw(format!("{:>9}", dollars(*cost))));
+            Line::from(spans)
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), shares_area);
 }
 
 fn draw_help(frame: &mut Frame<'_>, area: Rect) {
