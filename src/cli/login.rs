@@ -230,6 +230,12 @@ fn oauth_login(
     // Removed (with its directory) when the login ends, however it ends.
     let _page = if port.is_some() && ctx.config.has_display {
         open_browser(&ctx.config.vault_path, &session.pending.url)
+            .map_err(|e| {
+                super::print_warn(&format!(
+                    "warning: not opening a browser ({e:#}); open the address above yourself"
+                ));
+            })
+            .ok()
     } else {
         None
     };
@@ -252,7 +258,7 @@ fn oauth_login(
 /// this user: a 0600 file in a fresh 0700 directory beside the vault. The
 /// opener gets the file's path, so the address (with its `state` and PKCE
 /// challenge) never appears on a command line other users can read.
-struct BrowserPage {
+pub(super) struct BrowserPage {
     dir: PathBuf,
 }
 
@@ -314,19 +320,15 @@ fn html_escape(text: &str) -> String {
     out
 }
 
-/// Best effort (the address is printed as well): writes the page and hands
-/// its path to the desktop's opener, which inherits no `AUTHVAULT_*`
-/// variable. Returns the page, to be removed when the login ends.
-fn open_browser(vault_path: &Path, url: &str) -> Option<BrowserPage> {
-    let page = match BrowserPage::write(vault_path, url) {
-        Ok(p) => p,
-        Err(e) => {
-            super::print_warn(&format!(
-                "warning: not opening a browser ({e:#}); open the address above yourself"
-            ));
-            return None;
-        }
-    };
+/// Writes the page and hands its path to the desktop's opener (`xdg-open`,
+/// `open` on macOS), which inherits no `AUTHVAULT_*` variable. Returns the
+/// page, to be removed when the login ends.
+///
+/// # Errors
+/// When the page cannot be written or the opener cannot be started (the
+/// page is removed then).
+pub(super) fn open_browser(vault_path: &Path, url: &str) -> Result<BrowserPage> {
+    let page = BrowserPage::write(vault_path, url)?;
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else {
@@ -341,8 +343,10 @@ fn open_browser(vault_path: &Path, url: &str) -> Option<BrowserPage> {
     for name in authvault::config::own_variables() {
         command.env_remove(name);
     }
-    let _ = command.spawn();
-    Some(page)
+    command
+        .spawn()
+        .with_context(|| format!("starting `{opener}`"))?;
+    Ok(page)
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use chrono::Utc;
 
 use super::common::{PASSPHRASE, ok, stderr, stdout};
 use super::fake_provider::{self as fake, Ep, Prov};
-use super::providers::{Env, setup};
+use super::login_hardening::{fake_opener, refresh_target, wait_for};
+use super::providers::{Env, query, setup};
 
 /// Longest a screen may take to show what a test waits for: a hang, not speed.
 const HANG: Duration = Duration::from_secs(30);
@@ -161,9 +162,10 @@ fn vault_with_accounts() -> Env {
 }
 
 /// A script that records `stty -a`, runs the dashboard with the vault's
-/// environment (every endpoint on the fake), records `stty -a` again and
-/// says how the dashboard exited.
-fn script(env: &Env, dir: &Path) -> PathBuf {
+/// environment (every endpoint on the fake; with `opener`, a display and
+/// the fake `xdg-open` in that directory), records `stty -a` again and says
+/// how the dashboard exited.
+fn script(env: &Env, dir: &Path, opener: Option<&Path>) -> PathBuf {
     let cmd = env.vault(&["dashboard", "--interval", "1"]);
     let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
     let mut lines: Vec<String> = cmd
@@ -176,6 +178,10 @@ fn script(env: &Env, dir: &Path) -> PathBuf {
             )
         })
         .collect();
+    if let Some(bin) = opener {
+        lines.push("export DISPLAY=:99".into());
+        lines.push(format!("export PATH={}:\"$PATH\"", quote(bin.as_os_str())));
+    }
     let before = dir.join("stty-before");
     let after = dir.join("stty-after");
     lines.push(format!("stty -a > {}", quote(before.as_os_str())));
@@ -233,7 +239,8 @@ fn row<'a>(screen: &'a str, label: &str) -> Option<&'a str> {
 fn drive(width: u16, height: u16) {
     let env = vault_with_accounts();
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut tmux = Tmux::start(width, height, &script(&env, dir.path()));
+    let opener = fake_opener(dir.path());
+    let mut tmux = Tmux::start(width, height, &script(&env, dir.path(), Some(&opener)));
 
     // Every account, subscriptions with the fake's utilization.
     let want = [
@@ -326,6 +333,31 @@ fn drive(width: u16, height: u16) {
         "vault accounts lists claude-b disabled"
     );
 
+    // `l` `c` logs in to Claude in the browser: the opener gets the page,
+    // the browser follows it (here: the test), a fifth account appears. The
+    // authorize address is never drawn.
+    tmux.keys("l");
+    tmux.wait_for("the provider question", |s| {
+        s.contains("Log in to: c Claude, o OpenAI")
+    });
+    tmux.keys("c");
+    tmux.wait_for("the login waiting for the browser", |s| {
+        s.contains("waiting for the browser")
+    });
+    wait_for(&dir.path().join("argv"));
+    let page = std::fs::read_to_string(dir.path().join("page.html")).expect("the page");
+    let address = refresh_target(&page);
+    let location = env.fake.authorize_redirect(&address);
+    assert_eq!(fake::http_get(&location).0, 200);
+    tmux.wait_for("the login's outcome and the new account", |s| {
+        s.contains("Logged in claude account") && s.contains("Accounts (5)")
+    });
+    let authorize_secrets = [
+        address.clone(),
+        query(&address, "state"),
+        query(&address, "code_challenge"),
+    ];
+
     // `?` shows the keys, any key closes them.
     tmux.keys("?");
     tmux.wait_for("the key help", |s| s.contains("Keys (any key closes)"));
@@ -344,6 +376,7 @@ fn drive(width: u16, height: u16) {
 
     // No screen ever showed a secret.
     let mut secrets: Vec<String> = vec![MARKER.into(), PASSPHRASE.into()];
+    secrets.extend(authorize_secrets);
     secrets.extend(SECRET_PREFIXES.map(String::from));
     for (prov, id) in [
         (Prov::Claude, "uuid-a"),
@@ -382,4 +415,31 @@ fn without_a_terminal_the_dashboard_refuses_and_names_the_alternatives() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn without_a_display_login_from_the_dashboard_says_to_use_vault_login() {
+    let env = vault_with_accounts();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut tmux = Tmux::start(80, 24, &script(&env, dir.path(), None));
+    tmux.wait_for("the accounts", |s| s.contains("Accounts (4)"));
+    tmux.keys("l");
+    tmux.wait_for("the provider question", |s| {
+        s.contains("Log in to: c Claude, o OpenAI")
+    });
+    tmux.keys("c");
+    tmux.wait_for("the advice", |s| {
+        s.contains("Run `vault login claude` in a shell: there is no display")
+    });
+    let out = ok(&mut env.vault(&["--json", "accounts"]));
+    let accounts: serde_json::Value = serde_json::from_slice(&out.stdout).expect("accounts JSON");
+    assert_eq!(
+        accounts.as_array().map(Vec::len),
+        Some(4),
+        "no account was added"
+    );
+    tmux.keys("q");
+    tmux.wait_for("the dashboard's exit", |s| {
+        s.contains("dashboard exited with 0")
+    });
 }

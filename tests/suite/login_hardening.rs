@@ -22,7 +22,7 @@ use super::fake_provider::{self as fake, Ep, Fault, Prov};
 use super::providers::{Env, claude_paste_login, finish, query, setup, spawn_login, start_login};
 
 /// Polls until `path` exists; panics (a hang) after a minute.
-fn wait_for(path: &Path) {
+pub(super) fn wait_for(path: &Path) {
     let start = Instant::now();
     while !path.exists() {
         assert!(
@@ -37,7 +37,7 @@ fn wait_for(path: &Path) {
 /// A fake `xdg-open` in `<dir>/bin` that records its arguments, its
 /// environment, the modes of the file it was given and of that file's
 /// directory, and a copy of the file. `<dir>/argv` is written last.
-fn fake_opener(dir: &Path) -> PathBuf {
+pub(super) fn fake_opener(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir(&bin).expect("bin dir");
     let script = bin.join("xdg-open");
@@ -60,7 +60,7 @@ fn fake_opener(dir: &Path) -> PathBuf {
 }
 
 /// The address a page's `<meta http-equiv="refresh">` sends the browser to.
-fn refresh_target(page: &str) -> String {
+pub(super) fn refresh_target(page: &str) -> String {
     let start = page.find("url=").expect("meta refresh with url=") + 4;
     let end = start
         + page[start..]

@@ -23,6 +23,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use authvault::model::Provider;
 use chrono::Utc;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -62,12 +63,16 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
     let (request_tx, request_rx) = mpsc::channel();
     let (wake_tx, wake_rx) = mpsc::channel();
     let worker_tx = wake_tx.clone();
-    worker::spawn(
-        manager,
-        Duration::from_secs(args.interval),
-        request_rx,
-        move |update| worker_tx.send(Wake::Worker(update)).is_ok(),
-    )
+    let setup = worker::Setup {
+        interval: Duration::from_secs(args.interval),
+        browser: ctx
+            .config
+            .has_display
+            .then(|| ctx.config.vault_path.clone()),
+    };
+    worker::spawn(manager, setup, request_rx, move |update| {
+        worker_tx.send(Wake::Worker(update)).is_ok()
+    })
     .context("starting the dashboard's worker thread")?;
     let _guard = TerminalGuard::enter()?;
     std::thread::Builder::new()
@@ -141,6 +146,14 @@ fn on_key(state: &mut DashboardState, key: KeyEvent) -> Action {
         state.help = false;
         return Action::Stay;
     }
+    if state.login_choice {
+        state.login_choice = false;
+        return match key.code {
+            KeyCode::Char('c') => Action::Send(Request::Login(Provider::Claude)),
+            KeyCode::Char('o') => Action::Send(Request::Login(Provider::OpenAi)),
+            _ => Action::Stay,
+        };
+    }
     let selected = state.selected_label().map(str::to_owned);
     let request = match key.code {
         KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
@@ -164,6 +177,10 @@ fn on_key(state: &mut DashboardState, key: KeyEvent) -> Action {
                 UsageBy::Account => UsageBy::Model,
                 UsageBy::Model => UsageBy::Account,
             };
+            None
+        }
+        KeyCode::Char('l') => {
+            state.login_choice = true;
             None
         }
         KeyCode::Char('h') => Some(Request::HealthCheck),

@@ -366,6 +366,8 @@ pub struct DashboardState {
     pub now: DateTime<Utc>,
     /// What the usage panel breaks the days down by.
     pub usage_by: UsageBy,
+    /// Whether `l` asked which provider to log in to.
+    pub login_choice: bool,
 }
 
 impl DashboardState {
@@ -380,6 +382,7 @@ impl DashboardState {
             no_color,
             now,
             usage_by: UsageBy::default(),
+            login_choice: false,
         }
     }
 

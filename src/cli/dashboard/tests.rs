@@ -18,6 +18,7 @@ use super::state::{
     UsageBy, UsageSummary, Window, current_block,
 };
 use super::view::{KEYS, draw};
+use super::worker::Request;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 4, 12, 0, 0).unwrap()
@@ -409,4 +410,28 @@ fn no_block_is_active_five_hours_after_the_last_event_or_after_its_end() {
         None
     );
     assert_eq!(current_block(Vec::new(), at("2026-05-04T13:00:00Z")), None);
+}
+
+#[test]
+fn l_asks_for_the_provider_and_c_or_o_starts_its_browser_login() {
+    let mut s = state(Some(loaded(Vec::new())));
+    let press =
+        |s: &mut DashboardState, c: char| super::on_key(s, KeyEvent::from(KeyCode::Char(c)));
+    assert!(matches!(press(&mut s, 'l'), super::Action::Stay));
+    let text = screen(&s, 80, 24);
+    assert!(text.contains("Log in to: c Claude, o OpenAI"), "{text}");
+    assert!(matches!(
+        press(&mut s, 'c'),
+        super::Action::Send(Request::Login(Provider::Claude))
+    ));
+    assert!(!screen(&s, 80, 24).contains("Log in to:"));
+    press(&mut s, 'l');
+    assert!(matches!(
+        press(&mut s, 'o'),
+        super::Action::Send(Request::Login(Provider::OpenAi))
+    ));
+    // Any other key cancels, and does nothing else.
+    press(&mut s, 'l');
+    assert!(matches!(press(&mut s, 'q'), super::Action::Stay));
+    assert!(!s.login_choice);
 }

@@ -32,10 +32,11 @@ pub const STRATEGY_KEYS: [Strategy; 5] = [
 ];
 
 /// Every key, as `?` shows them.
-pub const KEYS: [(&str, &str); 13] = [
+pub const KEYS: [(&str, &str); 14] = [
     ("↑ ↓ / k j", "select an account"),
     ("r", "refresh the selected account's usage now"),
     ("h", "health check of every account"),
+    ("l c / l o", "log in to Claude / OpenAI in the browser"),
     ("e", "enable the selected account"),
     ("d", "disable the selected account"),
     ("p", "pin the selected account (strategy user-preference)"),
@@ -79,7 +80,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &DashboardState) {
     }
     frame.render_widget(
         Paragraph::new(
-            "↑↓ select r refresh h health e/d on/off p pin 1-5 strategy u usage ? keys q quit",
+            "↑↓ r refresh h health l login e/d on/off p pin 1-5 strategy u usage ? q quit",
         )
         .style(paint.style(Color::DarkGray)),
         keys,
@@ -119,6 +120,10 @@ fn status_lines(state: &DashboardState, paint: Paint) -> Vec<Line<'static>> {
         )));
     }
     let second = match (&state.busy, &state.message) {
+        _ if state.login_choice => Line::from(Span::styled(
+            "Log in to: c Claude, o OpenAI (in the browser; any other key cancels)",
+            paint.style(Color::Yellow),
+        )),
         (Some(busy), _) => Line::from(Span::styled(
             format!("{} {}…", spinner(state.now), escape(busy)),
             paint.style(Color::Yellow),

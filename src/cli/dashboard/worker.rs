@@ -3,12 +3,14 @@
 //! the state every `interval` on its own. The UI thread never waits on it.
 
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Result;
-use authvault::manager::{Manager, ProbeOptions};
+use authvault::manager::{LoginTarget, Manager, ProbeOptions};
+use authvault::model::Provider;
 use authvault::selector::{Policy, Strategy};
 use authvault::store::ProbeOutcome;
 
@@ -27,6 +29,23 @@ pub enum Request {
     Pin(String),
     /// Set the policy's strategy (as `vault policy set strategy …`).
     Strategy(Strategy),
+    /// Log in to a new account of this provider in the browser (as
+    /// `vault login PROVIDER`).
+    Login(Provider),
+}
+
+/// How long a login from the dashboard waits for the browser (as `vault
+/// login`'s default `--timeout`).
+pub const LOGIN_TIMEOUT: Duration = Duration::from_mins(5);
+
+/// What the worker needs besides the `Manager`.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Seconds between reloads.
+    pub interval: Duration,
+    /// The vault's path, beside which a login writes the page the browser
+    /// opens; `None` when there is no display to open a browser on.
+    pub browser: Option<PathBuf>,
 }
 
 /// What the worker sends back.
@@ -46,7 +65,7 @@ pub enum Update {
 /// ends when `requests` is closed or `send` returns false (the UI is gone).
 pub fn spawn(
     manager: Manager,
-    interval: Duration,
+    setup: Setup,
     requests: Receiver<Request>,
     send: impl Fn(Update) -> bool + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -55,7 +74,7 @@ pub fn spawn(
         .spawn(move || {
             // A panic here has restored the terminal (the hook): the UI is told
             // to stop rather than draw on a terminal no longer in raw mode.
-            let run = AssertUnwindSafe(|| run(manager, interval, &requests, &send));
+            let run = AssertUnwindSafe(|| run(manager, &setup, &requests, &send));
             if std::panic::catch_unwind(run).is_err() {
                 send(Update::Stopped);
             }
@@ -64,7 +83,7 @@ pub fn spawn(
 
 fn run(
     mut manager: Manager,
-    interval: Duration,
+    setup: &Setup,
     requests: &Receiver<Request>,
     send: &impl Fn(Update) -> bool,
 ) {
@@ -72,10 +91,10 @@ fn run(
         if !send(reload(&mut manager)) {
             return;
         }
-        match requests.recv_timeout(interval) {
+        match requests.recv_timeout(setup.interval) {
             Ok(request) => {
                 send(Update::Busy(progress(&mut manager, &request)));
-                let done = match perform(&mut manager, &request) {
+                let done = match perform(&mut manager, setup, &request) {
                     Ok(text) => text,
                     Err(e) => format!("{}: {e:#}", busy(&request)),
                 };
@@ -122,10 +141,14 @@ fn busy(request: &Request) -> String {
         Request::SetEnabled(label, false) => format!("disabling `{label}`"),
         Request::Pin(label) => format!("pinning `{label}`"),
         Request::Strategy(s) => format!("setting strategy {s}"),
+        Request::Login(p) => format!(
+            "logging in to {p}: waiting for the browser (up to {} s)",
+            LOGIN_TIMEOUT.as_secs()
+        ),
     }
 }
 
-fn perform(manager: &mut Manager, request: &Request) -> Result<String> {
+fn perform(manager: &mut Manager, setup: &Setup, request: &Request) -> Result<String> {
     Ok(match request {
         Request::Refresh(label) => {
             manager.subscription(label, true)?;
@@ -158,5 +181,44 @@ fn perform(manager: &mut Manager, request: &Request) -> Result<String> {
             manager.store().set_policy(&[(row.key, row.value)])?;
             format!("Strategy set to {s}.")
         }
+        Request::Login(provider) => login(manager, setup, *provider)?,
     })
+}
+
+/// The browser login of `vault login PROVIDER`, without the paste mode: a
+/// loopback listener, the private page handed to the desktop's opener,
+/// the callback, the code exchange. The authorize address (its `state` is
+/// a secret) goes to the page only, never into an [`Update`].
+fn login(manager: &mut Manager, setup: &Setup, provider: Provider) -> Result<String> {
+    // First, for narrow terminals: what to do instead.
+    let use_cli = format!("Run `vault login {provider}` in a shell");
+    let Some(vault_path) = &setup.browser else {
+        return Ok(format!(
+            "{use_cli}: there is no display to open a browser on."
+        ));
+    };
+    // The ports `vault login` listens on by default.
+    let port = if provider == Provider::OpenAi {
+        1455
+    } else {
+        0
+    };
+    let session = manager.start_login(provider, Some(port))?;
+    // Removed (with its directory) when the login ends, however it ends.
+    let _page = match super::super::login::open_browser(vault_path, &session.pending.url) {
+        Ok(page) => page,
+        Err(e) => return Ok(format!("{use_cli}: no browser could be opened ({e:#}).")),
+    };
+    let callback = manager.wait_for_callback(&session, LOGIN_TIMEOUT)?;
+    let done = manager.complete_login(&session, &callback, &LoginTarget::default())?;
+    let info = &done.account;
+    let plan = info
+        .plan
+        .as_deref()
+        .map(|p| format!(", plan {p}"))
+        .unwrap_or_default();
+    Ok(format!(
+        "Logged in {} account `{}`{plan}.",
+        info.provider, info.label
+    ))
 }
