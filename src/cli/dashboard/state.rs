@@ -197,7 +197,8 @@ pub fn load(manager: &mut Manager) -> Result<Loaded> {
 
 /// Reads the usage panel's data: the last [`USAGE_DAYS`] local days of
 /// `zone` per day, per account and per model, from the hourly rollup where
-/// it can answer; the active block from the events of the last day.
+/// it can answer; the active block from the events of the last day, or of
+/// more days while activity without a five-hour gap reaches further back.
 ///
 /// # Errors
 /// Store errors.
@@ -250,10 +251,21 @@ pub fn usage(manager: &mut Manager, zone: Zone, now: DateTime<Utc>) -> Result<Us
             .map(|r| (r.key[0].clone(), r.cost_pico))
             .collect(),
     );
-    let recent = manager.store().usage_events(&UsageFilter {
-        from: Some(now - TimeDelta::days(1)),
-        ..UsageFilter::default()
-    })?;
+    // The events of the last day, or as many more days (up to the panel's)
+    // as it takes to see where the active block's chain of blocks starts.
+    let mut days_back = 1;
+    let recent = loop {
+        let from = now - TimeDelta::days(days_back);
+        let events = manager.store().usage_events(&UsageFilter {
+            from: Some(from),
+            ..UsageFilter::default()
+        })?;
+        let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
+        if days_back >= USAGE_DAYS as i64 || blocks_settled(from, &times, now) {
+            break events;
+        }
+        days_back *= 2;
+    };
     let block = current_block(recent.iter().map(|e| (e.at, e.cost_pico)).collect(), now);
     Ok(UsageSummary {
         today: days.last().copied().unwrap_or(0),
@@ -262,6 +274,19 @@ pub fn usage(manager: &mut Manager, zone: Zone, now: DateTime<Utc>) -> Result<Us
         by_account,
         by_model,
     })
+}
+
+/// Whether the events at `times` (oldest first) since `from` are enough to
+/// find the block active at `now`: none is active (no event in the last
+/// five hours), or somewhere since `from` (its start included) there is a
+/// gap of more than five hours, after which blocks start as they would
+/// with every earlier event known.
+pub fn blocks_settled(from: DateTime<Utc>, times: &[DateTime<Utc>], now: DateTime<Utc>) -> bool {
+    times.last().is_none_or(|last| now - *last >= BLOCK)
+        || std::iter::once(&from)
+            .chain(times)
+            .zip(times)
+            .any(|(before, at)| *at - *before > BLOCK)
 }
 
 /// The block active at `now` among `events` (time, cost), as ccusage's

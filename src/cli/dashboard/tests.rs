@@ -15,7 +15,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::state::{
     AccountRow, AccountState, Budget, DashboardState, Loaded, SessionRow, USAGE_DAYS, UsageBlock,
-    UsageBy, UsageSummary, Window, current_block,
+    UsageBy, UsageSummary, Window, blocks_settled, current_block,
 };
 use super::view::{KEYS, draw};
 use super::worker::Request;
@@ -317,7 +317,7 @@ fn with_no_usage_history_the_panel_says_how_to_import_at_both_sizes() {
         assert!(text.contains("Usage 30d by account"), "{text}");
         assert!(text.contains("today $0.00"), "{text}");
         assert!(text.contains("block: none active"), "{text}");
-        assert!(text.contains("No usage recorded"), "{text}");
+        assert!(text.contains("No usage in 30 days"), "{text}");
     }
 }
 
@@ -332,7 +332,7 @@ fn usage_history_shows_today_the_block_the_days_and_unattributed_usage_at_both_s
         assert!(line_of(&text, "work").contains("$30.00"), "{text}");
         let unattributed = line_of(&text, "unattributed");
         assert!(unattributed.contains("$14.58"), "{unattributed}");
-        assert!(!text.contains("No usage recorded"), "{text}");
+        assert!(!text.contains("No usage in 30 days"), "{text}");
         // The bar chart of the days.
         assert!(text.contains('█'), "no bars:\n{text}");
     }
@@ -434,4 +434,24 @@ fn l_asks_for_the_provider_and_c_or_o_starts_its_browser_login() {
     press(&mut s, 'l');
     assert!(matches!(press(&mut s, 'q'), super::Action::Stay));
     assert!(!s.login_choice);
+}
+
+#[test]
+fn the_block_is_settled_by_a_five_hour_gap_or_no_recent_event() {
+    let from = at("2026-05-03T12:00:00Z");
+    let now = at("2026-05-04T12:00:00Z");
+    // Activity every four hours since before `from`: earlier events could
+    // move the blocks' starts, so more days are needed.
+    let busy: Vec<_> = (0..6).map(|i| from + TimeDelta::hours(4 * i + 1)).collect();
+    assert!(!blocks_settled(from, &busy, now));
+    // A gap of more than five hours after `from`, or before the first event.
+    let mut gap = busy.clone();
+    gap.remove(2);
+    gap.remove(2);
+    assert!(blocks_settled(from, &gap, now));
+    let late = vec![from + TimeDelta::hours(6), from + TimeDelta::hours(23)];
+    assert!(blocks_settled(from, &late, now));
+    // Nothing in the last five hours: no block is active anyway.
+    assert!(blocks_settled(from, &[from + TimeDelta::hours(1)], now));
+    assert!(blocks_settled(from, &[], now));
 }

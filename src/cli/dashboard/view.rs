@@ -16,7 +16,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Row, Sparkline, Table, TableState};
+use ratatui::widgets::{Block, Clear, Paragraph, Row, Sparkline, Table, TableState, Wrap};
 
 use super::state::{
     AccountRow, AccountState, DashboardState, Loaded, USAGE_DAYS, UsageBy, UsageSummary, Window,
@@ -416,12 +416,14 @@ fn draw_usage(
     frame.render_widget(Paragraph::new(head), head_area);
     if total == 0 {
         frame.render_widget(
-            Paragraph::new("No usage recorded: see `vault usage import`."),
+            Paragraph::new("No usage in 30 days: `vault usage import` reads agents' logs.")
+                .wrap(Wrap { trim: true }),
             chart_area.union(shares_area),
         );
         return;
     }
-    // One column per day, today at the right edge.
+    // One column per day, today at the right edge; on narrow terminals
+    // the days that fit.
     let days = &usage.days[usage
         .days
         .len()
