@@ -343,9 +343,14 @@ pub(super) fn open_browser(vault_path: &Path, url: &str) -> Result<BrowserPage> 
     for name in authvault::config::own_variables() {
         command.env_remove(name);
     }
-    command
+    let mut child = command
         .spawn()
         .with_context(|| format!("starting `{opener}`"))?;
+    // Reaped when it exits (at once, usually), so that a long-running
+    // dashboard gathers no zombie per login.
+    let _ = std::thread::Builder::new()
+        .name("browser-opener".into())
+        .spawn(move || child.wait());
     Ok(page)
 }
 

@@ -74,6 +74,35 @@ impl Tmux {
         ok(&mut self.cmd(&["send-keys", "-t", "dash", keys]));
     }
 
+    /// The processes below the pane's shell that exited without being
+    /// reaped, as `(pid, state, parent)` from `/proc`.
+    fn zombies(&self) -> Vec<(u32, char, u32)> {
+        let out = ok(&mut self.cmd(&["display-message", "-p", "-t", "dash", "#{pane_pid}"]));
+        let shell: u32 = stdout(&out).trim().parse().expect("the pane's pid");
+        let processes: Vec<(u32, char, u32)> = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(|entry| {
+                let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                // `pid (name) state ppid …`; the name may hold anything but
+                // ends at the last `)`.
+                let mut rest = stat.rsplit_once(')')?.1.split_whitespace();
+                let state = rest.next()?.chars().next()?;
+                let parent = rest.next()?.parse().ok()?;
+                Some((pid, state, parent))
+            })
+            .collect();
+        let dashboards: Vec<u32> = processes
+            .iter()
+            .filter(|p| p.2 == shell)
+            .map(|p| p.0)
+            .collect();
+        processes
+            .into_iter()
+            .filter(|p| dashboards.contains(&p.2) && p.1 == 'Z')
+            .collect()
+    }
+
     /// Polls the screen until `done` holds; panics with the last screen on a hang.
     fn wait_for(&mut self, what: &str, done: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
@@ -352,6 +381,16 @@ fn drive(width: u16, height: u16) {
     tmux.wait_for("the login's outcome and the new account", |s| {
         s.contains("Logged in claude account") && s.contains("Accounts (5)")
     });
+    // The opener exited long ago: no zombie is left behind.
+    let start = Instant::now();
+    while !tmux.zombies().is_empty() {
+        assert!(
+            start.elapsed() < HANG,
+            "the dashboard leaves zombies: {:?}",
+            tmux.zombies()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let authorize_secrets = [
         address.clone(),
         query(&address, "state"),
