@@ -41,7 +41,7 @@ pub const LOGIN_TIMEOUT: Duration = Duration::from_mins(5);
 /// What the worker needs besides the `Manager`.
 #[derive(Debug, Clone)]
 pub struct Setup {
-    /// Seconds between reloads.
+    /// Time between reloads (`--interval`).
     pub interval: Duration,
     /// The vault's path, beside which a login writes the page the browser
     /// opens; `None` when there is no display to open a browser on.
