@@ -289,19 +289,24 @@ fn drive(width: u16, height: u16) {
 
     // Today's usage, by account then (`u`) by model; the unattributed
     // share as such. All of it is in the active block.
-    let screen = tmux.wait_for("today's usage", |s| s.contains("today $1.25"));
-    assert!(screen.contains("block $1.25 ends"), "{screen}");
-    assert!(screen.contains("Usage 30d by account"), "{screen}");
+    // (Waits are on the whole panel: a capture may catch a frame half drawn.)
     let share = |s: &str, name: &str, cost: &str| {
         s.lines()
             .any(|l| l.contains(&format!("│{name} ")) && l.contains(&format!("{cost}│")))
     };
-    assert!(share(&screen, "claude-a", "$1.00"), "{screen}");
-    assert!(share(&screen, "unattributed", "$0.25"), "{screen}");
+    tmux.wait_for("today's usage by account", |s| {
+        s.contains("Usage 30d by account")
+            && s.contains("today $1.25")
+            && s.contains("block $1.25 ends")
+            && share(s, "claude-a", "$1.00")
+            && share(s, "unattributed", "$0.25")
+    });
     tmux.keys("u");
-    let screen = tmux.wait_for("usage by model", |s| s.contains("Usage 30d by model"));
-    assert!(share(&screen, "opus-x", "$1.00"), "{screen}");
-    assert!(share(&screen, "haiku-y", "$0.25"), "{screen}");
+    tmux.wait_for("today's usage by model", |s| {
+        s.contains("Usage 30d by model")
+            && share(s, "opus-x", "$1.00")
+            && share(s, "haiku-y", "$0.25")
+    });
 
     // `3` stores cost-optimized, as `vault policy set strategy` would.
     assert_eq!(stored_strategy(&env), "prefer-claude");
