@@ -721,8 +721,9 @@ fn reprice_recomputes_stored_costs_keeps_logged_ones_and_the_rollup_follows() {
     assert_eq!(rollup(&mut store), hours_from_events(&mut store));
 }
 
-#[test]
-fn report_filters_select_by_account_provider_and_local_dates() {
+/// Three responses on three days: two of account `work` in project `p`
+/// (session s1), one unattributed in project `q` (session s2).
+fn two_accounts_history() -> (super::common::TempVault, tempfile::TempDir) {
     let tv = super::common::TempVault::new();
     let mut store = tv.init_passphrase();
     store
@@ -753,7 +754,7 @@ fn report_filters_select_by_account_provider_and_local_dates() {
         ),
     );
     append(
-        &other.join("projects/p/s2.jsonl"),
+        &other.join("projects/q/s2.jsonl"),
         &format!(
             "{}\n",
             claude_line(
@@ -767,6 +768,12 @@ fn report_filters_select_by_account_provider_and_local_dates() {
     );
     import_json(&tv, &[work.to_str().unwrap(), "--account", "work"]);
     import_json(&tv, &[other.to_str().unwrap()]);
+    (tv, logs)
+}
+
+#[test]
+fn report_filters_select_by_account_provider_and_local_dates() {
+    let (tv, _logs) = two_accounts_history();
     let daily = |extra: &[&str]| -> (Vec<String>, u64) {
         let mut args = vec!["--json", "usage", "daily"];
         if !extra.contains(&"--timezone") {
@@ -991,4 +998,128 @@ fn a_committed_reservation_is_a_ledger_usage_event_of_its_account_and_agent() {
                 .unwrap()
         ]
     );
+}
+
+#[test]
+fn reports_split_rows_by_dimensions_and_print_csv() {
+    let (tv, _logs) = two_accounts_history();
+    let run = |args: &[&str]| super::common::stdout(&super::common::ok(&mut tv.cmd_pw(args)));
+    let v: serde_json::Value = serde_json::from_str(&run(&[
+        "--json",
+        "usage",
+        "monthly",
+        "--timezone",
+        "UTC",
+        "--by",
+        "account,project",
+    ]))
+    .unwrap();
+    let rows: Vec<_> = v["monthly"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["month"].as_str().unwrap(),
+                r["account"].as_str().unwrap(),
+                r["project"].as_str().unwrap(),
+                r["inputTokens"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // Unattributed usage is shown as such (`-`), not folded into an account.
+    assert_eq!(
+        rows,
+        [("2025-06", "-", "q", 400), ("2025-06", "work", "p", 30)]
+    );
+    assert_eq!(v["totals"]["inputTokens"].as_u64(), Some(430));
+
+    let csv = run(&[
+        "usage",
+        "weekly",
+        "--start-of-week",
+        "monday",
+        "--timezone",
+        "UTC",
+        "--by",
+        "account",
+        "--csv",
+    ]);
+    let cost = |input: u64, output: u64| {
+        (authvault::usage::pico_to_usd(input * 3_000_000 + output * 15_000_000)).to_string()
+    };
+    let model = "claude-sonnet-4-20250514";
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "week,account,models,input_tokens,output_tokens,cache_creation_tokens,cache_read_tokens,total_tokens,cost_usd".to_owned(),
+            // 2025-06-20 (Friday) and 2025-06-21 in the week of Monday the
+            // 16th, Sunday the 22nd too.
+            format!("2025-06-16,-,{model},400,4,0,0,404,{}", cost(400, 4)),
+            format!("2025-06-16,work,{model},30,3,0,0,33,{}", cost(30, 3)),
+        ]
+    );
+    let sunday = run(&["usage", "weekly", "--timezone", "UTC", "--csv"]);
+    let weeks: Vec<_> = sunday
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(weeks, ["2025-06-15", "2025-06-22"]);
+
+    let out = super::common::fails(&mut tv.cmd_pw(&["--json", "usage", "daily", "--csv"]));
+    assert!(
+        super::common::stderr(&out).contains("--csv and --json"),
+        "{}",
+        super::common::stderr(&out)
+    );
+}
+
+#[test]
+fn the_running_block_shows_its_burn_rate_and_projection() {
+    let tv = super::common::TempVault::new();
+    drop(tv.init_passphrase());
+    let logs = tempfile::tempdir().unwrap();
+    // Two responses an hour apart, the later ten minutes ago: 600 tokens
+    // per response (100 in, 200 out, 300 cache read).
+    let now = Utc::now();
+    let stamp = |ago: i64| {
+        (now - TimeDelta::minutes(ago)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let sonnet = "claude-sonnet-4-20250514";
+    append(
+        &logs.path().join("projects/p/s1.jsonl"),
+        &format!(
+            "{}\n{}\n",
+            claude_line("b1", "r1", &stamp(70), sonnet, [100, 200, 0, 0, 300]),
+            claude_line("b2", "r2", &stamp(10), sonnet, [100, 200, 0, 0, 300]),
+        ),
+    );
+    import_json(&tv, &[logs.path().to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&super::common::stdout(&super::common::ok(
+        &mut tv.cmd_pw(&["--json", "usage", "blocks"]),
+    )))
+    .unwrap();
+    let blocks = v["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 1, "{v}");
+    let b = &blocks[0];
+    assert_eq!(b["isActive"], true);
+    assert_eq!(b["entries"], 2);
+    assert_eq!(b["totalTokens"], 1200);
+    let rate = &b["burnRate"];
+    assert!(
+        (rate["tokensPerMinute"].as_f64().unwrap() - 20.0).abs() < 1e-9,
+        "{rate}"
+    );
+    assert!((rate["tokensPerMinuteForIndicator"].as_f64().unwrap() - 10.0).abs() < 1e-9);
+    let p = &b["projection"];
+    let left = p["remainingMinutes"].as_u64().unwrap();
+    let start: DateTime<Utc> = b["startTime"].as_str().unwrap().parse().unwrap();
+    let end: DateTime<Utc> = b["endTime"].as_str().unwrap().parse().unwrap();
+    assert_eq!(end - start, TimeDelta::hours(5));
+    assert!(left <= 5 * 60 && end > now, "{p}");
+    assert_eq!(p["totalTokens"].as_u64(), Some(1200 + 20 * left));
+    // The table says so too.
+    let table = super::common::stdout(&super::common::ok(&mut tv.cmd_pw(&["usage", "blocks"])));
+    assert!(table.contains("ACTIVE"), "{table}");
 }
