@@ -282,6 +282,48 @@ pub fn import_claude_code(
         found.sort();
         files.extend(found.into_iter().map(|f| (root.clone(), f)));
     }
+    import_claude_files(store, &files, account, prices)
+}
+
+/// Imports one Claude Code transcript (what was appended since it was last
+/// read): `path` is `…/projects/<project>/<session>.jsonl` (or a subagent
+/// transcript below it). For `vault statusline`, which runs on every prompt.
+///
+/// # Errors
+/// `InvalidInput` when `path` is not below a `projects/` directory; as
+/// [`import_claude_code`].
+pub fn import_claude_transcript(
+    store: &mut Store,
+    path: &Path,
+    account: Option<&str>,
+    prices: &PriceTable,
+) -> Result<ImportReport> {
+    if let Some(label) = account {
+        store.account(label)?;
+    }
+    let root = path
+        .ancestors()
+        .skip(1)
+        .find(|a| a.file_name().is_some_and(|n| n == "projects"))
+        .ok_or_else(|| Error::InvalidInput {
+            what: "Claude Code transcript path".into(),
+            reason: "not below a `projects/` directory".into(),
+        })?;
+    import_claude_files(
+        store,
+        &[(root.to_path_buf(), path.to_path_buf())],
+        account,
+        prices,
+    )
+}
+
+/// Imports `files` (each with the `projects/` root it was found in).
+fn import_claude_files(
+    store: &mut Store,
+    files: &[(PathBuf, PathBuf)],
+    account: Option<&str>,
+    prices: &PriceTable,
+) -> Result<ImportReport> {
     let paths: Vec<PathBuf> = files.iter().map(|(_, f)| f.clone()).collect();
     let marks = store.usage_file_marks(Source::ClaudeCode, &paths)?;
     let mut rec = Recorder {

@@ -1123,3 +1123,119 @@ fn the_running_block_shows_its_burn_rate_and_projection() {
     let table = super::common::stdout(&super::common::ok(&mut tv.cmd_pw(&["usage", "blocks"])));
     assert!(table.contains("ACTIVE"), "{table}");
 }
+
+#[test]
+fn statusline_imports_the_new_lines_of_the_transcript_and_prints_one_line() {
+    use super::common::{ok, stdout, with_stdin};
+    use authvault::model::{Snapshot, SnapshotSource, UsageWindow};
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    let window = |name: &str, percent: f64| UsageWindow {
+        utilization_percent: Some(percent),
+        ..UsageWindow::named(name)
+    };
+    store
+        .save_snapshot(
+            "work",
+            &Snapshot {
+                windows: vec![window("five_hour", 42.0), window("seven_day", 13.4)],
+                ..Snapshot::empty(Provider::Claude, SnapshotSource::UsageEndpoint, Utc::now())
+            },
+        )
+        .unwrap();
+    drop(store);
+    let logs = tempfile::tempdir().unwrap();
+    let session = "5e55a0e0-2222-3333-4444-555555555555";
+    let transcript = logs
+        .path()
+        .join(format!("projects/-home-u-p/{session}.jsonl"));
+    let stamp = |ago: i64| {
+        (Utc::now() - TimeDelta::minutes(ago)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    // 1,000,000 input tokens of sonnet-4 at $3/M above 200k at $6/M:
+    // 200k × 3 + 800k × 6 = $5.40 per response.
+    let sonnet = "claude-sonnet-4-20250514";
+    append(
+        &transcript,
+        &format!(
+            "{}\n",
+            claude_line("s1", "r1", &stamp(0), sonnet, [1_000_000, 0, 0, 0, 0])
+        ),
+    );
+    let status = serde_json::json!({
+        "hook_event_name": "Status",
+        "session_id": session,
+        "transcript_path": transcript,
+        "cwd": "/home/u/p",
+        "model": {"id": "claude-sonnet-4-20250514", "display_name": "Sonnet 4"},
+        "workspace": {"current_dir": "/home/u/p", "project_dir": "/home/u/p"},
+        "version": "2.1.0",
+        "output_style": {"name": "default"},
+    })
+    .to_string();
+    let line = |args: &[&str]| {
+        let mut all = vec!["statusline"];
+        all.extend_from_slice(args);
+        stdout(&ok_output(with_stdin(
+            &mut tv.cmd_pw(&all),
+            status.as_bytes(),
+        )))
+    };
+    fn ok_output(o: std::process::Output) -> std::process::Output {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o
+    }
+    let first = line(&["--account", "work"]);
+    assert_eq!(first.lines().count(), 1, "{first}");
+    assert!(
+        first.starts_with("Sonnet 4 · work · today $5.40 · block $5.40 ("),
+        "{first}"
+    );
+    assert!(
+        first.trim_end().ends_with("left) · 5h 42% · 7d 13%"),
+        "{first}"
+    );
+    // A second response: only it is read, and the session's account is
+    // known from its stored usage without --account.
+    append(
+        &transcript,
+        &format!(
+            "{}\n",
+            claude_line("s2", "r2", &stamp(0), sonnet, [1_000_000, 0, 0, 0, 0])
+        ),
+    );
+    let second = line(&[]);
+    assert!(
+        second.starts_with("Sonnet 4 · work · today $10.80 · block $10.80 ("),
+        "{second}"
+    );
+    let third = line(&[]);
+    assert_eq!(
+        third.split(" (").next(),
+        second.split(" (").next(),
+        "nothing counted twice"
+    );
+    // Only --account attributes: the second response is shown under the
+    // session's account but stored unattributed (a session may change
+    // accounts; a wrong attribution is worse than none).
+    let input = |extra: &[&str]| {
+        let mut args = vec!["--json", "usage", "daily"];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value =
+            serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&args)))).unwrap();
+        v["totals"]["inputTokens"].as_u64()
+    };
+    assert_eq!(input(&[]), Some(2_000_000));
+    assert_eq!(input(&["--account", "work"]), Some(1_000_000));
+    // Not Claude Code's JSON: a clear error, nothing printed on stdout.
+    let bad = with_stdin(&mut tv.cmd_pw(&["statusline"]), b"hello");
+    assert!(!bad.status.success());
+    assert!(
+        super::common::stderr(&bad).contains("status JSON"),
+        "{}",
+        super::common::stderr(&bad)
+    );
+}
