@@ -116,6 +116,7 @@ struct Recorder<'a> {
     store: &'a mut Store,
     source: Source,
     account: Option<String>,
+    agent: Option<String>,
     events: Vec<UsageEvent>,
     marks: Vec<(Source, PathBuf, FileMark)>,
     report: ImportReport,
@@ -124,6 +125,9 @@ struct Recorder<'a> {
 impl Recorder<'_> {
     fn push(&mut self, mut event: UsageEvent) {
         event.account.clone_from(&self.account);
+        if event.agent.is_none() {
+            event.agent.clone_from(&self.agent);
+        }
         self.events.push(event);
         self.report.events += 1;
     }
@@ -330,6 +334,7 @@ fn import_claude_files(
         store,
         source: Source::ClaudeCode,
         account: account.map(str::to_owned),
+        agent: None,
         events: Vec::new(),
         marks: Vec::new(),
         report: ImportReport {
@@ -386,6 +391,21 @@ pub fn import_codex(
     account: Option<&str>,
     prices: &PriceTable,
 ) -> Result<ImportReport> {
+    import_codex_by(store, roots, account, None, prices)
+}
+
+/// As [`import_codex`], also giving every event without an agent `agent`:
+/// the import of one `vault exec` run's own rollouts.
+///
+/// # Errors
+/// As [`import_claude_code`].
+pub fn import_codex_by(
+    store: &mut Store,
+    roots: &[PathBuf],
+    account: Option<&str>,
+    agent: Option<&str>,
+    prices: &PriceTable,
+) -> Result<ImportReport> {
     if let Some(label) = account {
         store.account(label)?;
     }
@@ -408,6 +428,7 @@ pub fn import_codex(
         store,
         source: Source::Codex,
         account: account.map(str::to_owned),
+        agent: agent.map(str::to_owned),
         events: Vec::new(),
         marks: Vec::new(),
         report: ImportReport {
