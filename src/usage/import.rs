@@ -21,6 +21,7 @@ use super::claude::{self, LineError, Transcript};
 use super::codex::Rollout;
 use super::price::PriceTable;
 use crate::error::{Error, Result};
+use crate::model::Snapshot;
 use crate::store::{FileMark, Store, UsageEvent, UsageWritten};
 
 /// Events recorded per transaction.
@@ -66,6 +67,9 @@ pub struct ImportReport {
     pub written: UsageWritten,
     /// Files with lines that could not be read.
     pub bad: Vec<BadFile>,
+    /// Whether the rate limits a Codex rollout logged were stored as the
+    /// account's newest snapshot (`--account` or `vault exec` attribution).
+    pub snapshot: bool,
 }
 
 /// Where Claude Code keeps transcripts: each root's `projects/`, with
@@ -436,16 +440,33 @@ pub fn import_codex_by(
             ..ImportReport::default()
         },
     };
+    let mut newest_limits: Option<Snapshot> = None;
     for ((relative, path), before) in files.iter().zip(marks) {
         let session = relative.with_extension("").to_string_lossy().into_owned();
         let mut rollout = Rollout::new(session);
         read_file(&mut rec, path, before, &Reading::FromStart, |line| {
             rollout.line(line, prices)
         })?;
+        if let Some(s) = rollout.rate_limits()
+            && newest_limits
+                .as_ref()
+                .is_none_or(|n| n.fetched_at < s.fetched_at)
+        {
+            newest_limits = Some(s.clone());
+        }
         if rec.full() {
             rec.flush()?;
         }
     }
     rec.flush()?;
+    // The rate limits Codex logged are the account's usage windows when
+    // the account is known, unless the vault has newer ones.
+    if let (Some(label), Some(snapshot)) = (account, newest_limits) {
+        let stored = rec.store.latest_snapshot(label)?;
+        if stored.is_none_or(|s| s.fetched_at < snapshot.fetched_at) {
+            rec.store.save_snapshot(label, &snapshot)?;
+            rec.report.snapshot = true;
+        }
+    }
     Ok(rec.report)
 }

@@ -1239,3 +1239,81 @@ fn statusline_imports_the_new_lines_of_the_transcript_and_prints_one_line() {
         super::common::stderr(&bad)
     );
 }
+
+#[test]
+fn codex_rate_limits_become_the_accounts_snapshot_when_the_import_names_it() {
+    use authvault::model::SnapshotSource;
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    store
+        .add_account(&api_key_account(Provider::OpenAi, "codex", "sk-proj-x"))
+        .unwrap();
+    drop(store);
+    let home = tempfile::tempdir().unwrap();
+    let rollout = home
+        .path()
+        .join("sessions/2025/10/17/rollout-2025-10-17T05-50-00-0199f0a1.jsonl");
+    append(&rollout, super::agent::ROLLOUT);
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "usage",
+            "import",
+            "codex",
+            home.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = super::common::ok(&mut tv.cmd_pw(&args));
+        serde_json::from_str::<serde_json::Value>(&super::common::stdout(&out)).unwrap()
+    };
+    // Without an account the limits belong to no one: nothing is stored.
+    assert_eq!(import(&[])["snapshot"], false);
+    assert!(
+        tv.open_passphrase()
+            .latest_snapshot("codex")
+            .unwrap()
+            .is_none()
+    );
+    // Appending a line makes the rollout read again, now for `codex`.
+    append(
+        &rollout,
+        r#"{"timestamp":"2025-10-17T06:10:00.000Z","type":"event_msg","payload":{"type":"token_count","info":null,"rate_limits":{"primary":{"used_percent":12.5,"window_minutes":300,"resets_at":1760695805},"secondary":{"used_percent":33.0,"window_minutes":10080,"resets_at":1761100000},"plan_type":"plus"}}}
+"#,
+    );
+    assert_eq!(import(&["--account", "codex"])["snapshot"], true);
+    let s = tv
+        .open_passphrase()
+        .latest_snapshot("codex")
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.source, SnapshotSource::CodexLog);
+    assert_eq!(s.plan.as_deref(), Some("plus"));
+    assert_eq!(s.fetched_at, at("2025-10-17T06:10:00Z"));
+    let used: Vec<_> = s
+        .windows
+        .iter()
+        .map(|w| (w.name.as_str(), w.utilization_percent, w.window_seconds))
+        .collect();
+    assert_eq!(
+        used,
+        [
+            ("primary", Some(12.5), Some(18_000)),
+            ("secondary", Some(33.0), Some(604_800))
+        ]
+    );
+    // An older log does not replace newer windows.
+    let older = home
+        .path()
+        .join("sessions/2025/10/16/rollout-2025-10-16T05-50-00-0199f0a1.jsonl");
+    append(
+        &older,
+        &super::agent::ROLLOUT.replace("2025-10-17", "2025-10-16"),
+    );
+    assert_eq!(import(&["--account", "codex"])["snapshot"], false);
+    let newest = tv
+        .open_passphrase()
+        .latest_snapshot("codex")
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.fetched_at, at("2025-10-17T06:10:00Z"));
+}
