@@ -4,9 +4,12 @@
 //! environment variable), and writes refreshed tokens back there. So the
 //! vault hands it a directory of its own: `auth.json` holds the vault's
 //! tokens, every other entry of the user's real `CODEX_HOME` (config,
-//! sessions, history, logs) is a symbolic link to the real one, so logs and
-//! history land where they always do. The real `auth.json` is never linked:
-//! the child sees only what the vault wrote.
+//! history, logs) is a symbolic link to the real one, so logs and history
+//! land where they always do. The real `auth.json` is never linked: the
+//! child sees only what the vault wrote. `sessions/` is the run's own (not
+//! a link): its rollouts are exactly this run's usage, imported attributed
+//! to the granted account and then moved into the real `sessions/`
+//! ([`CodexHome::move_sessions`]) so Codex's own history is kept.
 //!
 //! The directory is `codex-<pid>-<random>` under a directory the vault owns,
 //! mode 0700; `auth.json` is 0600. Dropping a [`CodexHome`] removes the
@@ -15,7 +18,7 @@
 //! directory behind; [`stale_homes`] finds those of dead processes.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -25,6 +28,7 @@ use crate::import::files::{read_private, write_private_atomic};
 
 const PREFIX: &str = "codex-";
 const AUTH_JSON: &str = "auth.json";
+const SESSIONS: &str = "sessions";
 
 /// A private `CODEX_HOME`, removed when dropped.
 #[derive(Debug)]
@@ -65,6 +69,11 @@ impl CodexHome {
         fs::set_permissions(&home.path, fs::Permissions::from_mode(0o700))
             .map_err(Error::io("chmod", &home.path))?;
         write_private_atomic(&home.path.join(AUTH_JSON), auth_json, false)?;
+        let sessions = home.sessions();
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&sessions)
+            .map_err(Error::io("create directory", &sessions))?;
         home.link_entries(real_codex_home)?;
         Ok(home)
     }
@@ -80,7 +89,7 @@ impl CodexHome {
             let name = entry
                 .map_err(Error::io("read directory", &real))?
                 .file_name();
-            if name == AUTH_JSON {
+            if name == AUTH_JSON || name == SESSIONS {
                 continue;
             }
             let link = self.path.join(&name);
@@ -96,6 +105,30 @@ impl CodexHome {
         &self.path
     }
 
+    /// The run's own `sessions/`, where Codex writes this run's rollouts.
+    #[must_use]
+    pub fn sessions(&self) -> PathBuf {
+        self.path.join(SESSIONS)
+    }
+
+    /// Moves every file below the run's `sessions/` to the same relative
+    /// path below `real_codex_home`'s `sessions/` (directories created 0700
+    /// as needed), never replacing a file that is there; returns where they
+    /// went. Links and special files are left where they are.
+    ///
+    /// # Errors
+    /// I/O errors naming the path; `AlreadyExists` for a rollout whose name
+    /// is taken in the real home (that file stays in the private one).
+    pub fn move_sessions(&self, real_codex_home: &Path) -> Result<Vec<PathBuf>> {
+        let mut moved = Vec::new();
+        move_files(
+            &self.sessions(),
+            &real_codex_home.join(SESSIONS),
+            &mut moved,
+        )?;
+        Ok(moved)
+    }
+
     /// What is in `auth.json` now (Codex rewrites it when it refreshes the
     /// tokens). A symbolic link or anything but a regular file there is
     /// refused, not followed.
@@ -105,6 +138,24 @@ impl CodexHome {
     pub fn read_auth(&self) -> Result<Zeroizing<Vec<u8>>> {
         let path = self.path.join(AUTH_JSON);
         Ok(read_private(&path).map_err(Error::io("read", &path))?.bytes)
+    }
+
+    /// Keeps the directory for its rollouts only (when they could not be
+    /// moved): everything but `sessions/` is removed, `auth.json` first, and
+    /// dropping no longer removes it; [`stale_homes`] finds it again.
+    ///
+    /// # Errors
+    /// I/O errors naming the path.
+    pub fn leave_sessions(mut self) -> Result<()> {
+        let path = std::mem::take(&mut self.path);
+        for entry in fs::read_dir(&path).map_err(Error::io("read directory", &path))? {
+            let entry = entry.map_err(Error::io("read directory", &path))?;
+            if entry.file_name() != SESSIONS {
+                let p = entry.path();
+                fs::remove_file(&p).map_err(Error::io("remove", &p))?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes the directory now, reporting a failure (dropping removes it
@@ -128,6 +179,55 @@ impl Drop for CodexHome {
             tracing::warn!(path = %self.path.display(), error = %e, "removing a private CODEX_HOME failed");
         }
     }
+}
+
+/// Moves what it can; the first failure is returned after the rest moved.
+fn move_files(from: &Path, to: &Path, moved: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = match fs::read_dir(from) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("read directory", from)(e)),
+    };
+    let mut first_error = None;
+    for entry in entries {
+        let entry = entry.map_err(Error::io("read directory", from))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let result = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => move_files(&src, &dst, moved),
+            Ok(kind) if kind.is_file() => move_file(&src, &dst, to).map(|()| moved.push(dst)),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Error::io("read metadata of", &src)(e)),
+        };
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+fn move_file(src: &Path, dst: &Path, dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(Error::io("create directory", dir))?;
+    // A hard link never replaces an existing file; across file systems the
+    // bytes are copied into a new file instead.
+    match fs::hard_link(src, dst) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+            let mut out = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(dst)
+                .map_err(Error::io("create", dst))?;
+            let mut input = fs::File::open(src).map_err(Error::io("open", src))?;
+            std::io::copy(&mut input, &mut out).map_err(Error::io("write", dst))?;
+        }
+        Err(e) => return Err(Error::io("move a rollout to", dst)(e)),
+    }
+    fs::remove_file(src).map_err(Error::io("remove", src))
 }
 
 /// The private `CODEX_HOME`s under `parent_dir` whose vault process is gone
@@ -226,11 +326,16 @@ mod tests {
             })
             .collect();
         links.sort();
-        let want: Vec<(String, PathBuf)> = ["config.toml", "history.jsonl", "sessions"]
+        let want: Vec<(String, PathBuf)> = ["config.toml", "history.jsonl"]
             .into_iter()
             .map(|n| (n.to_owned(), real.join(n)))
             .collect();
         assert_eq!(links, want);
+        // sessions/ is the run's own, empty, 0700.
+        let sessions = fs::symlink_metadata(home.sessions()).unwrap();
+        assert!(sessions.is_dir());
+        assert_eq!(sessions.mode() & 0o777, 0o700);
+        assert_eq!(fs::read_dir(home.sessions()).unwrap().count(), 0);
         assert_eq!(fs::read_dir(home.path()).unwrap().count(), 4);
     }
 
@@ -242,11 +347,13 @@ mod tests {
         let home = CodexHome::create(&dir.path().join("run"), &real, AUTH).unwrap();
         let path = home.path().to_path_buf();
         // What the child writes through the links lands in the real home.
-        fs::write(path.join("sessions").join("new.jsonl"), b"log").unwrap();
+        fs::write(path.join("history.jsonl"), b"log").unwrap();
         drop(home);
         assert!(!path.exists());
         let mut after = snapshot(&real);
-        let new = real.join("sessions").join("new.jsonl");
+        let new = real.join("history.jsonl");
+        let mut before = before;
+        before.retain(|(p, _)| *p != new);
         assert_eq!(
             after
                 .iter()
@@ -255,6 +362,33 @@ mod tests {
             Some(b"log".to_vec())
         );
         assert_eq!(after, before);
+    }
+
+    #[test]
+    fn the_runs_rollouts_move_to_the_same_place_in_the_real_sessions_never_replacing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = real_home(dir.path());
+        let home = CodexHome::create(&dir.path().join("run"), &real, AUTH).unwrap();
+        let day = home.sessions().join("2026").join("11").join("30");
+        fs::create_dir_all(&day).unwrap();
+        fs::write(day.join("rollout-a.jsonl"), b"a").unwrap();
+        fs::write(home.sessions().join("2026").join("s.jsonl"), b"clash").unwrap();
+        let err = home.move_sessions(&real).unwrap_err();
+        assert!(err.to_string().contains("s.jsonl"), "{err}");
+        // The clashing file stays where it was and the real one is
+        // untouched; the other rollout moved all the same.
+        assert_eq!(fs::read(real.join("sessions/2026/s.jsonl")).unwrap(), b"x");
+        assert_eq!(
+            fs::read(home.sessions().join("2026/s.jsonl")).unwrap(),
+            b"clash"
+        );
+        let target = real.join("sessions/2026/11/30/rollout-a.jsonl");
+        assert_eq!(fs::read(&target).unwrap(), b"a");
+        assert!(!day.join("rollout-a.jsonl").exists());
+        fs::write(day.join("rollout-b.jsonl"), b"b").unwrap();
+        fs::remove_file(home.sessions().join("2026/s.jsonl")).unwrap();
+        let moved = home.move_sessions(&real).unwrap();
+        assert_eq!(moved, [real.join("sessions/2026/11/30/rollout-b.jsonl")]);
     }
 
     #[test]
@@ -273,11 +407,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home =
             CodexHome::create(&dir.path().join("run"), &dir.path().join("none"), AUTH).unwrap();
-        let names: Vec<_> = fs::read_dir(home.path())
+        let mut names: Vec<_> = fs::read_dir(home.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, ["auth.json"]);
+        names.sort();
+        assert_eq!(names, ["auth.json", "sessions"]);
         assert!(!dir.path().join("none").exists());
     }
 

@@ -188,7 +188,7 @@ pub fn exec(ctx: &Ctx, args: &ExecArgs) -> Result<ExitCode> {
         .vault_path
         .parent()
         .map_or_else(|| PathBuf::from("run"), |d| d.join("run"));
-    recover_stale_homes(&mut manager, &run_dir);
+    recover_stale_homes(&mut manager, &run_dir, &ctx.config.codex_home);
     let grant = grant(
         ctx,
         &mut manager,
@@ -251,9 +251,53 @@ fn run_granted(
     };
     if let Some(home) = home {
         write_back(manager, &grant.account.label, &home);
-        home.remove()?;
+        import_run_usage(manager, grant, &home);
+        if keep_sessions(&home, &ctx.config.codex_home) {
+            home.remove()?;
+        } else {
+            home.leave_sessions()?;
+        }
     }
     Ok(status)
+}
+
+/// Imports the rollouts of this run (its private `sessions/`), attributed
+/// to the granted account and agent. A failure is a warning: the rollouts
+/// are moved to the real home anyway, where `vault usage import codex`
+/// finds them.
+fn import_run_usage(manager: &mut Manager, grant: &Grant, home: &CodexHome) {
+    let store = manager.store();
+    let result = authvault::usage::price_table(store).and_then(|prices| {
+        authvault::usage::import::import_codex_by(
+            store,
+            &[home.sessions()],
+            Some(&grant.account.label),
+            Some(&grant.agent),
+            &prices,
+        )
+    });
+    if let Err(e) = result {
+        print_warn(&format!(
+            "warning: this run's Codex usage was not recorded for `{}`: {e}",
+            escape(&grant.account.label)
+        ));
+    }
+}
+
+/// Moves the run's rollouts into the real `CODEX_HOME`'s `sessions/` so
+/// Codex's history keeps them; false (the private home must stay) when
+/// some could not be moved.
+fn keep_sessions(home: &CodexHome, real: &Path) -> bool {
+    match home.move_sessions(real) {
+        Ok(_) => true,
+        Err(e) => {
+            print_warn(&format!(
+                "warning: Codex rollouts are left in {}: {e}",
+                escape(&home.sessions().display().to_string())
+            ));
+            false
+        }
+    }
 }
 
 /// Merges the tokens Codex left in `home` into the vault, telling the user
@@ -280,7 +324,7 @@ fn write_back(manager: &mut Manager, label: &str, home: &CodexHome) {
 /// Private homes a killed `vault exec` left behind: their tokens are
 /// offered to every ChatGPT account (the identity check takes them only for
 /// their own), then the directories are removed.
-fn recover_stale_homes(manager: &mut Manager, run_dir: &Path) {
+fn recover_stale_homes(manager: &mut Manager, run_dir: &Path, real: &Path) {
     let stale = match authvault::agent::stale_homes(run_dir) {
         Ok(stale) => stale,
         Err(e) => {
@@ -309,7 +353,12 @@ fn recover_stale_homes(manager: &mut Manager, run_dir: &Path) {
                 break;
             }
         }
-        if let Err(e) = home.remove() {
+        let removed = if keep_sessions(&home, real) {
+            home.remove()
+        } else {
+            home.leave_sessions()
+        };
+        if let Err(e) = removed {
             print_warn(&format!("warning: {e}"));
         }
     }

@@ -23,6 +23,7 @@ mod refresh;
 mod rekey;
 mod select;
 mod status;
+mod statusline;
 mod subscription;
 mod token;
 mod usage;
@@ -146,6 +147,10 @@ enum Command {
     Man,
     /// Usage history: import agent logs, rebuild the rollup.
     Usage(usage::Args),
+    /// Claude Code's statusLine command: reads its JSON on stdin, imports
+    /// the session's new usage, prints one line of account, today's cost,
+    /// the running 5-hour block and the account's utilization.
+    Statusline(statusline::Args),
 }
 
 /// Reads a line from the controlling terminal without echo; `None` without one.
@@ -239,6 +244,7 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::Completions(args) => conventions::completions(&args),
         Command::Man => conventions::man(),
         Command::Usage(args) => usage::run(&ctx, &args),
+        Command::Statusline(args) => statusline::run(&ctx, &args),
     }
 }
 

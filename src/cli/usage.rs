@@ -12,15 +12,16 @@ use anyhow::{Context, Result};
 use authvault::model::Provider;
 use authvault::store::{Store, UsageFilter};
 use authvault::terminal::escape;
+use authvault::usage::blocks::Block;
 use authvault::usage::import::{self, ImportReport};
 use authvault::usage::price::PriceTable;
-use authvault::usage::query::{Group, Query, Row, Sums, Zone};
+use authvault::usage::query::{Group, Query, Report, Row, Sums, Zone};
 use authvault::usage::{Tokens, pico_to_usd};
-use chrono::{NaiveDate, SecondsFormat};
+use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc, Weekday};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 
-use super::Ctx;
+use super::{Ctx, print_out};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,10 +35,15 @@ enum Command {
     Import(ImportArgs),
     /// Usage per local day.
     Daily(ReportArgs),
+    /// Usage per local week (starting on Sunday unless `--start-of-week`).
+    Weekly(WeeklyArgs),
     /// Usage per local month.
     Monthly(ReportArgs),
     /// Usage per session, most expensive first.
     Session(ReportArgs),
+    /// Usage per 5-hour billing block (Claude's usage windows), with the
+    /// running block's burn rate and projection.
+    Blocks(BlocksArgs),
     /// Recompute the hourly rollup from the stored events.
     Rebuild,
     /// Show the price table in use (version, date, models priced); `load
@@ -75,14 +81,14 @@ enum PricesAction {
 const MAX_TABLE: u64 = 32 << 20;
 
 #[derive(Debug, clap::Args)]
-struct ReportArgs {
+struct Range {
     /// First day (YYYY-MM-DD or YYYYMMDD, inclusive; sessions: of their last activity).
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     since: Option<NaiveDate>,
     /// Last day (YYYY-MM-DD or YYYYMMDD, inclusive).
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     until: Option<NaiveDate>,
-    /// IANA time zone of days and months [default: the system's].
+    /// IANA time zone of days, weeks and months [default: the system's].
     #[arg(long, value_name = "TZ", value_parser = parse_zone)]
     timezone: Option<Zone>,
     /// Only this provider (claude, openai).
@@ -91,6 +97,88 @@ struct ReportArgs {
     /// Only this account.
     #[arg(long, value_name = "L")]
     account: Option<String>,
+    /// Print CSV (a header line, one line per row, no totals) instead of a table.
+    #[arg(long)]
+    csv: bool,
+}
+
+impl Range {
+    fn query(&self, group_by: Vec<Group>) -> Query {
+        Query {
+            since: self.since,
+            until: self.until,
+            zone: self.timezone.unwrap_or_default(),
+            filter: UsageFilter {
+                provider: self.provider,
+                account: self.account.clone(),
+                ..UsageFilter::default()
+            },
+            group_by,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    range: Range,
+    /// Split each row by these dimensions (comma list or repeated).
+    #[arg(long, value_name = "DIM", value_delimiter = ',')]
+    by: Vec<By>,
+}
+
+#[derive(Debug, clap::Args)]
+struct WeeklyArgs {
+    #[command(flatten)]
+    report: ReportArgs,
+    /// The first day of a week (monday, sunday, …).
+    #[arg(long, short = 'w', value_name = "DAY", default_value = "sunday")]
+    start_of_week: Weekday,
+}
+
+#[derive(Debug, clap::Args)]
+struct BlocksArgs {
+    #[command(flatten)]
+    range: Range,
+    /// Block length in hours.
+    #[arg(long, short = 'n', value_name = "HOURS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=168))]
+    session_length: u32,
+}
+
+/// A dimension rows can be split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum By {
+    Account,
+    Provider,
+    Model,
+    Agent,
+    Task,
+    Project,
+}
+
+impl By {
+    const fn group(self) -> Group {
+        match self {
+            Self::Account => Group::Account,
+            Self::Provider => Group::Provider,
+            Self::Model => Group::Model,
+            Self::Agent => Group::Agent,
+            Self::Task => Group::Task,
+            Self::Project => Group::Project,
+        }
+    }
+
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Provider => "provider",
+            Self::Model => "model",
+            Self::Agent => "agent",
+            Self::Task => "task",
+            Self::Project => "project",
+        }
+    }
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
@@ -187,8 +275,10 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
             ctx.emit(&report, || describe(&report))?;
         }
         Command::Daily(r) => report(ctx, &mut store, r, Kind::Daily)?,
+        Command::Weekly(w) => report(ctx, &mut store, &w.report, Kind::Weekly(w.start_of_week))?,
         Command::Monthly(r) => report(ctx, &mut store, r, Kind::Monthly)?,
         Command::Session(r) => report(ctx, &mut store, r, Kind::Session)?,
+        Command::Blocks(b) => blocks(ctx, &mut store, b)?,
         Command::Prices(PricesArgs { action }) => prices(ctx, &mut store, action.as_ref())?,
         Command::Reprice => {
             let t = &authvault::usage::price_table(&mut store)?;
@@ -248,6 +338,7 @@ fn describe(r: &ImportReport) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Daily,
+    Weekly(Weekday),
     Monthly,
     Session,
 }
@@ -279,7 +370,7 @@ fn by_cost(row: &Row) -> Vec<(&String, &Sums)> {
     models
 }
 
-fn row_json(row: &Row, kind: Kind) -> Value {
+fn row_json(row: &Row, kind: Kind, by: &[By]) -> Value {
     let Value::Object(mut map) = totals(&row.sums) else {
         unreachable!("totals are an object")
     };
@@ -294,10 +385,12 @@ fn row_json(row: &Row, kind: Kind) -> Value {
         .collect();
     map.insert("modelBreakdowns".into(), Value::Array(breakdowns));
     map.insert("modelsUsed".into(), json!(row.models_used));
-    let millis = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
     match kind {
         Kind::Daily => {
             map.insert("date".into(), json!(row.key[0]));
+        }
+        Kind::Weekly(_) => {
+            map.insert("week".into(), json!(row.key[0]));
         }
         Kind::Monthly => {
             map.insert("month".into(), json!(row.key[0]));
@@ -311,6 +404,9 @@ fn row_json(row: &Row, kind: Kind) -> Value {
             map.insert("firstActivity".into(), json!(millis(row.first)));
             map.insert("lastActivity".into(), json!(millis(row.last)));
         }
+    }
+    for (dim, value) in by.iter().zip(&row.key[1..]) {
+        map.insert(dim.name().into(), json!(value));
     }
     Value::Object(map)
 }
@@ -332,57 +428,124 @@ fn dollars(pico: u64) -> String {
     format!("${:.2}", pico_to_usd(pico))
 }
 
+impl Kind {
+    const fn group(self) -> Group {
+        match self {
+            Self::Daily => Group::Day,
+            Self::Weekly(first) => Group::Week(first),
+            Self::Monthly => Group::Month,
+            Self::Session => Group::Session,
+        }
+    }
+
+    /// ccusage's name of the rows array and of the row key.
+    const fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Daily => ("daily", "date"),
+            Self::Weekly(_) => ("weekly", "week"),
+            Self::Monthly => ("monthly", "month"),
+            Self::Session => ("sessions", "sessionId"),
+        }
+    }
+}
+
+/// One CSV field, quoted when it has to be.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn csv_line(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `--csv` and `--json` together are a contradiction.
+fn no_json_with_csv(ctx: &Ctx, range: &Range) -> Result<()> {
+    anyhow::ensure!(
+        !(range.csv && ctx.json),
+        "--csv and --json cannot be used together: choose one"
+    );
+    Ok(())
+}
+
+const CSV_TOKENS: [&str; 6] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "total_tokens",
+    "cost_usd",
+];
+
+fn csv_tokens(s: &Sums) -> [String; 6] {
+    [
+        s.tokens.input.to_string(),
+        s.tokens.output.to_string(),
+        s.tokens.cache_write().to_string(),
+        s.tokens.cache_read.to_string(),
+        s.tokens.total().to_string(),
+        s.cost_usd().to_string(),
+    ]
+}
+
 fn report(ctx: &Ctx, store: &mut Store, args: &ReportArgs, kind: Kind) -> Result<()> {
-    let query = Query {
-        since: args.since,
-        until: args.until,
-        zone: args.timezone.unwrap_or_default(),
-        filter: UsageFilter {
-            provider: args.provider,
-            account: args.account.clone(),
-            ..UsageFilter::default()
-        },
-        group_by: vec![match kind {
-            Kind::Daily => Group::Day,
-            Kind::Monthly => Group::Month,
-            Kind::Session => Group::Session,
-        }],
-    };
-    let mut result = query.run(store)?;
+    no_json_with_csv(ctx, &args.range)?;
+    let mut group_by = vec![kind.group()];
+    group_by.extend(args.by.iter().map(|b| b.group()));
+    let mut result = args.range.query(group_by).run(store)?;
     if kind == Kind::Session {
         result.rows.retain(|r| r.tokens.total() > 0);
         result
             .rows
             .sort_by(|a, b| b.cost_pico.cmp(&a.cost_pico).then(a.key.cmp(&b.key)));
     }
-    let rows: Vec<Value> = result.rows.iter().map(|r| row_json(r, kind)).collect();
-    let name = match kind {
-        Kind::Daily => "daily",
-        Kind::Monthly => "monthly",
-        Kind::Session => "sessions",
-    };
+    let name = kind.names().0;
+    if args.range.csv {
+        return print_out(&report_csv(&result, kind, &args.by));
+    }
+    let rows: Vec<Value> = result
+        .rows
+        .iter()
+        .map(|r| row_json(r, kind, &args.by))
+        .collect();
     let value = json!({ name: rows, "totals": totals(&result.total) });
     ctx.emit(&value, || {
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED);
         let first = match kind {
             Kind::Daily => "Date",
+            Kind::Weekly(_) => "Week",
             Kind::Monthly => "Month",
             Kind::Session => "Session",
         };
-        table.set_header([
-            first,
-            "Models",
-            "Input",
-            "Output",
-            "Cache create",
-            "Cache read",
-            "Total tokens",
-            "Cost (USD)",
-        ]);
-        let line = |key: String, models: String, s: &Sums| {
-            vec![
-                key,
+        let mut header = vec![first.to_owned()];
+        header.extend(args.by.iter().map(|b| {
+            let n = b.name();
+            n[..1].to_uppercase() + &n[1..]
+        }));
+        header.extend(
+            [
+                "Models",
+                "Input",
+                "Output",
+                "Cache create",
+                "Cache read",
+                "Total tokens",
+                "Cost (USD)",
+            ]
+            .map(String::from),
+        );
+        table.set_header(header);
+        let line = |keys: Vec<String>, models: String, s: &Sums| {
+            let mut cells = keys;
+            cells.extend([
                 models,
                 count(s.tokens.input),
                 count(s.tokens.output),
@@ -390,28 +553,201 @@ fn report(ctx: &Ctx, store: &mut Store, args: &ReportArgs, kind: Kind) -> Result
                 count(s.tokens.cache_read),
                 count(s.tokens.total()),
                 dollars(s.cost_pico),
-            ]
+            ]);
+            cells
         };
         for r in &result.rows {
-            let key = match kind {
+            let mut keys = vec![match kind {
                 Kind::Session => format!(
                     "{}\n{}",
                     escape(&r.key[0]),
                     escape(r.project.as_deref().unwrap_or("-"))
                 ),
                 _ => escape(&r.key[0]).into_owned(),
-            };
+            }];
+            keys.extend(r.key[1..].iter().map(|k| escape(k).into_owned()));
             let models = r
                 .models_used
                 .iter()
                 .map(|m| escape(m).into_owned())
                 .collect::<Vec<_>>()
                 .join("\n");
-            table.add_row(line(key, models, &r.sums));
+            table.add_row(line(keys, models, &r.sums));
         }
-        table.add_row(line("Total".into(), String::new(), &result.total));
+        let mut keys = vec!["Total".to_owned()];
+        keys.extend(args.by.iter().map(|_| String::new()));
+        table.add_row(line(keys, String::new(), &result.total));
         table.to_string()
     })
+}
+
+/// The report as CSV: a header line, then one line per row.
+fn report_csv(result: &Report, kind: Kind, by: &[By]) -> String {
+    let key = kind.names().1;
+    let mut header: Vec<String> = vec![key.into()];
+    if kind == Kind::Session {
+        header.extend(["projectPath", "firstActivity", "lastActivity"].map(String::from));
+    }
+    header.extend(by.iter().map(|b| b.name().to_owned()));
+    header.push("models".into());
+    header.extend(CSV_TOKENS.map(String::from));
+    let mut out = vec![csv_line(&header)];
+    for r in &result.rows {
+        let mut fields = vec![r.key[0].clone()];
+        if kind == Kind::Session {
+            fields.push(r.project.clone().unwrap_or_else(|| "-".into()));
+            fields.push(millis(r.first));
+            fields.push(millis(r.last));
+        }
+        fields.extend(r.key[1..].iter().cloned());
+        fields.push(r.models_used.join(" "));
+        fields.extend(csv_tokens(&r.sums));
+        out.push(csv_line(&fields));
+    }
+    out.join("\n")
+}
+
+fn millis(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `vault usage blocks`: with `--json`, the shape of `ccusage claude blocks
+/// --json`.
+fn blocks(ctx: &Ctx, store: &mut Store, args: &BlocksArgs) -> Result<()> {
+    no_json_with_csv(ctx, &args.range)?;
+    let query = args.range.query(Vec::new());
+    let events = query.events(store)?;
+    let length = TimeDelta::hours(i64::from(args.session_length));
+    let list = authvault::usage::blocks::blocks(&events, length, Utc::now());
+    if args.range.csv {
+        return print_out(&blocks_csv(&list));
+    }
+    let value: Vec<Value> = list
+        .iter()
+        .map(|b| {
+            let t = &b.sums.tokens;
+            json!({
+                "id": block_id(b),
+                "startTime": millis(b.start),
+                "endTime": millis(b.end),
+                "actualEndTime": b.last.map(millis),
+                "isActive": b.is_active,
+                "isGap": b.is_gap,
+                "entries": b.sums.events,
+                "costUSD": b.sums.cost_usd(),
+                "models": b.models,
+                "tokenCounts": {
+                    "inputTokens": t.input,
+                    "outputTokens": t.output,
+                    "cacheCreationInputTokens": t.cache_write(),
+                    "cacheReadInputTokens": t.cache_read,
+                },
+                "totalTokens": t.total(),
+                "burnRate": b.burn_rate.map(|r| json!({
+                    "tokensPerMinute": r.tokens_per_minute,
+                    "tokensPerMinuteForIndicator": r.tokens_per_minute_for_indicator,
+                    "costPerHour": r.cost_per_hour,
+                })),
+                "projection": b.projection.map(|p| json!({
+                    "remainingMinutes": p.remaining_minutes,
+                    "totalTokens": p.total_tokens,
+                    "totalCost": p.total_cost,
+                })),
+            })
+        })
+        .collect();
+    ctx.emit(&json!({ "blocks": value }), || blocks_table(&list))
+}
+
+/// Blocks as CSV: a header line, then one line per block or gap.
+fn blocks_csv(list: &[Block]) -> String {
+    let mut header: Vec<String> = [
+        "id",
+        "startTime",
+        "endTime",
+        "actualEndTime",
+        "isActive",
+        "isGap",
+        "entries",
+        "models",
+    ]
+    .map(String::from)
+    .to_vec();
+    header.extend(CSV_TOKENS.map(String::from));
+    let mut out = vec![csv_line(&header)];
+    for b in list {
+        let mut fields = vec![
+            block_id(b),
+            millis(b.start),
+            millis(b.end),
+            b.last.map(millis).unwrap_or_default(),
+            b.is_active.to_string(),
+            b.is_gap.to_string(),
+            b.sums.events.to_string(),
+            b.models.join(" "),
+        ];
+        fields.extend(csv_tokens(&b.sums));
+        out.push(csv_line(&fields));
+    }
+    out.join("\n")
+}
+
+/// ccusage's `id` of a block: its start, `gap-` before it for a gap.
+fn block_id(b: &Block) -> String {
+    if b.is_gap {
+        format!("gap-{}", millis(b.start))
+    } else {
+        millis(b.start)
+    }
+}
+
+fn blocks_table(list: &[Block]) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header([
+        "Block start (UTC)",
+        "Duration / status",
+        "Models",
+        "Tokens",
+        "Cost (USD)",
+    ]);
+    for b in list {
+        let status = if b.is_gap {
+            format!("gap ({} h)", (b.end - b.start).num_hours())
+        } else if b.is_active {
+            let left = (b.end - Utc::now()).num_minutes().max(0);
+            let mut s = format!("ACTIVE, {}h {:02}m left", left / 60, left % 60);
+            if let (Some(r), Some(p)) = (b.burn_rate, b.projection) {
+                let _ = write!(
+                    s,
+                    "\n{} tokens/min, ${:.2}/h\nprojected {} tokens, ${:.2}",
+                    count(r.tokens_per_minute.round() as u64),
+                    r.cost_per_hour,
+                    count(p.total_tokens),
+                    p.total_cost
+                );
+            }
+            s
+        } else {
+            let m = b
+                .last
+                .zip(b.first)
+                .map_or(0, |(l, f)| (l - f).num_minutes());
+            format!("{}h {:02}m", m / 60, m % 60)
+        };
+        table.add_row([
+            b.start.format("%Y-%m-%d %H:%M").to_string(),
+            status,
+            b.models
+                .iter()
+                .map(|m| escape(m).into_owned())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            count(b.sums.tokens.total()),
+            dollars(b.sums.cost_pico),
+        ]);
+    }
+    table.to_string()
 }
 
 fn prices(ctx: &Ctx, store: &mut Store, action: Option<&PricesAction>) -> Result<()> {

@@ -119,6 +119,8 @@ pub enum SnapshotSource {
     ProfileEndpoint,
     /// Claims of an OpenAI id token.
     IdToken,
+    /// The rate limits a Codex rollout logged (`token_count` events).
+    CodexLog,
 }
 
 impl SnapshotSource {
@@ -130,6 +132,7 @@ impl SnapshotSource {
             Self::UsageEndpoint => "usage_endpoint",
             Self::ProfileEndpoint => "profile_endpoint",
             Self::IdToken => "id_token",
+            Self::CodexLog => "codex_log",
         }
     }
 }
@@ -181,6 +184,7 @@ mod tests {
             SnapshotSource::UsageEndpoint,
             SnapshotSource::ProfileEndpoint,
             SnapshotSource::IdToken,
+            SnapshotSource::CodexLog,
         ] {
             assert_eq!(serde_json::to_value(source).unwrap(), source.as_str());
         }

@@ -8,7 +8,9 @@
 //! `last_token_usage` when given, else the growth of the total. Input
 //! includes cached input in Codex's counts; here input is the non-cached
 //! part and cached input is a cache read. The model is the last
-//! `turn_context`'s (or the event's own), else `gpt-5`.
+//! `turn_context`'s (or the event's own), else `gpt-5`. The rate limits a
+//! `token_count` event carries (5-hour `primary`, weekly `secondary`) are
+//! kept, the newest per rollout: [`Rollout::rate_limits`].
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -16,7 +18,7 @@ use serde::Deserialize;
 use super::Tokens;
 use super::claude::LineError;
 use super::price::{PriceTable, Speed};
-use crate::model::Provider;
+use crate::model::{Provider, Snapshot, SnapshotSource, UsageWindow};
 use crate::store::UsageEvent;
 use crate::usage::Source;
 
@@ -90,6 +92,52 @@ pub struct Rollout {
     project: Option<String>,
     model: Option<String>,
     total: Option<Usage>,
+    rate_limits: Option<Snapshot>,
+}
+
+/// One of Codex's rate-limit windows.
+#[derive(Deserialize)]
+struct Limit {
+    used_percent: Option<f64>,
+    window_minutes: Option<u64>,
+    resets_at: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Limits {
+    primary: Option<Limit>,
+    secondary: Option<Limit>,
+    plan_type: Option<String>,
+}
+
+impl Limits {
+    /// As a snapshot taken at `at`, in the window names of ChatGPT's usage
+    /// endpoint (`primary`, `secondary`); `None` when it says nothing.
+    fn snapshot(self, at: DateTime<Utc>) -> Option<Snapshot> {
+        let window = |name: &str, l: Option<Limit>| {
+            l.map(|l| UsageWindow {
+                utilization_percent: l.used_percent,
+                window_seconds: l.window_minutes.map(|m| m * 60),
+                resets_at: l
+                    .resets_at
+                    .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0)),
+                ..UsageWindow::named(name)
+            })
+            .filter(UsageWindow::has_data)
+        };
+        let windows: Vec<UsageWindow> = [
+            window("primary", self.primary),
+            window("secondary", self.secondary),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!windows.is_empty()).then(|| Snapshot {
+            plan: self.plan_type,
+            windows,
+            ..Snapshot::empty(Provider::OpenAi, SnapshotSource::CodexLog, at)
+        })
+    }
 }
 
 impl Rollout {
@@ -102,6 +150,30 @@ impl Rollout {
             project: None,
             model: None,
             total: None,
+            rate_limits: None,
+        }
+    }
+
+    /// The newest rate limits the lines read so far logged, as a snapshot
+    /// (source `codex_log`, taken at that line's time).
+    #[must_use]
+    pub const fn rate_limits(&self) -> Option<&Snapshot> {
+        self.rate_limits.as_ref()
+    }
+
+    /// Keeps the rate limits of a `token_count` event at `timestamp` when
+    /// they are the newest seen (unreadable ones are ignored: they are not
+    /// usage).
+    fn keep_rate_limits(&mut self, timestamp: Option<&str>, payload: &serde_json::Value) {
+        let at = timestamp
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.to_utc());
+        if let (Some(at), Some(limits)) = (at, payload.get("rate_limits"))
+            && let Ok(limits) = serde_json::from_value::<Limits>(limits.clone())
+            && let Some(snapshot) = limits.snapshot(at)
+            && self.rate_limits.as_ref().is_none_or(|s| s.fetched_at <= at)
+        {
+            self.rate_limits = Some(snapshot);
         }
     }
 
@@ -142,6 +214,7 @@ impl Rollout {
             Some("event_msg") if text(&payload, "type").as_deref() == Some("token_count") => {}
             _ => return Ok(None),
         }
+        self.keep_rate_limits(parsed.timestamp.as_deref(), &payload);
         let Some(info) = payload.get("info").filter(|i| !i.is_null()) else {
             return Ok(None);
         };
@@ -262,6 +335,46 @@ mod tests {
         );
         assert_eq!(tokens.total(), 28_139);
         assert_eq!(cost, 24_030_250_000);
+    }
+
+    #[test]
+    fn the_newest_rate_limits_become_a_snapshot() {
+        let mut rollout = Rollout::new("s".into());
+        for line in ROLLOUT.lines() {
+            rollout
+                .line(line.as_bytes(), PriceTable::builtin())
+                .unwrap();
+        }
+        let s = rollout.rate_limits().unwrap();
+        assert_eq!(s.source, SnapshotSource::CodexLog);
+        assert_eq!(
+            s.fetched_at,
+            "2025-10-17T05:54:20.209Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        let windows: Vec<_> = s
+            .windows
+            .iter()
+            .map(|w| {
+                (
+                    w.name.as_str(),
+                    w.utilization_percent,
+                    w.window_seconds,
+                    w.resets_at.map(|t| t.timestamp()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                ("primary", Some(9.0), Some(300 * 60), Some(1_760_695_805)),
+                (
+                    "secondary",
+                    Some(31.0),
+                    Some(10_080 * 60),
+                    Some(1_761_100_000)
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::claude::{self, LineError, Transcript};
 use super::codex::Rollout;
 use super::price::PriceTable;
 use crate::error::{Error, Result};
+use crate::model::Snapshot;
 use crate::store::{FileMark, Store, UsageEvent, UsageWritten};
 
 /// Events recorded per transaction.
@@ -66,6 +67,9 @@ pub struct ImportReport {
     pub written: UsageWritten,
     /// Files with lines that could not be read.
     pub bad: Vec<BadFile>,
+    /// Whether the rate limits a Codex rollout logged were stored as the
+    /// account's newest snapshot (`--account` or `vault exec` attribution).
+    pub snapshot: bool,
 }
 
 /// Where Claude Code keeps transcripts: each root's `projects/`, with
@@ -116,6 +120,7 @@ struct Recorder<'a> {
     store: &'a mut Store,
     source: Source,
     account: Option<String>,
+    agent: Option<String>,
     events: Vec<UsageEvent>,
     marks: Vec<(Source, PathBuf, FileMark)>,
     report: ImportReport,
@@ -124,6 +129,9 @@ struct Recorder<'a> {
 impl Recorder<'_> {
     fn push(&mut self, mut event: UsageEvent) {
         event.account.clone_from(&self.account);
+        if event.agent.is_none() {
+            event.agent.clone_from(&self.agent);
+        }
         self.events.push(event);
         self.report.events += 1;
     }
@@ -282,12 +290,55 @@ pub fn import_claude_code(
         found.sort();
         files.extend(found.into_iter().map(|f| (root.clone(), f)));
     }
+    import_claude_files(store, &files, account, prices)
+}
+
+/// Imports one Claude Code transcript (what was appended since it was last
+/// read): `path` is `…/projects/<project>/<session>.jsonl` (or a subagent
+/// transcript below it). For `vault statusline`, which runs on every prompt.
+///
+/// # Errors
+/// `InvalidInput` when `path` is not below a `projects/` directory; as
+/// [`import_claude_code`].
+pub fn import_claude_transcript(
+    store: &mut Store,
+    path: &Path,
+    account: Option<&str>,
+    prices: &PriceTable,
+) -> Result<ImportReport> {
+    if let Some(label) = account {
+        store.account(label)?;
+    }
+    let root = path
+        .ancestors()
+        .skip(1)
+        .find(|a| a.file_name().is_some_and(|n| n == "projects"))
+        .ok_or_else(|| Error::InvalidInput {
+            what: "Claude Code transcript path".into(),
+            reason: "not below a `projects/` directory".into(),
+        })?;
+    import_claude_files(
+        store,
+        &[(root.to_path_buf(), path.to_path_buf())],
+        account,
+        prices,
+    )
+}
+
+/// Imports `files` (each with the `projects/` root it was found in).
+fn import_claude_files(
+    store: &mut Store,
+    files: &[(PathBuf, PathBuf)],
+    account: Option<&str>,
+    prices: &PriceTable,
+) -> Result<ImportReport> {
     let paths: Vec<PathBuf> = files.iter().map(|(_, f)| f.clone()).collect();
     let marks = store.usage_file_marks(Source::ClaudeCode, &paths)?;
     let mut rec = Recorder {
         store,
         source: Source::ClaudeCode,
         account: account.map(str::to_owned),
+        agent: None,
         events: Vec::new(),
         marks: Vec::new(),
         report: ImportReport {
@@ -344,6 +395,21 @@ pub fn import_codex(
     account: Option<&str>,
     prices: &PriceTable,
 ) -> Result<ImportReport> {
+    import_codex_by(store, roots, account, None, prices)
+}
+
+/// As [`import_codex`], also giving every event without an agent `agent`:
+/// the import of one `vault exec` run's own rollouts.
+///
+/// # Errors
+/// As [`import_claude_code`].
+pub fn import_codex_by(
+    store: &mut Store,
+    roots: &[PathBuf],
+    account: Option<&str>,
+    agent: Option<&str>,
+    prices: &PriceTable,
+) -> Result<ImportReport> {
     if let Some(label) = account {
         store.account(label)?;
     }
@@ -366,6 +432,7 @@ pub fn import_codex(
         store,
         source: Source::Codex,
         account: account.map(str::to_owned),
+        agent: agent.map(str::to_owned),
         events: Vec::new(),
         marks: Vec::new(),
         report: ImportReport {
@@ -373,16 +440,33 @@ pub fn import_codex(
             ..ImportReport::default()
         },
     };
+    let mut newest_limits: Option<Snapshot> = None;
     for ((relative, path), before) in files.iter().zip(marks) {
         let session = relative.with_extension("").to_string_lossy().into_owned();
         let mut rollout = Rollout::new(session);
         read_file(&mut rec, path, before, &Reading::FromStart, |line| {
             rollout.line(line, prices)
         })?;
+        if let Some(s) = rollout.rate_limits()
+            && newest_limits
+                .as_ref()
+                .is_none_or(|n| n.fetched_at < s.fetched_at)
+        {
+            newest_limits = Some(s.clone());
+        }
         if rec.full() {
             rec.flush()?;
         }
     }
     rec.flush()?;
+    // The rate limits Codex logged are the account's usage windows when
+    // the account is known, unless the vault has newer ones.
+    if let (Some(label), Some(snapshot)) = (account, newest_limits) {
+        let stored = rec.store.latest_snapshot(label)?;
+        if stored.is_none_or(|s| s.fetched_at < snapshot.fetched_at) {
+            rec.store.save_snapshot(label, &snapshot)?;
+            rec.report.snapshot = true;
+        }
+    }
     Ok(rec.report)
 }

@@ -5,6 +5,7 @@
 //! the rows live in `store::usage`, the plain types in `model::usage`
 //! (re-exported here).
 
+pub mod blocks;
 pub mod claude;
 pub mod codex;
 pub mod import;

@@ -197,7 +197,7 @@ pub struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, e: &EventRow) {
+    pub(crate) fn add(&mut self, e: &EventRow) {
         self.events += e.events;
         self.tokens.add(&e.tokens);
         self.cost_pico += e.cost_pico;
@@ -272,11 +272,7 @@ impl Query {
                 reason: format!("--until {u} is before --since {s}"),
             });
         }
-        let mut filter = self.filter.clone();
-        if !self.sessions() {
-            filter.from = self.since.map(|d| self.zone.start_of(d));
-            filter.until = self.until.map(|d| self.zone.start_of(d + Days::new(1)));
-        }
+        let filter = self.time_filter();
         let rows = if self.needs_events() {
             store.usage_events(&filter)?
         } else {
@@ -291,6 +287,26 @@ impl Query {
             }
         };
         Ok(self.group(&rows))
+    }
+
+    /// The filter with `since`/`until` as instants (not for session rows,
+    /// which are chosen by their last activity after grouping).
+    fn time_filter(&self) -> UsageFilter {
+        let mut filter = self.filter.clone();
+        if !self.sessions() {
+            filter.from = self.since.map(|d| self.zone.start_of(d));
+            filter.until = self.until.map(|d| self.zone.start_of(d + Days::new(1)));
+        }
+        filter
+    }
+
+    /// The events the query selects (its grouping aside), oldest first: for
+    /// [`super::blocks::blocks`].
+    ///
+    /// # Errors
+    /// As [`Store::usage_events`].
+    pub fn events(&self, store: &mut Store) -> Result<Vec<EventRow>> {
+        store.usage_events(&self.time_filter())
     }
 
     fn group(&self, events: &[EventRow]) -> Report {

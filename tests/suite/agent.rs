@@ -671,3 +671,93 @@ fn a_claude_token_handed_to_a_task_is_refreshed_first_unless_it_lasts_an_hour() 
     grant(&tv);
     assert_eq!(fake.refreshes(Prov::Claude), 1);
 }
+
+/// Codex's rollout of the usage-formats reference: a session start, a turn
+/// with its model, a rate-limit-only event and two responses.
+pub(super) const ROLLOUT: &str = r#"{"timestamp":"2025-10-17T05:50:00.100Z","type":"session_meta","payload":{"id":"0199f0a1-1111-7222-8333-944445555666","timestamp":"2025-10-17T05:50:00.000Z","cwd":"/home/u/demo","originator":"codex_cli_rs","cli_version":"0.46.0","instructions":null,"source":"cli","model_provider":"openai"}}
+{"timestamp":"2025-10-17T05:50:05.000Z","type":"turn_context","payload":{"cwd":"/home/u/demo","approval_policy":"on-request","sandbox_policy":{"mode":"workspace-write","network_access":false,"exclude_tmpdir_env_var":false,"exclude_slash_tmp":false},"model":"gpt-5-codex","effort":"medium","summary":"auto"}}
+{"timestamp":"2025-10-17T05:50:06.000Z","type":"event_msg","payload":{"type":"token_count","info":null,"rate_limits":{"primary":{"used_percent":7.0,"window_minutes":300,"resets_at":1760695805},"secondary":{"used_percent":31.0,"window_minutes":10080,"resets_at":1761100000}}}}
+{"timestamp":"2025-10-17T05:50:20.209Z","type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":20304,"cached_input_tokens":16896,"output_tokens":1183,"reasoning_output_tokens":832,"total_tokens":21487},"last_token_usage":{"input_tokens":20304,"cached_input_tokens":16896,"output_tokens":1183,"reasoning_output_tokens":832,"total_tokens":21487},"model_context_window":272000},"rate_limits":{"primary":{"used_percent":8.0,"window_minutes":300,"resets_at":1760695805},"secondary":{"used_percent":31.0,"window_minutes":10080,"resets_at":1761100000}}}}
+{"timestamp":"2025-10-17T05:54:20.209Z","type":"event_msg","payload":{"type":"token_count","info":{"total_token_usage":{"input_tokens":26549,"cached_input_tokens":22272,"output_tokens":1590,"reasoning_output_tokens":1152,"total_tokens":28139},"last_token_usage":{"input_tokens":6245,"cached_input_tokens":5376,"output_tokens":407,"reasoning_output_tokens":320,"total_tokens":6652},"model_context_window":272000},"rate_limits":{"primary":{"used_percent":9.0,"window_minutes":300,"resets_at":1760695805},"secondary":{"used_percent":31.0,"window_minutes":10080,"resets_at":1761100000}}}}
+"#;
+
+#[test]
+fn a_codex_run_under_exec_is_its_accounts_usage_and_its_rollout_joins_the_real_history() {
+    let fake = FakeProvider::start();
+    let who = Identity::new("ada@example.com", "acct-ada", "plus");
+    let tv = chatgpt_vault(&fake, &who);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = dir.path().join("codex");
+    let old = real.join("sessions/2025/10/16/rollout-old.jsonl");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    std::fs::write(&old, "{}\n").unwrap();
+    let source = dir.path().join("rollout.jsonl");
+    std::fs::write(&source, ROLLOUT).unwrap();
+    let relative =
+        "2025/10/17/rollout-2025-10-17T05-50-00-0199f0a1-1111-7222-8333-944445555666.jsonl";
+    // The child writes its rollout where Codex does: below $CODEX_HOME/sessions.
+    let script = format!(
+        r#"test ! -L "$CODEX_HOME/sessions" && f="$CODEX_HOME/sessions/{relative}" && mkdir -p "$(dirname "$f")" && cp "{src}" "$f""#,
+        src = source.display()
+    );
+    let run = |args: &[&str]| {
+        let mut c = vault(&tv, &fake, args);
+        c.env("CODEX_HOME", &real);
+        c
+    };
+    let out = run(&[
+        "exec",
+        "--account",
+        "chatgpt",
+        "--agent",
+        "bot",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ])
+    .output()
+    .expect("run vault exec");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The rollout moved to the same place in the real home; the old one stays.
+    assert_eq!(
+        std::fs::read_to_string(real.join("sessions").join(relative)).unwrap(),
+        ROLLOUT
+    );
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), "{}\n");
+    // Its usage is the granted account's and agent's (ccusage's figures for
+    // these lines: 4,277 non-cached input, 22,272 cached, 1,590 output).
+    let daily = |extra: &[&str]| {
+        let mut args = vec!["--json", "usage", "daily", "--timezone", "UTC"];
+        args.extend_from_slice(extra);
+        json(&ok(&mut run(&args)))
+    };
+    let v = daily(&["--by", "account,agent"]);
+    let rows = v["daily"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    let r = &rows[0];
+    assert_eq!(
+        (
+            r["account"].as_str(),
+            r["agent"].as_str(),
+            r["inputTokens"].as_u64(),
+            r["cacheReadTokens"].as_u64(),
+            r["outputTokens"].as_u64()
+        ),
+        (
+            Some("chatgpt"),
+            Some("bot"),
+            Some(4277),
+            Some(22_272),
+            Some(1590)
+        )
+    );
+    // Importing the real home later finds the moved rollout already stored.
+    let import = json(&ok(&mut run(&["--json", "usage", "import", "codex"])));
+    assert_eq!(import["written"]["added"].as_u64(), Some(0), "{import}");
+    assert_eq!(
+        daily(&["--account", "chatgpt"])["totals"]["inputTokens"].as_u64(),
+        Some(4277)
+    );
+}

@@ -39,11 +39,19 @@ fn ccusage() -> PathBuf {
 
 /// `ccusage claude <report> --json --offline --timezone TZ`, without network.
 fn run_ccusage(root: &Path, report: &str, tz: &str) -> Value {
+    run_ccusage_args(root, &[report], tz)
+}
+
+/// `ccusage claude <args…> --json --offline --timezone TZ`, without network.
+fn run_ccusage_args(root: &Path, args: &[&str], tz: &str) -> Value {
+    let report = args.join(" ");
     let home = tempfile::tempdir().unwrap();
     let out = Command::new("unshare")
         .args(["-rn", "--"])
         .arg(ccusage())
-        .args(["claude", report, "--json", "--offline", "--timezone", tz])
+        .arg("claude")
+        .args(args)
+        .args(["--json", "--offline", "--timezone", tz])
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", home.path())
@@ -177,11 +185,11 @@ fn same_row(ours: &Value, theirs: &Value, what: &str) {
     for (k, v) in theirs {
         let o = &ours[k];
         match k.as_str() {
-            "totalCost" | "cost" => assert!(
+            "totalCost" | "cost" | "costUSD" => assert!(
                 close(o.as_f64().unwrap(), v.as_f64().unwrap()),
                 "{what}.{k}: {o} ≠ {v}"
             ),
-            "modelsUsed" => {
+            "modelsUsed" | "models" => {
                 let set = |v: &Value| {
                     v.as_array()
                         .unwrap()
@@ -189,7 +197,7 @@ fn same_row(ours: &Value, theirs: &Value, what: &str) {
                         .map(|m| m.as_str().unwrap().to_owned())
                         .collect::<std::collections::BTreeSet<_>>()
                 };
-                assert_eq!(set(o), set(v), "{what}.modelsUsed");
+                assert_eq!(set(o), set(v), "{what}.{k}");
             }
             "modelBreakdowns" => {
                 let by_name = |v: &Value| {
@@ -277,11 +285,112 @@ fn daily_monthly_and_session_reports_equal_ccusage_20_0_24() {
     }
 }
 
+/// Three more responses days after the generated history (one on a
+/// Sunday in UTC that is still Saturday in New York), so that weeks of any
+/// first day and gaps between blocks appear.
+fn later_responses(root: &Path) {
+    let file = root.join("projects/-home-u-later/99aaaaaa-2222-3333-4444-555555555555.jsonl");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let lines: Vec<String> = [
+        ("2025-07-06T02:00:00.000Z", "claude-sonnet-4-20250514"),
+        ("2025-07-09T12:00:00.000Z", "claude-opus-4-20250514"),
+        ("2025-07-09T13:30:00.000Z", "claude-sonnet-4-20250514"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (at, model))| {
+        line(
+            &format!("msg_later{i}"),
+            &format!("req_later{i}"),
+            at,
+            model,
+            [100, 200, 300, 400, 500],
+            false,
+        )
+    })
+    .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn weekly_reports_equal_ccusage_20_0_24_for_either_first_day() {
+    let logs = tempfile::tempdir().unwrap();
+    generate(logs.path());
+    later_responses(logs.path());
+    let tv = TempVault::new();
+    drop(tv.init_passphrase());
+    ok(&mut tv.cmd_pw(&[
+        "usage",
+        "import",
+        "claude-code",
+        logs.path().to_str().unwrap(),
+    ]));
+    for tz in ["Asia/Kolkata", "America/New_York"] {
+        // The generated history runs from Sunday 2025-06-29 15:00 UTC into
+        // the next days, then the later responses a week on.
+        for first in ["sunday", "monday", "wednesday"] {
+            let ours: Value = serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&[
+                "--json",
+                "usage",
+                "weekly",
+                "--start-of-week",
+                first,
+                "--timezone",
+                tz,
+            ]))))
+            .unwrap();
+            let theirs = run_ccusage_args(logs.path(), &["weekly", "-w", first], tz);
+            same_report(&ours, &theirs, "weekly", "week");
+        }
+    }
+}
+
+#[test]
+fn blocks_equal_ccusage_20_0_24_gaps_included() {
+    let logs = tempfile::tempdir().unwrap();
+    generate(logs.path());
+    later_responses(logs.path());
+    let tv = TempVault::new();
+    drop(tv.init_passphrase());
+    ok(&mut tv.cmd_pw(&[
+        "usage",
+        "import",
+        "claude-code",
+        logs.path().to_str().unwrap(),
+    ]));
+    let ours: Value =
+        serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&["--json", "usage", "blocks"])))).unwrap();
+    let theirs = run_ccusage(logs.path(), "blocks", "UTC");
+    let ids = |v: &Value| {
+        v["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&ours), ids(&theirs), "block ids");
+    let theirs_list = theirs["blocks"].as_array().unwrap();
+    assert!(
+        theirs_list.len() > 3,
+        "ccusage found {} blocks",
+        theirs_list.len()
+    );
+    assert!(
+        theirs_list.iter().any(|b| b["isGap"] == true),
+        "the history has a gap"
+    );
+    for (o, t) in ours["blocks"].as_array().unwrap().iter().zip(theirs_list) {
+        same_row(o, t, &format!("block {}", t["id"]));
+    }
+}
+
 #[test]
 fn the_library_query_and_the_cli_give_the_same_numbers_for_each_grouping() {
     use authvault::usage::query::{Group, Query, Zone};
     let logs = tempfile::tempdir().unwrap();
     generate(logs.path());
+    later_responses(logs.path());
     let tv = TempVault::new();
     drop(tv.init_passphrase());
     ok(&mut tv.cmd_pw(&[
@@ -293,6 +402,12 @@ fn the_library_query_and_the_cli_give_the_same_numbers_for_each_grouping() {
     let tz = "Asia/Kolkata";
     for (report, rows, key, group) in [
         ("daily", "daily", "date", Group::Day),
+        (
+            "weekly",
+            "weekly",
+            "week",
+            Group::Week(chrono::Weekday::Sun),
+        ),
         ("monthly", "monthly", "month", Group::Month),
         ("session", "sessions", "sessionId", Group::Session),
     ] {

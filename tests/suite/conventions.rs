@@ -5,10 +5,18 @@ use authvault::model::Provider;
 use authvault::quota::{Period, Unit};
 use authvault::store::Target;
 
-use super::common::{TempVault, api_key_account, ok, stderr, stdout};
+use super::common::{TempVault, api_key_account, ok, stderr, stdout, with_stdin};
 
 /// Subcommands every completion script and the man page must name.
-const COMMANDS: [&str; 6] = ["login", "token", "exec", "policy", "completions", "man"];
+const COMMANDS: [&str; 7] = [
+    "login",
+    "token",
+    "exec",
+    "policy",
+    "completions",
+    "man",
+    "statusline",
+];
 
 #[test]
 fn completions_for_bash_zsh_and_fish_name_the_subcommands() {
@@ -22,12 +30,13 @@ fn completions_for_bash_zsh_and_fish_name_the_subcommands() {
             );
         }
     }
-    // The bash script is valid bash.
+    // The bash script is valid bash (on stdin: it is longer than one
+    // command-line argument may be).
     let bash = stdout(&ok(&mut tv.cmd(&["completions", "bash"])));
-    let check = std::process::Command::new("bash")
-        .args(["-n", "-c", &bash])
-        .output()
-        .expect("run bash -n");
+    let check = with_stdin(
+        std::process::Command::new("bash").arg("-n"),
+        bash.as_bytes(),
+    );
     assert!(check.status.success(), "{}", stderr(&check));
 }
 

@@ -721,8 +721,9 @@ fn reprice_recomputes_stored_costs_keeps_logged_ones_and_the_rollup_follows() {
     assert_eq!(rollup(&mut store), hours_from_events(&mut store));
 }
 
-#[test]
-fn report_filters_select_by_account_provider_and_local_dates() {
+/// Three responses on three days: two of account `work` in project `p`
+/// (session s1), one unattributed in project `q` (session s2).
+fn two_accounts_history() -> (super::common::TempVault, tempfile::TempDir) {
     let tv = super::common::TempVault::new();
     let mut store = tv.init_passphrase();
     store
@@ -753,7 +754,7 @@ fn report_filters_select_by_account_provider_and_local_dates() {
         ),
     );
     append(
-        &other.join("projects/p/s2.jsonl"),
+        &other.join("projects/q/s2.jsonl"),
         &format!(
             "{}\n",
             claude_line(
@@ -767,6 +768,12 @@ fn report_filters_select_by_account_provider_and_local_dates() {
     );
     import_json(&tv, &[work.to_str().unwrap(), "--account", "work"]);
     import_json(&tv, &[other.to_str().unwrap()]);
+    (tv, logs)
+}
+
+#[test]
+fn report_filters_select_by_account_provider_and_local_dates() {
+    let (tv, _logs) = two_accounts_history();
     let daily = |extra: &[&str]| -> (Vec<String>, u64) {
         let mut args = vec!["--json", "usage", "daily"];
         if !extra.contains(&"--timezone") {
@@ -991,4 +998,322 @@ fn a_committed_reservation_is_a_ledger_usage_event_of_its_account_and_agent() {
                 .unwrap()
         ]
     );
+}
+
+#[test]
+fn reports_split_rows_by_dimensions_and_print_csv() {
+    let (tv, _logs) = two_accounts_history();
+    let run = |args: &[&str]| super::common::stdout(&super::common::ok(&mut tv.cmd_pw(args)));
+    let v: serde_json::Value = serde_json::from_str(&run(&[
+        "--json",
+        "usage",
+        "monthly",
+        "--timezone",
+        "UTC",
+        "--by",
+        "account,project",
+    ]))
+    .unwrap();
+    let rows: Vec<_> = v["monthly"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["month"].as_str().unwrap(),
+                r["account"].as_str().unwrap(),
+                r["project"].as_str().unwrap(),
+                r["inputTokens"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // Unattributed usage is shown as such (`-`), not folded into an account.
+    assert_eq!(
+        rows,
+        [("2025-06", "-", "q", 400), ("2025-06", "work", "p", 30)]
+    );
+    assert_eq!(v["totals"]["inputTokens"].as_u64(), Some(430));
+
+    let csv = run(&[
+        "usage",
+        "weekly",
+        "--start-of-week",
+        "monday",
+        "--timezone",
+        "UTC",
+        "--by",
+        "account",
+        "--csv",
+    ]);
+    let cost = |input: u64, output: u64| {
+        (authvault::usage::pico_to_usd(input * 3_000_000 + output * 15_000_000)).to_string()
+    };
+    let model = "claude-sonnet-4-20250514";
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "week,account,models,input_tokens,output_tokens,cache_creation_tokens,cache_read_tokens,total_tokens,cost_usd".to_owned(),
+            // 2025-06-20 (Friday) and 2025-06-21 in the week of Monday the
+            // 16th, Sunday the 22nd too.
+            format!("2025-06-16,-,{model},400,4,0,0,404,{}", cost(400, 4)),
+            format!("2025-06-16,work,{model},30,3,0,0,33,{}", cost(30, 3)),
+        ]
+    );
+    let sunday = run(&["usage", "weekly", "--timezone", "UTC", "--csv"]);
+    let weeks: Vec<_> = sunday
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(weeks, ["2025-06-15", "2025-06-22"]);
+
+    let out = super::common::fails(&mut tv.cmd_pw(&["--json", "usage", "daily", "--csv"]));
+    assert!(
+        super::common::stderr(&out).contains("--csv and --json"),
+        "{}",
+        super::common::stderr(&out)
+    );
+}
+
+#[test]
+fn the_running_block_shows_its_burn_rate_and_projection() {
+    let tv = super::common::TempVault::new();
+    drop(tv.init_passphrase());
+    let logs = tempfile::tempdir().unwrap();
+    // Two responses an hour apart, the later ten minutes ago: 600 tokens
+    // per response (100 in, 200 out, 300 cache read).
+    let now = Utc::now();
+    let stamp = |ago: i64| {
+        (now - TimeDelta::minutes(ago)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let sonnet = "claude-sonnet-4-20250514";
+    append(
+        &logs.path().join("projects/p/s1.jsonl"),
+        &format!(
+            "{}\n{}\n",
+            claude_line("b1", "r1", &stamp(70), sonnet, [100, 200, 0, 0, 300]),
+            claude_line("b2", "r2", &stamp(10), sonnet, [100, 200, 0, 0, 300]),
+        ),
+    );
+    import_json(&tv, &[logs.path().to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&super::common::stdout(&super::common::ok(
+        &mut tv.cmd_pw(&["--json", "usage", "blocks"]),
+    )))
+    .unwrap();
+    let blocks = v["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 1, "{v}");
+    let b = &blocks[0];
+    assert_eq!(b["isActive"], true);
+    assert_eq!(b["entries"], 2);
+    assert_eq!(b["totalTokens"], 1200);
+    let rate = &b["burnRate"];
+    assert!(
+        (rate["tokensPerMinute"].as_f64().unwrap() - 20.0).abs() < 1e-9,
+        "{rate}"
+    );
+    assert!((rate["tokensPerMinuteForIndicator"].as_f64().unwrap() - 10.0).abs() < 1e-9);
+    let p = &b["projection"];
+    let left = p["remainingMinutes"].as_u64().unwrap();
+    let start: DateTime<Utc> = b["startTime"].as_str().unwrap().parse().unwrap();
+    let end: DateTime<Utc> = b["endTime"].as_str().unwrap().parse().unwrap();
+    assert_eq!(end - start, TimeDelta::hours(5));
+    assert!(left <= 5 * 60 && end > now, "{p}");
+    assert_eq!(p["totalTokens"].as_u64(), Some(1200 + 20 * left));
+    // The table says so too.
+    let table = super::common::stdout(&super::common::ok(&mut tv.cmd_pw(&["usage", "blocks"])));
+    assert!(table.contains("ACTIVE"), "{table}");
+}
+
+#[test]
+fn statusline_imports_the_new_lines_of_the_transcript_and_prints_one_line() {
+    use super::common::{ok, stdout, with_stdin};
+    use authvault::model::{Snapshot, SnapshotSource, UsageWindow};
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    let window = |name: &str, percent: f64| UsageWindow {
+        utilization_percent: Some(percent),
+        ..UsageWindow::named(name)
+    };
+    store
+        .save_snapshot(
+            "work",
+            &Snapshot {
+                windows: vec![window("five_hour", 42.0), window("seven_day", 13.4)],
+                ..Snapshot::empty(Provider::Claude, SnapshotSource::UsageEndpoint, Utc::now())
+            },
+        )
+        .unwrap();
+    drop(store);
+    let logs = tempfile::tempdir().unwrap();
+    let session = "5e55a0e0-2222-3333-4444-555555555555";
+    let transcript = logs
+        .path()
+        .join(format!("projects/-home-u-p/{session}.jsonl"));
+    let stamp = |ago: i64| {
+        (Utc::now() - TimeDelta::minutes(ago)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    // 1,000,000 input tokens of sonnet-4 at $3/M above 200k at $6/M:
+    // 200k × 3 + 800k × 6 = $5.40 per response.
+    let sonnet = "claude-sonnet-4-20250514";
+    append(
+        &transcript,
+        &format!(
+            "{}\n",
+            claude_line("s1", "r1", &stamp(0), sonnet, [1_000_000, 0, 0, 0, 0])
+        ),
+    );
+    let status = serde_json::json!({
+        "hook_event_name": "Status",
+        "session_id": session,
+        "transcript_path": transcript,
+        "cwd": "/home/u/p",
+        "model": {"id": "claude-sonnet-4-20250514", "display_name": "Sonnet 4"},
+        "workspace": {"current_dir": "/home/u/p", "project_dir": "/home/u/p"},
+        "version": "2.1.0",
+        "output_style": {"name": "default"},
+    })
+    .to_string();
+    let line = |args: &[&str]| {
+        let mut all = vec!["statusline"];
+        all.extend_from_slice(args);
+        stdout(&ok_output(with_stdin(
+            &mut tv.cmd_pw(&all),
+            status.as_bytes(),
+        )))
+    };
+    fn ok_output(o: std::process::Output) -> std::process::Output {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o
+    }
+    let first = line(&["--account", "work"]);
+    assert_eq!(first.lines().count(), 1, "{first}");
+    assert!(
+        first.starts_with("Sonnet 4 · work · today $5.40 · block $5.40 ("),
+        "{first}"
+    );
+    assert!(
+        first.trim_end().ends_with("left) · 5h 42% · 7d 13%"),
+        "{first}"
+    );
+    // A second response: only it is read, and the session's account is
+    // known from its stored usage without --account.
+    append(
+        &transcript,
+        &format!(
+            "{}\n",
+            claude_line("s2", "r2", &stamp(0), sonnet, [1_000_000, 0, 0, 0, 0])
+        ),
+    );
+    let second = line(&[]);
+    assert!(
+        second.starts_with("Sonnet 4 · work · today $10.80 · block $10.80 ("),
+        "{second}"
+    );
+    let third = line(&[]);
+    assert_eq!(
+        third.split(" (").next(),
+        second.split(" (").next(),
+        "nothing counted twice"
+    );
+    // Only --account attributes: the second response is shown under the
+    // session's account but stored unattributed (a session may change
+    // accounts; a wrong attribution is worse than none).
+    let input = |extra: &[&str]| {
+        let mut args = vec!["--json", "usage", "daily"];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value =
+            serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&args)))).unwrap();
+        v["totals"]["inputTokens"].as_u64()
+    };
+    assert_eq!(input(&[]), Some(2_000_000));
+    assert_eq!(input(&["--account", "work"]), Some(1_000_000));
+    // Not Claude Code's JSON: a clear error, nothing printed on stdout.
+    let bad = with_stdin(&mut tv.cmd_pw(&["statusline"]), b"hello");
+    assert!(!bad.status.success());
+    assert!(
+        super::common::stderr(&bad).contains("status JSON"),
+        "{}",
+        super::common::stderr(&bad)
+    );
+}
+
+#[test]
+fn codex_rate_limits_become_the_accounts_snapshot_when_the_import_names_it() {
+    use authvault::model::SnapshotSource;
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    store
+        .add_account(&api_key_account(Provider::OpenAi, "codex", "sk-proj-x"))
+        .unwrap();
+    drop(store);
+    let home = tempfile::tempdir().unwrap();
+    let rollout = home
+        .path()
+        .join("sessions/2025/10/17/rollout-2025-10-17T05-50-00-0199f0a1.jsonl");
+    append(&rollout, super::agent::ROLLOUT);
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "usage",
+            "import",
+            "codex",
+            home.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = super::common::ok(&mut tv.cmd_pw(&args));
+        serde_json::from_str::<serde_json::Value>(&super::common::stdout(&out)).unwrap()
+    };
+    // Without an account the limits belong to no one: nothing is stored.
+    assert_eq!(import(&[])["snapshot"], false);
+    assert!(
+        tv.open_passphrase()
+            .latest_snapshot("codex")
+            .unwrap()
+            .is_none()
+    );
+    // Appending a line makes the rollout read again, now for `codex`.
+    append(
+        &rollout,
+        r#"{"timestamp":"2025-10-17T06:10:00.000Z","type":"event_msg","payload":{"type":"token_count","info":null,"rate_limits":{"primary":{"used_percent":12.5,"window_minutes":300,"resets_at":1760695805},"secondary":{"used_percent":33.0,"window_minutes":10080,"resets_at":1761100000},"plan_type":"plus"}}}
+"#,
+    );
+    assert_eq!(import(&["--account", "codex"])["snapshot"], true);
+    let s = tv
+        .open_passphrase()
+        .latest_snapshot("codex")
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.source, SnapshotSource::CodexLog);
+    assert_eq!(s.plan.as_deref(), Some("plus"));
+    assert_eq!(s.fetched_at, at("2025-10-17T06:10:00Z"));
+    let used: Vec<_> = s
+        .windows
+        .iter()
+        .map(|w| (w.name.as_str(), w.utilization_percent, w.window_seconds))
+        .collect();
+    assert_eq!(
+        used,
+        [
+            ("primary", Some(12.5), Some(18_000)),
+            ("secondary", Some(33.0), Some(604_800))
+        ]
+    );
+    // An older log does not replace newer windows.
+    let older = home
+        .path()
+        .join("sessions/2025/10/16/rollout-2025-10-16T05-50-00-0199f0a1.jsonl");
+    append(
+        &older,
+        &super::agent::ROLLOUT.replace("2025-10-17", "2025-10-16"),
+    );
+    assert_eq!(import(&["--account", "codex"])["snapshot"], false);
+    let newest = tv
+        .open_passphrase()
+        .latest_snapshot("codex")
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.fetched_at, at("2025-10-17T06:10:00Z"));
 }
