@@ -9,14 +9,13 @@ use anyhow::Result;
 use authvault::manager::{self, Manager};
 use authvault::model::{CredentialKind, Provider, Snapshot, UsageWindow};
 use authvault::selector::{self, BudgetUnit, Candidate, Strategy, TaskContext};
-use authvault::store::UsageFilter;
+use authvault::store::{EventRow, UsageFilter};
+use authvault::usage::blocks::{FIVE_HOURS, blocks};
 use authvault::usage::query::{Group, Query, Zone};
-use chrono::{DateTime, Days, DurationRound as _, TimeDelta, Utc};
+use chrono::{DateTime, Days, TimeDelta, Utc};
 
 /// Days the usage panel covers, today included.
 pub const USAGE_DAYS: usize = 30;
-/// The length of a usage block (as ccusage's `blocks`).
-const BLOCK: TimeDelta = TimeDelta::hours(5);
 
 /// One usage window of a snapshot.
 #[derive(Debug, Clone, PartialEq)]
@@ -266,7 +265,7 @@ pub fn usage(manager: &mut Manager, zone: Zone, now: DateTime<Utc>) -> Result<Us
         }
         days_back *= 2;
     };
-    let block = current_block(recent.iter().map(|e| (e.at, e.cost_pico)).collect(), now);
+    let block = current_block(&recent, now);
     Ok(UsageSummary {
         today: days.last().copied().unwrap_or(0),
         days,
@@ -282,46 +281,24 @@ pub fn usage(manager: &mut Manager, zone: Zone, now: DateTime<Utc>) -> Result<Us
 /// gap of more than five hours, after which blocks start as they would
 /// with every earlier event known.
 pub fn blocks_settled(from: DateTime<Utc>, times: &[DateTime<Utc>], now: DateTime<Utc>) -> bool {
-    times.last().is_none_or(|last| now - *last >= BLOCK)
+    times.last().is_none_or(|last| now - *last >= FIVE_HOURS)
         || std::iter::once(&from)
             .chain(times)
             .zip(times)
-            .any(|(before, at)| *at - *before > BLOCK)
+            .any(|(before, at)| *at - *before > FIVE_HOURS)
 }
 
-/// The block active at `now` among `events` (time, cost), as ccusage's
-/// `blocks` finds it: in time order, a block starts at the UTC hour of its
-/// first event, and a new one starts when an event is more than five hours
-/// after the block's start or after the previous event. The last block is
-/// active while `now` is less than five hours after its last event and
-/// before its end.
-pub fn current_block(
-    mut events: Vec<(DateTime<Utc>, u64)>,
-    now: DateTime<Utc>,
-) -> Option<UsageBlock> {
-    events.sort_by_key(|e| e.0);
-    let hour = |t: DateTime<Utc>| t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t);
-    let mut block: Option<(UsageBlock, DateTime<Utc>)> = None;
-    for (at, cost) in events {
-        match &mut block {
-            Some((b, last)) if at - b.start <= BLOCK && at - *last <= BLOCK => {
-                b.cost_pico += cost;
-                *last = at;
-            }
-            _ => {
-                let start = hour(at);
-                let b = UsageBlock {
-                    start,
-                    end: start + BLOCK,
-                    cost_pico: cost,
-                };
-                block = Some((b, at));
-            }
-        }
-    }
-    block
-        .filter(|(b, last)| now - *last < BLOCK && now < b.end)
-        .map(|(b, _)| b)
+/// The block active at `now` among `events` (oldest first), as `vault
+/// usage blocks` finds it (`usage::blocks`, ccusage's rule).
+pub fn current_block(events: &[EventRow], now: DateTime<Utc>) -> Option<UsageBlock> {
+    blocks(events, FIVE_HOURS, now)
+        .into_iter()
+        .find(|b| b.is_active)
+        .map(|b| UsageBlock {
+            start: b.start,
+            end: b.end,
+            cost_pico: b.sums.cost_pico,
+        })
 }
 
 fn row(c: &Candidate, plan: Option<String>, now: DateTime<Utc>) -> AccountRow {

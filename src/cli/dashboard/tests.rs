@@ -5,6 +5,7 @@
 
 use authvault::model::{CredentialKind, Provider};
 use authvault::selector::{BudgetUnit, Strategy};
+use authvault::store::EventRow;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -362,14 +363,37 @@ fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("a test time")
 }
 
+/// Events at the given times with the given costs, oldest first.
+fn events(list: &[(&str, u64)]) -> Vec<EventRow> {
+    let mut rows: Vec<EventRow> = list
+        .iter()
+        .map(|&(t, cost_pico)| EventRow {
+            at: at(t),
+            provider: Provider::Claude,
+            account: None,
+            model: "claude-sonnet-4".into(),
+            agent: None,
+            task_type: None,
+            session: None,
+            project: None,
+            source: authvault::usage::Source::ClaudeCode,
+            events: 1,
+            tokens: authvault::usage::Tokens::default(),
+            cost_pico,
+        })
+        .collect();
+    rows.sort_by_key(|e| e.at);
+    rows
+}
+
 #[test]
 fn the_active_block_starts_at_the_hour_of_its_first_event_and_sums_its_costs() {
-    let events = vec![
-        (at("2026-05-04T09:40:00Z"), 7),
-        (at("2026-05-04T08:20:00Z"), 5),
-        (at("2026-05-04T11:00:00Z"), 1),
-    ];
-    let block = current_block(events, at("2026-05-04T12:00:00Z")).expect("active");
+    let events = events(&[
+        ("2026-05-04T09:40:00Z", 7),
+        ("2026-05-04T08:20:00Z", 5),
+        ("2026-05-04T11:00:00Z", 1),
+    ]);
+    let block = current_block(&events, at("2026-05-04T12:00:00Z")).expect("active");
     assert_eq!(block.start, at("2026-05-04T08:00:00Z"));
     assert_eq!(block.end, at("2026-05-04T13:00:00Z"));
     assert_eq!(block.cost_pico, 13);
@@ -379,22 +403,19 @@ fn the_active_block_starts_at_the_hour_of_its_first_event_and_sums_its_costs() {
 fn a_new_block_starts_after_five_hours_from_the_start_or_a_five_hour_gap() {
     // 13:05 is more than 5 h after the block's start (08:00), though not
     // after the previous event.
-    let long = vec![
-        (at("2026-05-04T08:10:00Z"), 1),
-        (at("2026-05-04T12:00:00Z"), 2),
-        (at("2026-05-04T13:05:00Z"), 4),
-    ];
-    let block = current_block(long, at("2026-05-04T14:00:00Z")).expect("active");
+    let long = events(&[
+        ("2026-05-04T08:10:00Z", 1),
+        ("2026-05-04T12:00:00Z", 2),
+        ("2026-05-04T13:05:00Z", 4),
+    ]);
+    let block = current_block(&long, at("2026-05-04T14:00:00Z")).expect("active");
     assert_eq!(
         (block.start, block.cost_pico),
         (at("2026-05-04T13:00:00Z"), 4)
     );
     // Exactly five hours after the start still belongs to the block.
-    let edge = vec![
-        (at("2026-05-04T08:00:00Z"), 1),
-        (at("2026-05-04T13:00:00Z"), 2),
-    ];
-    let block = current_block(edge, at("2026-05-04T12:59:00Z")).expect("active");
+    let edge = events(&[("2026-05-04T08:00:00Z", 1), ("2026-05-04T13:00:00Z", 2)]);
+    let block = current_block(&edge, at("2026-05-04T12:59:00Z")).expect("active");
     assert_eq!(
         (block.start, block.cost_pico),
         (at("2026-05-04T08:00:00Z"), 3)
@@ -403,13 +424,10 @@ fn a_new_block_starts_after_five_hours_from_the_start_or_a_five_hour_gap() {
 
 #[test]
 fn no_block_is_active_five_hours_after_the_last_event_or_after_its_end() {
-    let events = vec![(at("2026-05-04T08:30:00Z"), 1)];
-    assert!(current_block(events.clone(), at("2026-05-04T12:59:59Z")).is_some());
-    assert_eq!(
-        current_block(events.clone(), at("2026-05-04T13:00:00Z")),
-        None
-    );
-    assert_eq!(current_block(Vec::new(), at("2026-05-04T13:00:00Z")), None);
+    let events = events(&[("2026-05-04T08:30:00Z", 1)]);
+    assert!(current_block(&events, at("2026-05-04T12:59:59Z")).is_some());
+    assert_eq!(current_block(&events, at("2026-05-04T13:00:00Z")), None);
+    assert_eq!(current_block(&[], at("2026-05-04T13:00:00Z")), None);
 }
 
 #[test]
