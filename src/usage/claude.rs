@@ -83,6 +83,19 @@ pub enum LineError {
     Shape(String),
 }
 
+/// Where and how a line failed to parse, without its content: serde's own
+/// message quotes the offending value, and a transcript line may hold
+/// anything a user typed (keys included).
+pub(crate) fn describe(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "a value of the wrong type",
+        serde_json::error::Category::Eof => "the line ends early",
+    };
+    format!("{what} at column {}", e.column())
+}
+
 /// Session and project of a transcript, from its path below `projects/`
 /// as ccusage takes them: `P/S.jsonl`, `P/S/x.jsonl` and
 /// `P/S/subagents/x.jsonl` all give session `S` of project `P`.
@@ -155,9 +168,9 @@ pub fn parse_line(
             // Valid JSON of another shape is some other kind of line, unless
             // it mentions usage.
             serde_json::from_slice::<serde::de::IgnoredAny>(line)
-                .map_err(|e| LineError::Json(e.to_string()))?;
+                .map_err(|e| LineError::Json(describe(&e)))?;
             return if contains(line, b"\"usage\"") {
-                Err(LineError::Shape(e.to_string()))
+                Err(LineError::Shape(describe(&e)))
             } else {
                 Ok(None)
             };
@@ -243,6 +256,18 @@ pub fn parse_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parse_error_names_where_but_never_the_value() {
+        let e = serde_json::from_str::<u64>(r#""sk-ant-secret-value""#).unwrap_err();
+        assert!(
+            e.to_string().contains("sk-ant-secret-value"),
+            "serde quotes it"
+        );
+        let said = describe(&e);
+        assert!(!said.contains("sk-ant"), "{said}");
+        assert_eq!(said, "a value of the wrong type at column 21");
+    }
 
     fn demo() -> Transcript {
         Transcript {

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::Tokens;
-use super::claude::LineError;
+use super::claude::{LineError, describe};
 use super::price::{PriceTable, Speed};
 use crate::model::{Provider, Snapshot, SnapshotSource, UsageWindow};
 use crate::store::UsageEvent;
@@ -188,7 +188,7 @@ impl Rollout {
         prices: &PriceTable,
     ) -> Result<Option<UsageEvent>, LineError> {
         let parsed: Line =
-            serde_json::from_slice(line).map_err(|e| LineError::Json(e.to_string()))?;
+            serde_json::from_slice(line).map_err(|e| LineError::Json(describe(&e)))?;
         let Some(payload) = parsed.payload else {
             return Ok(None);
         };
@@ -219,7 +219,7 @@ impl Rollout {
             return Ok(None);
         };
         let info: Info =
-            serde_json::from_value(info.clone()).map_err(|e| LineError::Shape(e.to_string()))?;
+            serde_json::from_value(info.clone()).map_err(|e| LineError::Shape(describe(&e)))?;
         let at: DateTime<Utc> = parsed
             .timestamp
             .as_deref()
