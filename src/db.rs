@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0007_sessions.sql"),
     ),
     ("0008_usage", include_str!("../migrations/0008_usage.sql")),
+    (
+        "0009_usage_rollup_in_code",
+        include_str!("../migrations/0009_usage_rollup_in_code.sql"),
+    ),
 ];
 
 /// `PRAGMA application_id` of every authvault file ("AUVT").

@@ -147,16 +147,18 @@ impl Group {
     fn key(self, e: &EventRow, zone: Zone) -> String {
         let or_dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".to_owned());
         match self {
-            Self::Day => zone.date(e.at).format("%Y-%m-%d").to_string(),
+            // `NaiveDate`'s `Display` is `%Y-%m-%d` without a format parser.
+            Self::Day => zone.date(e.at).to_string(),
             Self::Week(first) => {
                 let date = zone.date(e.at);
                 let back =
                     (7 + date.weekday().num_days_from_monday() - first.num_days_from_monday()) % 7;
-                (date - Days::new(u64::from(back)))
-                    .format("%Y-%m-%d")
-                    .to_string()
+                (date - Days::new(u64::from(back))).to_string()
             }
-            Self::Month => zone.date(e.at).format("%Y-%m").to_string(),
+            Self::Month => {
+                let date = zone.date(e.at);
+                format!("{:04}-{:02}", date.year(), date.month())
+            }
             Self::Session => or_dash(&e.session),
             Self::Provider => e.provider.as_str().to_owned(),
             Self::Account => or_dash(&e.account),
@@ -313,8 +315,8 @@ impl Query {
         let mut rows: BTreeMap<Vec<String>, Row> = BTreeMap::new();
         for e in events {
             let key: Vec<String> = self.group_by.iter().map(|g| g.key(e, self.zone)).collect();
-            let row = rows.entry(key.clone()).or_insert_with(|| Row {
-                key,
+            let row = rows.entry(key).or_insert_with_key(|key| Row {
+                key: key.clone(),
                 sums: Sums::default(),
                 models: BTreeMap::new(),
                 models_used: Vec::new(),
@@ -323,7 +325,11 @@ impl Query {
                 project: None,
             });
             row.sums.add(e);
-            row.models.entry(e.model.clone()).or_default().add(e);
+            if let Some(sums) = row.models.get_mut(&e.model) {
+                sums.add(e);
+            } else {
+                row.models.entry(e.model.clone()).or_default().add(e);
+            }
             if !row.models_used.contains(&e.model) {
                 row.models_used.push(e.model.clone());
             }

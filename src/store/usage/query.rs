@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::types::ToSql;
 use rusqlite::{Row, Transaction};
 use secrecy::ExposeSecret;
@@ -129,6 +129,27 @@ fn conditions(
         );
     }
     Ok((sql.join(" AND "), args))
+}
+
+/// The start of a rollup hour, `YYYY-MM-DDTHH` (read per row: no format
+/// string parser).
+fn hour_start(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    let field = |range: std::ops::Range<usize>| -> Option<u32> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    if b.len() != 13 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(field(0..4)?).ok()?,
+        field(5..7)?,
+        field(8..10)?,
+    )?;
+    Some(date.and_hms_opt(field(11..13)?, 0, 0)?.and_utc())
 }
 
 fn count(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
@@ -259,10 +280,8 @@ impl Store {
             let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                let hour: String = r.get(0)?;
-                let at = NaiveDateTime::parse_from_str(&format!("{hour}:00"), "%Y-%m-%dT%H:%M")
-                    .map_err(|_| malformed("usage_hourly", "hour", "not YYYY-MM-DDTHH"))?
-                    .and_utc();
+                let at = hour_start(r.get_ref(0)?.as_str().unwrap_or_default())
+                    .ok_or_else(|| malformed("usage_hourly", "hour", "not YYYY-MM-DDTHH"))?;
                 out.push(EventRow {
                     at,
                     provider: provider_of(&r.get::<_, String>(1)?, "usage_hourly")?,
