@@ -23,6 +23,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc, Weekday};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 
+use super::progress::Bar;
 use super::{Ctx, print_out};
 
 #[derive(Debug, clap::Args)]
@@ -249,8 +250,16 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                 );
             }
             let prices = authvault::usage::price_table(&mut store)?;
-            let report =
-                import::import_claude_code(&mut store, &roots, account.as_deref(), &prices)?;
+            let mut bar = Bar::on_stderr(ctx.json);
+            let report = import::import_claude_code(
+                &mut store,
+                &roots,
+                account.as_deref(),
+                &prices,
+                &mut |p| bar.show(p),
+            );
+            drop(bar);
+            let report = report?;
             ctx.emit(&report, || describe(&report))?;
         }
         Command::Import(ImportArgs {
@@ -273,7 +282,13 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                 );
             }
             let prices = authvault::usage::price_table(&mut store)?;
-            let report = import::import_codex(&mut store, &roots, account.as_deref(), &prices)?;
+            let mut bar = Bar::on_stderr(ctx.json);
+            let report =
+                import::import_codex(&mut store, &roots, account.as_deref(), &prices, &mut |p| {
+                    bar.show(p);
+                });
+            drop(bar);
+            let report = report?;
             ctx.emit(&report, || describe(&report))?;
         }
         Command::Daily(r) => report(ctx, &mut store, r, Kind::Daily)?,
