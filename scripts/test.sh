@@ -11,7 +11,8 @@
 #      dashboard tests drive `vault dashboard` in a real terminal); nodejs and npm
 #      when there is no `npm`, util-linux when there is no `unshare` (the
 #      real-client tests install Codex and Claude Code from npm and run them
-#      without network);
+#      without network), bsdutils when there is no `script` (the usage
+#      import's progress line is tested on a pseudo-terminal);
 #   2. starts a private D-Bus session (dbus-run-session) with its own
 #      XDG_RUNTIME_DIR and an unlocked gnome-keyring (secrets component only)
 #      whose keyrings live in a throw-away directory, so every run starts with
@@ -60,6 +61,7 @@ ensure_packages() {
     # By command, not package: a Node.js from elsewhere brings its own npm.
     command -v npm >/dev/null || missing+=(nodejs npm)
     command -v unshare >/dev/null || missing+=(util-linux)
+    command -v script >/dev/null || missing+=(bsdutils)
     if [[ ${#missing[@]} -eq 0 ]]; then
         return
     fi

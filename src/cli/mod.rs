@@ -18,6 +18,7 @@ mod logout;
 mod migrate;
 mod passphrase;
 mod policy;
+mod progress;
 mod quota;
 mod refresh;
 mod rekey;

@@ -1,6 +1,8 @@
 //! `vault usage`: usage history. `import claude-code` backfills from Claude
-//! Code transcripts; `daily`, `monthly` and `session` report (with `--json`
-//! in the shapes of `ccusage claude daily|monthly|session --json`);
+//! Code transcripts, `import codex` from Codex rollouts; `daily`, `weekly`,
+//! `monthly` and `session` report (with `--json` in the shapes of `ccusage
+//! claude daily|weekly|monthly|session --json`, or of `ccusage codex
+//! daily|monthly|session --json` with `--provider openai`);
 //! `prices` shows the price table, `reprice` applies it to stored usage;
 //! `rebuild` recomputes the hourly rollup.
 
@@ -21,6 +23,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc, Weekday};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
 
+use super::progress::Bar;
 use super::{Ctx, print_out};
 
 #[derive(Debug, clap::Args)]
@@ -247,8 +250,16 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                 );
             }
             let prices = authvault::usage::price_table(&mut store)?;
-            let report =
-                import::import_claude_code(&mut store, &roots, account.as_deref(), &prices)?;
+            let mut bar = Bar::on_stderr(ctx.json);
+            let report = import::import_claude_code(
+                &mut store,
+                &roots,
+                account.as_deref(),
+                &prices,
+                &mut |p| bar.show(p),
+            );
+            drop(bar);
+            let report = report?;
             ctx.emit(&report, || describe(&report))?;
         }
         Command::Import(ImportArgs {
@@ -271,7 +282,13 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                 );
             }
             let prices = authvault::usage::price_table(&mut store)?;
-            let report = import::import_codex(&mut store, &roots, account.as_deref(), &prices)?;
+            let mut bar = Bar::on_stderr(ctx.json);
+            let report =
+                import::import_codex(&mut store, &roots, account.as_deref(), &prices, &mut |p| {
+                    bar.show(p);
+                });
+            drop(bar);
+            let report = report?;
             ctx.emit(&report, || describe(&report))?;
         }
         Command::Daily(r) => report(ctx, &mut store, r, Kind::Daily)?,
@@ -356,10 +373,46 @@ fn token_fields(tokens: &Tokens) -> serde_json::Map<String, Value> {
     map
 }
 
-fn totals(sums: &Sums) -> Value {
-    let mut map = token_fields(&sums.tokens);
-    map.insert("totalTokens".into(), json!(sums.tokens.total()));
-    map.insert("totalCost".into(), json!(sums.cost_usd()));
+/// The JSON shape of a report: `ccusage claude`'s, or `ccusage codex`'s
+/// for `--provider openai` (Codex data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Claude,
+    Codex,
+}
+
+impl Shape {
+    fn of(range: &Range) -> Self {
+        if range.provider == Some(Provider::OpenAi) {
+            Self::Codex
+        } else {
+            Self::Claude
+        }
+    }
+}
+
+/// `ccusage codex`'s token fields: ccusage's, reasoning and the total.
+fn codex_token_fields(tokens: &Tokens) -> serde_json::Map<String, Value> {
+    let mut map = token_fields(tokens);
+    map.insert("reasoningOutputTokens".into(), json!(tokens.reasoning));
+    map.insert("totalTokens".into(), json!(tokens.total()));
+    map
+}
+
+fn totals(sums: &Sums, shape: Shape) -> Value {
+    let map = match shape {
+        Shape::Claude => {
+            let mut map = token_fields(&sums.tokens);
+            map.insert("totalTokens".into(), json!(sums.tokens.total()));
+            map.insert("totalCost".into(), json!(sums.cost_usd()));
+            map
+        }
+        Shape::Codex => {
+            let mut map = codex_token_fields(&sums.tokens);
+            map.insert("costUSD".into(), json!(sums.cost_usd()));
+            map
+        }
+    };
     Value::Object(map)
 }
 
@@ -370,10 +423,8 @@ fn by_cost(row: &Row) -> Vec<(&String, &Sums)> {
     models
 }
 
-fn row_json(row: &Row, kind: Kind, by: &[By]) -> Value {
-    let Value::Object(mut map) = totals(&row.sums) else {
-        unreachable!("totals are an object")
-    };
+/// `ccusage claude`'s per-model fields: `modelBreakdowns` and `modelsUsed`.
+fn claude_models(row: &Row, map: &mut serde_json::Map<String, Value>) {
     let breakdowns: Vec<Value> = by_cost(row)
         .into_iter()
         .map(|(name, sums)| {
@@ -385,6 +436,34 @@ fn row_json(row: &Row, kind: Kind, by: &[By]) -> Value {
         .collect();
     map.insert("modelBreakdowns".into(), Value::Array(breakdowns));
     map.insert("modelsUsed".into(), json!(row.models_used));
+}
+
+/// `ccusage codex`'s `models`: tokens by model name. `isFallback` is
+/// always false: the vault keeps the model a response is counted as
+/// (`gpt-5` when the rollout named none), not whether it was assumed.
+fn codex_models(row: &Row) -> Value {
+    let models: serde_json::Map<String, Value> = row
+        .models
+        .iter()
+        .map(|(name, sums)| {
+            let mut m = codex_token_fields(&sums.tokens);
+            m.insert("isFallback".into(), json!(false));
+            (name.clone(), Value::Object(m))
+        })
+        .collect();
+    Value::Object(models)
+}
+
+fn row_json(row: &Row, kind: Kind, by: &[By], shape: Shape) -> Value {
+    let Value::Object(mut map) = totals(&row.sums, shape) else {
+        unreachable!("totals are an object")
+    };
+    match shape {
+        Shape::Claude => claude_models(row, &mut map),
+        Shape::Codex => {
+            map.insert("models".into(), codex_models(row));
+        }
+    }
     match kind {
         Kind::Daily => {
             map.insert("date".into(), json!(row.key[0]));
@@ -396,13 +475,25 @@ fn row_json(row: &Row, kind: Kind, by: &[By]) -> Value {
             map.insert("month".into(), json!(row.key[0]));
         }
         Kind::Session => {
-            map.insert("sessionId".into(), json!(row.key[0]));
-            map.insert(
-                "projectPath".into(),
-                json!(row.project.as_deref().unwrap_or("-")),
-            );
-            map.insert("firstActivity".into(), json!(millis(row.first)));
+            let id = &row.key[0];
+            map.insert("sessionId".into(), json!(id));
             map.insert("lastActivity".into(), json!(millis(row.last)));
+            match shape {
+                Shape::Claude => {
+                    map.insert(
+                        "projectPath".into(),
+                        json!(row.project.as_deref().unwrap_or("-")),
+                    );
+                    map.insert("firstActivity".into(), json!(millis(row.first)));
+                }
+                Shape::Codex => {
+                    // The rollout's directory below `sessions/` and its
+                    // file name without `.jsonl`.
+                    let (directory, file) = id.rsplit_once('/').unwrap_or(("", id));
+                    map.insert("directory".into(), json!(directory));
+                    map.insert("sessionFile".into(), json!(file));
+                }
+            }
         }
     }
     for (dim, value) in by.iter().zip(&row.key[1..]) {
@@ -500,11 +591,16 @@ fn report(ctx: &Ctx, store: &mut Store, args: &ReportArgs, kind: Kind) -> Result
     let mut group_by = vec![kind.group()];
     group_by.extend(args.by.iter().map(|b| b.group()));
     let mut result = args.range.query(group_by).run(store)?;
+    let shape = Shape::of(&args.range);
     if kind == Kind::Session {
         result.rows.retain(|r| r.tokens.total() > 0);
-        result
-            .rows
-            .sort_by(|a, b| b.cost_pico.cmp(&a.cost_pico).then(a.key.cmp(&b.key)));
+        // ccusage claude lists sessions by cost, ccusage codex by id (the
+        // query's order).
+        if shape == Shape::Claude {
+            result
+                .rows
+                .sort_by(|a, b| b.cost_pico.cmp(&a.cost_pico).then(a.key.cmp(&b.key)));
+        }
     }
     let name = kind.names().0;
     if args.range.csv {
@@ -513,9 +609,9 @@ fn report(ctx: &Ctx, store: &mut Store, args: &ReportArgs, kind: Kind) -> Result
     let rows: Vec<Value> = result
         .rows
         .iter()
-        .map(|r| row_json(r, kind, &args.by))
+        .map(|r| row_json(r, kind, &args.by, shape))
         .collect();
-    let value = json!({ name: rows, "totals": totals(&result.total) });
+    let value = json!({ name: rows, "totals": totals(&result.total, shape) });
     ctx.emit(&value, || {
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED);

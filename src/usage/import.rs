@@ -8,6 +8,10 @@
 //! (dedupe makes that harmless). Reading stops after the last complete line,
 //! so a line being written is read once it is complete. A line that cannot
 //! be parsed is counted and reported with its number, never fatal.
+//!
+//! An import tells a caller-given callback how far it has got
+//! ([`Progress`]: files and bytes), so a terminal can show a progress bar;
+//! the library itself prints nothing.
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -29,6 +33,24 @@ const BATCH: usize = 20_000;
 
 /// Bad lines listed per file (all are counted).
 const LISTED: usize = 20;
+
+/// Bytes read within a file between two [`Progress`] reports.
+const PROGRESS_STEP: u64 = 1 << 20;
+
+/// How far an import has got: files and bytes done of those found. Bytes
+/// are the files' sizes when they were found (what a file grew by since is
+/// not counted), so `bytes_done` ends at `bytes`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Files read or skipped (nothing new in them).
+    pub files_done: u64,
+    /// Files found.
+    pub files: u64,
+    /// Bytes of the files done, and of the one being read so far.
+    pub bytes_done: u64,
+    /// The files' sizes.
+    pub bytes: u64,
+}
 
 /// A line that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -118,6 +140,10 @@ fn jsonl_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// Collects events and file marks, recording them every [`BATCH`] events.
 struct Recorder<'a> {
     store: &'a mut Store,
+    progress: &'a mut dyn FnMut(Progress),
+    done: Progress,
+    /// The size of each file when found, in the order they are read.
+    sizes: Vec<u64>,
     source: Source,
     account: Option<String>,
     agent: Option<String>,
@@ -126,7 +152,44 @@ struct Recorder<'a> {
     report: ImportReport,
 }
 
-impl Recorder<'_> {
+impl<'a> Recorder<'a> {
+    /// A recorder for `files`, read in this order.
+    fn new(
+        store: &'a mut Store,
+        source: Source,
+        files: &[PathBuf],
+        (account, agent): (Option<&str>, Option<&str>),
+        progress: &'a mut dyn FnMut(Progress),
+    ) -> Self {
+        // Sizes only measure progress: a file that cannot be read is
+        // reported when it is opened.
+        let sizes: Vec<u64> = files
+            .iter()
+            .map(|f| fs::metadata(f).map_or(0, |m| m.len()))
+            .collect();
+        let done = Progress {
+            files: files.len() as u64,
+            bytes: sizes.iter().sum(),
+            ..Progress::default()
+        };
+        progress(done);
+        Self {
+            store,
+            progress,
+            done,
+            sizes,
+            source,
+            account: account.map(str::to_owned),
+            agent: agent.map(str::to_owned),
+            events: Vec::new(),
+            marks: Vec::new(),
+            report: ImportReport {
+                files: files.len() as u64,
+                ..ImportReport::default()
+            },
+        }
+    }
+
     fn push(&mut self, mut event: UsageEvent) {
         event.account.clone_from(&self.account);
         if event.agent.is_none() {
@@ -138,6 +201,31 @@ impl Recorder<'_> {
 
     fn mark(&mut self, path: &Path, mark: FileMark) {
         self.marks.push((self.source, path.to_path_buf(), mark));
+    }
+
+    /// The size of the file being read when it was found.
+    fn size_found(&self) -> u64 {
+        usize::try_from(self.done.files_done)
+            .ok()
+            .and_then(|i| self.sizes.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Reports `read` bytes of the file being read.
+    fn reading(&mut self, read: u64) {
+        let now = Progress {
+            bytes_done: self.done.bytes_done + read.min(self.size_found()),
+            ..self.done
+        };
+        (self.progress)(now);
+    }
+
+    /// Reports the next file done (read, or skipped).
+    fn file_done(&mut self) {
+        self.done.bytes_done += self.size_found();
+        self.done.files_done += 1;
+        (self.progress)(self.done);
     }
 
     fn full(&self) -> bool {
@@ -200,6 +288,7 @@ fn read_file(
         lines: Vec::new(),
     };
     let mut line = Vec::new();
+    let mut reported = offset;
     loop {
         line.clear();
         let n = reader
@@ -236,6 +325,10 @@ fn read_file(
                     });
                 }
             }
+        }
+        if offset - reported >= PROGRESS_STEP {
+            rec.reading(offset);
+            reported = offset;
         }
         if rec.full() {
             rec.mark(
@@ -279,6 +372,7 @@ pub fn import_claude_code(
     roots: &[PathBuf],
     account: Option<&str>,
     prices: &PriceTable,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
     if let Some(label) = account {
         store.account(label)?;
@@ -290,7 +384,7 @@ pub fn import_claude_code(
         found.sort();
         files.extend(found.into_iter().map(|f| (root.clone(), f)));
     }
-    import_claude_files(store, &files, account, prices)
+    import_claude_files(store, &files, account, prices, progress)
 }
 
 /// Imports one Claude Code transcript (what was appended since it was last
@@ -322,6 +416,7 @@ pub fn import_claude_transcript(
         &[(root.to_path_buf(), path.to_path_buf())],
         account,
         prices,
+        &mut |_| {},
     )
 }
 
@@ -331,29 +426,19 @@ fn import_claude_files(
     files: &[(PathBuf, PathBuf)],
     account: Option<&str>,
     prices: &PriceTable,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
     let paths: Vec<PathBuf> = files.iter().map(|(_, f)| f.clone()).collect();
     let marks = store.usage_file_marks(Source::ClaudeCode, &paths)?;
-    let mut rec = Recorder {
-        store,
-        source: Source::ClaudeCode,
-        account: account.map(str::to_owned),
-        agent: None,
-        events: Vec::new(),
-        marks: Vec::new(),
-        report: ImportReport {
-            files: files.len() as u64,
-            ..ImportReport::default()
-        },
-    };
+    let mut rec = Recorder::new(store, Source::ClaudeCode, &paths, (account, None), progress);
     for ((root, path), before) in files.iter().zip(marks) {
         let relative = path.strip_prefix(root).unwrap_or(path);
-        let Some(transcript) = Transcript::from_relative(relative) else {
-            continue;
-        };
-        read_file(&mut rec, path, before, &Reading::Resumable, |line| {
-            claude::parse_line(line, &transcript, prices)
-        })?;
+        if let Some(transcript) = Transcript::from_relative(relative) {
+            read_file(&mut rec, path, before, &Reading::Resumable, |line| {
+                claude::parse_line(line, &transcript, prices)
+            })?;
+        }
+        rec.file_done();
         if rec.full() {
             rec.flush()?;
         }
@@ -394,8 +479,9 @@ pub fn import_codex(
     roots: &[PathBuf],
     account: Option<&str>,
     prices: &PriceTable,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
-    import_codex_by(store, roots, account, None, prices)
+    import_codex_files(store, roots, (account, None), prices, progress)
 }
 
 /// As [`import_codex`], also giving every event without an agent `agent`:
@@ -409,6 +495,17 @@ pub fn import_codex_by(
     account: Option<&str>,
     agent: Option<&str>,
     prices: &PriceTable,
+) -> Result<ImportReport> {
+    import_codex_files(store, roots, (account, agent), prices, &mut |_| {})
+}
+
+/// Imports the rollouts below `roots`, attributed to an account and agent.
+fn import_codex_files(
+    store: &mut Store,
+    roots: &[PathBuf],
+    (account, agent): (Option<&str>, Option<&str>),
+    prices: &PriceTable,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
     if let Some(label) = account {
         store.account(label)?;
@@ -428,18 +525,7 @@ pub fn import_codex_by(
     }
     let paths: Vec<PathBuf> = files.iter().map(|(_, f)| f.clone()).collect();
     let marks = store.usage_file_marks(Source::Codex, &paths)?;
-    let mut rec = Recorder {
-        store,
-        source: Source::Codex,
-        account: account.map(str::to_owned),
-        agent: agent.map(str::to_owned),
-        events: Vec::new(),
-        marks: Vec::new(),
-        report: ImportReport {
-            files: files.len() as u64,
-            ..ImportReport::default()
-        },
-    };
+    let mut rec = Recorder::new(store, Source::Codex, &paths, (account, agent), progress);
     let mut newest_limits: Option<Snapshot> = None;
     for ((relative, path), before) in files.iter().zip(marks) {
         let session = relative.with_extension("").to_string_lossy().into_owned();
@@ -447,6 +533,7 @@ pub fn import_codex_by(
         read_file(&mut rec, path, before, &Reading::FromStart, |line| {
             rollout.line(line, prices)
         })?;
+        rec.file_done();
         if let Some(s) = rollout.rate_limits()
             && newest_limits
                 .as_ref()

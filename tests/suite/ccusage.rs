@@ -189,6 +189,17 @@ fn same_row(ours: &Value, theirs: &Value, what: &str) {
                 close(o.as_f64().unwrap(), v.as_f64().unwrap()),
                 "{what}.{k}: {o} ≠ {v}"
             ),
+            "models" if v.is_object() => {
+                let (om, tm) = (o.as_object().unwrap(), v.as_object().unwrap());
+                assert_eq!(
+                    om.keys().collect::<Vec<_>>(),
+                    tm.keys().collect::<Vec<_>>(),
+                    "{what}: models"
+                );
+                for (name, m) in tm {
+                    same_row(&om[name], m, &format!("{what}/{name}"));
+                }
+            }
             "modelsUsed" | "models" => {
                 let set = |v: &Value| {
                     v.as_array()
@@ -451,13 +462,14 @@ fn the_library_query_and_the_cli_give_the_same_numbers_for_each_grouping() {
     }
 }
 
-/// Codex rollouts: several sessions across midnight, model changes between
+/// Codex rollouts: several sessions across midnight (and from October into
+/// November, when New York leaves daylight saving), model changes between
 /// turns, cumulative totals with `last_token_usage`, repeated emits, a
 /// total-only event, and rate-limit-only events.
 fn generate_codex(home: &Path) -> usize {
     let mut rng = Rng::new(seed("ccusage codex equality"));
     let models = ["gpt-5-codex", "gpt-5", "gpt-5.1-codex", "gpt-5-mini"];
-    let start: chrono::DateTime<chrono::Utc> = "2025-10-16T16:00:00Z".parse().unwrap();
+    let start: chrono::DateTime<chrono::Utc> = "2025-10-30T16:00:00Z".parse().unwrap();
     let mut responses = 0;
     for s in 0..6 {
         let begin = start + chrono::TimeDelta::hours(i64::try_from(rng.below(40)).unwrap());
@@ -534,7 +546,7 @@ fn run_ccusage_codex(home: &Path, report: &str, tz: &str) -> Value {
 }
 
 #[test]
-fn codex_daily_and_monthly_totals_equal_ccusage_20_0_24() {
+fn codex_daily_monthly_and_session_json_equal_ccusage_codex_20_0_24() {
     let home = tempfile::tempdir().unwrap();
     let responses = generate_codex(home.path());
     let tv = TempVault::new();
@@ -549,74 +561,42 @@ fn codex_daily_and_monthly_totals_equal_ccusage_20_0_24() {
     .unwrap();
     assert_eq!(import["written"]["added"].as_u64(), Some(responses as u64));
     for tz in ["Asia/Kolkata", "America/New_York"] {
-        for (report, rows, key) in [("daily", "daily", "date"), ("monthly", "monthly", "month")] {
-            let ours: Value = serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&[
-                "--json",
-                "usage",
-                report,
-                "--timezone",
-                tz,
-            ]))))
-            .unwrap();
+        for (report, rows, key) in [
+            ("daily", "daily", "date"),
+            ("monthly", "monthly", "month"),
+            ("session", "sessions", "sessionId"),
+        ] {
+            let vault = |provider: &[&str]| -> Value {
+                let mut args = vec!["--json", "usage", report, "--timezone", tz];
+                args.extend(provider);
+                serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&args)))).unwrap()
+            };
             let theirs = run_ccusage_codex(home.path(), report, tz);
-            let index = |v: &Value| {
+            let ours = vault(&["--provider", "openai"]);
+            same_report(&ours, &theirs, rows, key);
+            // In ccusage codex's order too (sessions by id, not by cost).
+            let order = |v: &Value| -> Vec<Value> {
                 v[rows]
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|r| (r[key].as_str().unwrap().to_owned(), r.clone()))
-                    .collect::<BTreeMap<_, _>>()
+                    .map(|r| r[key].clone())
+                    .collect()
             };
-            let (o, t) = (index(&ours), index(&theirs));
+            assert_eq!(order(&ours), order(&theirs), "{tz} {report}: order");
+            // Without `--provider` the same numbers come in the unified
+            // (Claude) shape.
+            let unified = vault(&[]);
             assert!(
-                t.len() > 1 || report == "monthly",
-                "{report}: ccusage found {} rows",
-                t.len()
+                unified[rows][0].get("modelBreakdowns").is_some(),
+                "{tz} {report}: {}",
+                unified[rows][0]
             );
-            assert_eq!(
-                o.keys().collect::<Vec<_>>(),
-                t.keys().collect::<Vec<_>>(),
-                "{tz} {report}: rows"
+            let (uc, tc) = (
+                unified["totals"]["totalCost"].as_f64().unwrap(),
+                theirs["totals"]["costUSD"].as_f64().unwrap(),
             );
-            let rows_and_total = t
-                .iter()
-                .map(|(k, r)| (k.clone(), r.clone(), o[k].clone()))
-                .chain([(
-                    "totals".to_owned(),
-                    theirs["totals"].clone(),
-                    ours["totals"].clone(),
-                )]);
-            for (k, their, our) in rows_and_total {
-                for field in [
-                    "inputTokens",
-                    "cacheReadTokens",
-                    "outputTokens",
-                    "totalTokens",
-                ] {
-                    assert_eq!(our[field], their[field], "{tz} {report}[{k}].{field}");
-                }
-                let (oc, tc) = (
-                    our["totalCost"].as_f64().unwrap(),
-                    their["costUSD"].as_f64().unwrap(),
-                );
-                assert!(close(oc, tc), "{tz} {report}[{k}] cost: {oc} ≠ {tc}");
-                if let Some(models) = their["models"].as_object() {
-                    for (name, m) in models {
-                        let ours_m = our["modelBreakdowns"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .find(|b| b["modelName"] == name.as_str())
-                            .unwrap_or_else(|| panic!("{k}: no {name}"));
-                        for field in ["inputTokens", "cacheReadTokens", "outputTokens"] {
-                            assert_eq!(
-                                ours_m[field], m[field],
-                                "{tz} {report}[{k}]/{name}.{field}"
-                            );
-                        }
-                    }
-                }
-            }
+            assert!(close(uc, tc), "{tz} {report} unified cost: {uc} ≠ {tc}");
         }
     }
 }

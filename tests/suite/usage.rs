@@ -1317,3 +1317,148 @@ fn codex_rate_limits_become_the_accounts_snapshot_when_the_import_names_it() {
         .unwrap();
     assert_eq!(newest.fetched_at, at("2025-10-17T06:10:00Z"));
 }
+
+/// Two transcripts, the second over 1 MiB (so its reading is reported
+/// before it is done); returns the logs directory and their total size.
+fn two_transcripts() -> (tempfile::TempDir, u64) {
+    let logs = tempfile::tempdir().unwrap();
+    let small = logs.path().join("projects/-home-u-demo/aaaa.jsonl");
+    let big = logs.path().join("projects/-home-u-demo/bbbb.jsonl");
+    let sonnet = "claude-sonnet-4-20250514";
+    append(
+        &small,
+        &(claude_line(
+            "m0",
+            "r0",
+            "2025-06-20T10:00:00.000Z",
+            sonnet,
+            [1, 2, 3, 0, 4],
+        ) + "\n"),
+    );
+    let lines: Vec<String> = (0..5000)
+        .map(|i| {
+            let ts = format!("2025-06-21T{:02}:{:02}:00.000Z", i / 60 % 24, i % 60);
+            claude_line(
+                &format!("m{i}"),
+                &format!("b{i}"),
+                &ts,
+                sonnet,
+                [1, 2, 3, 0, 4],
+            )
+        })
+        .collect();
+    append(&big, &(lines.join("\n") + "\n"));
+    let size = [small, big]
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    assert!(size > 1 << 20);
+    (logs, size)
+}
+
+#[test]
+fn an_import_reports_its_progress_in_files_and_bytes_up_to_the_whole() {
+    let tv = super::common::TempVault::new();
+    let mut store = tv.init_passphrase();
+    let prices = authvault::usage::price_table(&mut store).unwrap();
+    let (logs, size) = two_transcripts();
+    let roots = authvault::usage::import::claude_code_roots(&[logs.path().to_path_buf()], &[]);
+    for pass in ["first import", "nothing new"] {
+        let mut seen = Vec::new();
+        authvault::usage::import::import_claude_code(&mut store, &roots, None, &prices, &mut |p| {
+            seen.push(p);
+        })
+        .unwrap();
+        let first = seen.first().unwrap();
+        assert_eq!(
+            (first.files_done, first.files, first.bytes_done, first.bytes),
+            (0, 2, 0, size),
+            "{pass}"
+        );
+        let last = seen.last().unwrap();
+        assert_eq!(
+            (last.files_done, last.files, last.bytes_done, last.bytes),
+            (2, 2, size, size),
+            "{pass}"
+        );
+        assert!(
+            seen.windows(2)
+                .all(|w| w[0].files_done <= w[1].files_done && w[0].bytes_done <= w[1].bytes_done),
+            "{pass}: {seen:?}"
+        );
+        // The big file is read in more than one step on the first pass;
+        // the second finds nothing new and reports each file once.
+        let within = seen
+            .iter()
+            .filter(|p| p.files_done == 1 && p.bytes_done < size)
+            .count();
+        if pass == "first import" {
+            assert!(within > 1, "{seen:?}");
+        } else {
+            assert_eq!(seen.len(), 3, "{seen:?}");
+        }
+    }
+}
+
+/// What a terminal shows while `c` runs on it (a pseudo-terminal from
+/// util-linux `script`; stdout and stderr both go there).
+fn on_terminal(c: &std::process::Command) -> String {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(quote)
+        .collect();
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &line.join(" "), "/dev/null"]);
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let out = super::common::ok(&mut script);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn an_import_on_a_terminal_shows_a_progress_line_and_clears_it() {
+    let tv = super::common::TempVault::new();
+    drop(tv.init_passphrase());
+    let (logs, _) = two_transcripts();
+    let root = logs.path().to_str().unwrap();
+    let shown = on_terminal(&tv.cmd_pw(&["usage", "import", "claude-code", root]));
+    let start = shown
+        .find("\rImporting: 0/2 files, 0.0/")
+        .unwrap_or_else(|| panic!("no progress line in {shown:?}"));
+    let summary = shown.find("Read 5001 new lines from 2 of 2 files").unwrap();
+    // The last drawing is blanked with spaces back to the margin before
+    // the summary is printed.
+    let drawn = &shown[start..summary];
+    let last = drawn.rfind("\rImporting").unwrap();
+    let (line, blank) = drawn[last + 1..].split_once('\r').unwrap();
+    let blank = blank.strip_suffix('\r').unwrap_or(blank);
+    assert!(
+        blank.len() >= line.trim_end().len() && blank.chars().all(|c| c == ' '),
+        "{shown:?}"
+    );
+    // `--json` on a terminal: only the JSON.
+    let shown = on_terminal(&tv.cmd_pw(&["--json", "usage", "import", "claude-code", root]));
+    assert!(!shown.contains("Importing"), "{shown:?}");
+    assert!(shown.trim_start().starts_with('{'), "{shown:?}");
+}
+
+#[test]
+fn a_piped_import_prints_no_progress_line() {
+    let tv = super::common::TempVault::new();
+    drop(tv.init_passphrase());
+    let (logs, _) = two_transcripts();
+    let out = super::common::ok(&mut tv.cmd_pw(&[
+        "usage",
+        "import",
+        "claude-code",
+        logs.path().to_str().unwrap(),
+    ]));
+    let err = super::common::stderr(&out);
+    assert!(!err.contains("Importing") && !err.contains('\r'), "{err:?}");
+    assert!(super::common::stdout(&out).starts_with("Read 5001 new lines"));
+}
