@@ -17,6 +17,7 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, SyncSender};
 
 use serde::Serialize;
 
@@ -137,9 +138,43 @@ fn jsonl_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Collects events and file marks, recording them every [`BATCH`] events.
+/// Events and the file marks they bring up to date, recorded together.
+type Batch = (Vec<UsageEvent>, Vec<(Source, PathBuf, FileMark)>);
+
+/// Runs `read` (which reads and parses the files, sending batches) while
+/// another thread records the batches in `store`, in order: parsing and
+/// SQLite each keep a core busy. A failed write stops the reading (its
+/// next send fails) and is the error returned; a failed read lets the
+/// batches sent before it be recorded, as when both ran on one thread.
+fn recording<T>(
+    store: &mut Store,
+    read: impl FnOnce(SyncSender<Batch>) -> Result<T>,
+) -> Result<(T, UsageWritten)> {
+    std::thread::scope(|scope| {
+        // One batch parsed ahead of the one being written.
+        let (send, batches) = mpsc::sync_channel::<Batch>(1);
+        let writer = std::thread::Builder::new()
+            .name("usage-writer".into())
+            .spawn_scoped(scope, move || {
+                let mut written = UsageWritten::default();
+                for (events, marks) in batches {
+                    written.add(store.record_usage(&events, &marks)?);
+                }
+                Ok::<_, Error>(written)
+            })
+            .map_err(Error::io("start a thread for", Path::new("the usage writer")))?;
+        let read = read(send);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok((read?, written?))
+    })
+}
+
+/// Collects events and file marks, sending them to the writer every
+/// [`BATCH`] events.
 struct Recorder<'a> {
-    store: &'a mut Store,
+    sink: SyncSender<Batch>,
     progress: &'a mut dyn FnMut(Progress),
     done: Progress,
     /// The size of each file when found, in the order they are read.
@@ -155,7 +190,7 @@ struct Recorder<'a> {
 impl<'a> Recorder<'a> {
     /// A recorder for `files`, read in this order.
     fn new(
-        store: &'a mut Store,
+        sink: SyncSender<Batch>,
         source: Source,
         files: &[PathBuf],
         (account, agent): (Option<&str>, Option<&str>),
@@ -174,7 +209,7 @@ impl<'a> Recorder<'a> {
         };
         progress(done);
         Self {
-            store,
+            sink,
             progress,
             done,
             sizes,
@@ -236,11 +271,19 @@ impl<'a> Recorder<'a> {
         if self.events.is_empty() && self.marks.is_empty() {
             return Ok(());
         }
-        let written = self.store.record_usage(&self.events, &self.marks)?;
-        self.report.written.add(written);
-        self.events.clear();
-        self.marks.clear();
-        Ok(())
+        let batch = (std::mem::take(&mut self.events), std::mem::take(&mut self.marks));
+        // A send fails only when the writer stopped on an error, which
+        // `recording` returns instead of this one.
+        self.sink.send(batch).map_err(|_| Error::InvalidInput {
+            what: "usage import".into(),
+            reason: "the writer stopped".into(),
+        })
+    }
+
+    /// The report, once every batch was sent.
+    fn finish(mut self) -> Result<ImportReport> {
+        self.flush()?;
+        Ok(self.report)
     }
 }
 
@@ -430,21 +473,24 @@ fn import_claude_files(
 ) -> Result<ImportReport> {
     let paths: Vec<PathBuf> = files.iter().map(|(_, f)| f.clone()).collect();
     let marks = store.usage_file_marks(Source::ClaudeCode, &paths)?;
-    let mut rec = Recorder::new(store, Source::ClaudeCode, &paths, (account, None), progress);
-    for ((root, path), before) in files.iter().zip(marks) {
-        let relative = path.strip_prefix(root).unwrap_or(path);
-        if let Some(transcript) = Transcript::from_relative(relative) {
-            read_file(&mut rec, path, before, &Reading::Resumable, |line| {
-                claude::parse_line(line, &transcript, prices)
-            })?;
+    let (mut report, written) = recording(store, |sink| {
+        let mut rec = Recorder::new(sink, Source::ClaudeCode, &paths, (account, None), progress);
+        for ((root, path), before) in files.iter().zip(marks) {
+            let relative = path.strip_prefix(root).unwrap_or(path);
+            if let Some(transcript) = Transcript::from_relative(relative) {
+                read_file(&mut rec, path, before, &Reading::Resumable, |line| {
+                    claude::parse_line(line, &transcript, prices)
+                })?;
+            }
+            rec.file_done();
+            if rec.full() {
+                rec.flush()?;
+            }
         }
-        rec.file_done();
-        if rec.full() {
-            rec.flush()?;
-        }
-    }
-    rec.flush()?;
-    Ok(rec.report)
+        rec.finish()
+    })?;
+    report.written = written;
+    Ok(report)
 }
 
 /// Where Codex keeps rollouts below each of `homes` (a `CODEX_HOME`):
@@ -525,35 +571,38 @@ fn import_codex_files(
     }
     let paths: Vec<PathBuf> = files.iter().map(|(_, f)| f.clone()).collect();
     let marks = store.usage_file_marks(Source::Codex, &paths)?;
-    let mut rec = Recorder::new(store, Source::Codex, &paths, (account, agent), progress);
     let mut newest_limits: Option<Snapshot> = None;
-    for ((relative, path), before) in files.iter().zip(marks) {
-        let session = relative.with_extension("").to_string_lossy().into_owned();
-        let mut rollout = Rollout::new(session);
-        read_file(&mut rec, path, before, &Reading::FromStart, |line| {
-            rollout.line(line, prices)
-        })?;
-        rec.file_done();
-        if let Some(s) = rollout.rate_limits()
-            && newest_limits
-                .as_ref()
-                .is_none_or(|n| n.fetched_at < s.fetched_at)
-        {
-            newest_limits = Some(s.clone());
+    let (mut report, written) = recording(store, |sink| {
+        let mut rec = Recorder::new(sink, Source::Codex, &paths, (account, agent), progress);
+        for ((relative, path), before) in files.iter().zip(marks) {
+            let session = relative.with_extension("").to_string_lossy().into_owned();
+            let mut rollout = Rollout::new(session);
+            read_file(&mut rec, path, before, &Reading::FromStart, |line| {
+                rollout.line(line, prices)
+            })?;
+            rec.file_done();
+            if let Some(s) = rollout.rate_limits()
+                && newest_limits
+                    .as_ref()
+                    .is_none_or(|n| n.fetched_at < s.fetched_at)
+            {
+                newest_limits = Some(s.clone());
+            }
+            if rec.full() {
+                rec.flush()?;
+            }
         }
-        if rec.full() {
-            rec.flush()?;
-        }
-    }
-    rec.flush()?;
+        rec.finish()
+    })?;
+    report.written = written;
     // The rate limits Codex logged are the account's usage windows when
     // the account is known, unless the vault has newer ones.
     if let (Some(label), Some(snapshot)) = (account, newest_limits) {
-        let stored = rec.store.latest_snapshot(label)?;
+        let stored = store.latest_snapshot(label)?;
         if stored.is_none_or(|s| s.fetched_at < snapshot.fetched_at) {
-            rec.store.save_snapshot(label, &snapshot)?;
-            rec.report.snapshot = true;
+            store.save_snapshot(label, &snapshot)?;
+            report.snapshot = true;
         }
     }
-    Ok(rec.report)
+    Ok(report)
 }
