@@ -195,6 +195,31 @@ fn the_hourly_rollup_equals_the_events_through_inserts_replacements_removal_and_
 }
 
 #[test]
+fn a_larger_copy_without_an_account_keeps_the_stored_attribution() {
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    let attributed = UsageEvent {
+        account: Some("work".into()),
+        agent: Some("coder".into()),
+        ..event("m1:r1", "2025-06-20T10:15:30Z", 100, 200)
+    };
+    store.record_usage(&[attributed], &[]).unwrap();
+    // A later import of the transcript, without --account, finds more tokens.
+    let larger = event("m1:r1", "2025-06-20T10:15:30Z", 100, 300);
+    assert_eq!(store.record_usage(&[larger], &[]).unwrap().replaced, 1);
+    let stored = store.usage_events(&UsageFilter::default()).unwrap();
+    let got: Vec<_> = stored
+        .iter()
+        .map(|e| (e.account.as_deref(), e.agent.as_deref(), e.tokens.output))
+        .collect();
+    assert_eq!(got, [(Some("work"), Some("coder"), 300)]);
+    assert_eq!(rollup(&mut store), hours_from_events(&mut store));
+}
+
+#[test]
 fn an_unknown_account_label_writes_nothing() {
     let keyring = MemoryKeyring::default();
     let (_tv, mut store) = memory_vault(&keyring);

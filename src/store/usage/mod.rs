@@ -210,7 +210,8 @@ fn write_event(
         key,
     ];
     // Most events are new: insert first, and only for a copy already
-    // stored compare totals.
+    // stored compare totals. A larger copy without an account or agent
+    // keeps the ones the stored copy was attributed to.
     let inserted = tx
         .prepare_cached(
             "INSERT INTO usage_events (at, provider, account_id, model, agent, task_type,
@@ -242,8 +243,9 @@ fn write_event(
         });
     }
     tx.prepare_cached(
-        "UPDATE usage_events SET at = ?1, provider = ?2, account_id = ?3, model = ?4,
-            agent = ?5, task_type = ?6, session = ?7, project_id = ?8, source = ?9,
+        "UPDATE usage_events SET at = ?1, provider = ?2,
+            account_id = coalesce(?3, account_id), model = ?4,
+            agent = coalesce(?5, agent), task_type = ?6, session = ?7, project_id = ?8, source = ?9,
             input_tokens = ?10, cache_read_tokens = ?11, cache_write_5m_tokens = ?12,
             cache_write_1h_tokens = ?13, output_tokens = ?14, reasoning_tokens = ?15,
             cost_pusd = ?16, price_version = ?17
