@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0007_sessions.sql"),
     ),
     ("0008_usage", include_str!("../migrations/0008_usage.sql")),
+    (
+        "0009_session_cwd",
+        include_str!("../migrations/0009_session_cwd.sql"),
+    ),
 ];
 
 /// `PRAGMA application_id` of every authvault file ("AUVT").

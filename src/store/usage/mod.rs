@@ -367,6 +367,43 @@ impl Store {
         }
     }
 
+    /// Attributes the stored events of `source`'s session `session` made
+    /// from `from` to `to` (inclusive) that have no account yet to account
+    /// `label`, and to `agent` those without one; an event already
+    /// attributed is left as it is. One transaction; the rollup follows.
+    /// Returns how many events were attributed.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, SQLite errors.
+    pub fn attribute_usage(
+        &mut self,
+        source: Source,
+        session: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        label: &str,
+        agent: Option<&str>,
+    ) -> Result<u64> {
+        during("attributing usage", || {
+            let (tx, keys, _) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?.id;
+            let n = tx.execute(
+                "UPDATE usage_events SET account_id = ?1, agent = coalesce(agent, ?2)
+                 WHERE source = ?3 AND session = ?4 AND at BETWEEN ?5 AND ?6
+                   AND account_id IS NULL",
+                params![
+                    account,
+                    agent,
+                    source.as_str(),
+                    session,
+                    time::encode(from),
+                    time::encode(to)
+                ],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
+        })
+    }
+
     /// How far each of `paths` was read, in order (`None`: never).
     ///
     /// # Errors
