@@ -42,8 +42,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0008_usage", include_str!("../migrations/0008_usage.sql")),
     (
-        "0009_usage_rollup_in_code",
-        include_str!("../migrations/0009_usage_rollup_in_code.sql"),
+        "0009_session_cwd",
+        include_str!("../migrations/0009_session_cwd.sql"),
+    ),
+    (
+        "0010_usage_rollup_in_code",
+        include_str!("../migrations/0010_usage_rollup_in_code.sql"),
     ),
 ];
 

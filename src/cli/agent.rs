@@ -66,14 +66,15 @@ pub struct EnvArgs {
     format: Format,
 }
 
-/// Grants an account for `args`' task to the session held by `process`.
+/// Grants an account for `args`' task to the session held by `process`,
+/// working in `cwd`.
 fn grant(
     ctx: &Ctx,
     manager: &mut Manager,
     args: &TaskArgs,
-    kind: SessionKind,
-    ttl: TimeDelta,
+    (kind, ttl): (SessionKind, TimeDelta),
     process: ProcessRef,
+    cwd: Option<PathBuf>,
 ) -> Result<Grant> {
     let agent = args
         .agent
@@ -97,6 +98,7 @@ fn grant(
             kind,
             process,
             chatgpt: kind == SessionKind::Exec,
+            cwd,
         },
     )?;
     for w in &grant.warnings {
@@ -118,9 +120,9 @@ pub fn env(ctx: &Ctx, args: &EnvArgs) -> Result<ExitCode> {
         ctx,
         &mut manager,
         &args.task,
-        SessionKind::Env,
-        args.ttl,
+        (SessionKind::Env, args.ttl),
         ProcessRef::parent(),
+        std::env::current_dir().ok(),
     )?;
     let env = agent_env(&grant, None);
     let text = match (args.format, ctx.json) {
@@ -189,13 +191,15 @@ pub fn exec(ctx: &Ctx, args: &ExecArgs) -> Result<ExitCode> {
         .parent()
         .map_or_else(|| PathBuf::from("run"), |d| d.join("run"));
     recover_stale_homes(&mut manager, &run_dir, &ctx.config.codex_home);
+    // The command runs where `vault exec` does.
+    let cwd = std::env::current_dir().ok();
     let grant = grant(
         ctx,
         &mut manager,
         &args.task,
-        SessionKind::Exec,
-        args.ttl,
+        (SessionKind::Exec, args.ttl),
         ProcessRef::current(),
+        cwd.clone(),
     )?;
     // From here on the session is open: whatever happens, end it.
     let outcome = run_granted(ctx, &mut manager, &grant, &run_dir, &args.command);
@@ -204,6 +208,9 @@ pub fn exec(ctx: &Ctx, args: &ExecArgs) -> Result<ExitCode> {
         Err(_) => None,
     };
     manager.end_grant(grant.session, status)?;
+    if let (Provider::Claude, Some(cwd)) = (grant.account.provider, &cwd) {
+        attribute_claude_run(ctx, &mut manager, &grant, cwd);
+    }
     let status = outcome?;
     Ok(ExitCode::from(u8::try_from(status).unwrap_or(1)))
 }
@@ -279,6 +286,26 @@ fn import_run_usage(manager: &mut Manager, grant: &Grant, home: &CodexHome) {
     if let Err(e) = result {
         print_warn(&format!(
             "warning: this run's Codex usage was not recorded for `{}`: {e}",
+            escape(&grant.account.label)
+        ));
+    }
+}
+
+/// Attributes the Claude Code sessions of this run (started during it in
+/// its directory, no other session there meanwhile) to the granted account
+/// and agent. A failure is a warning: the run's outcome does not depend on
+/// it, and `vault usage import claude-code` still finds the transcripts.
+fn attribute_claude_run(ctx: &Ctx, manager: &mut Manager, grant: &Grant, cwd: &Path) {
+    let roots = authvault::usage::import::claude_code_roots(&ctx.config.claude_usage_roots, &[]);
+    let result = manager.attribute_claude_run(
+        grant.session,
+        cwd,
+        &roots,
+        (&grant.account.label, &grant.agent),
+    );
+    if let Err(e) = result {
+        print_warn(&format!(
+            "warning: this run's Claude Code usage was not recorded for `{}`: {e}",
             escape(&grant.account.label)
         ));
     }

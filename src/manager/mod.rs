@@ -24,6 +24,7 @@ use crate::providers::http::{Http, RetryPolicy};
 use crate::providers::{AnyProvider, ProviderError};
 use crate::store::{AccountInfo, Store};
 
+mod attribution;
 mod env;
 mod health;
 mod login;
@@ -33,6 +34,7 @@ mod subscription;
 mod task;
 mod writeback;
 
+pub use attribution::{Attributed, attributable};
 pub use env::{AgentEnv, EnvVar, agent_env};
 pub use health::{
     DEFAULT_PROBE_CONCURRENCY, DEFAULT_PROBE_TIMEOUT, Outcome, ProbeOptions, ProbeReport,

@@ -120,6 +120,9 @@ pub struct GrantOptions {
     /// Whether a ChatGPT login can be handed out: only through a private
     /// `CODEX_HOME`, which `vault exec` makes and `vault env` cannot.
     pub chatgpt: bool,
+    /// The working directory the agent runs in, when known (the session
+    /// keeps its fingerprint, see [`Manager::attribute_claude_run`]).
+    pub cwd: Option<std::path::PathBuf>,
 }
 
 /// An account granted to an agent for a task.
@@ -253,6 +256,7 @@ impl Manager {
                 ttl: opts.ttl,
                 kind: opts.kind,
                 process: &opts.process,
+                cwd: opts.cwd.as_deref(),
             })?;
             let snapshot = candidates
                 .into_iter()

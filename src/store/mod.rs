@@ -45,7 +45,7 @@ pub use merge::{CredentialCheck, MergeAction, MergeInput, MergeItem, MergeOutcom
 pub use quota::{Budget, BudgetStatus, Notice, Reservation, Settled, Target, Usage, ZONE_SETTING};
 pub use refresh::{ClientRefresh, Lease, OAuthState};
 pub use sealed::{SEALED_COLUMNS, SealedColumn};
-pub use sessions::{GrantRecord, GrantRequest, Selection, Session, SessionEnd, SessionKind};
+pub use sessions::{GrantRecord, GrantRequest, Selection, Session, SessionEnd, SessionKind, Span};
 pub use usage::{EventRow, FileMark, UsageEvent, UsageFilter, UsageWritten};
 pub use vault::{Vault, VaultInfo};
 

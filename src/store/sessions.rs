@@ -13,6 +13,7 @@
 //! itself: the manager checks them (see [`crate::process`]).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -82,6 +83,18 @@ pub struct GrantRequest<'a> {
     pub kind: SessionKind,
     /// The process that holds the session.
     pub process: &'a ProcessRef,
+    /// The working directory the agent runs in (`exec`: the command's,
+    /// `env`: the caller's), kept only as a keyed fingerprint.
+    pub cwd: Option<&'a Path>,
+}
+
+/// When a session held its grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// When it started.
+    pub start: DateTime<Utc>,
+    /// When it ended (`None`: still open).
+    pub end: Option<DateTime<Utc>>,
 }
 
 /// What a grant wrote.
@@ -183,10 +196,13 @@ impl Store {
             };
             let now = time::now();
             let p = req.process;
+            let cwd = req
+                .cwd
+                .map(|d| keys.fingerprint(&[b"session-cwd", d.as_os_str().as_encoded_bytes()]));
             let session: i64 = tx.query_row(
                 "INSERT INTO agent_sessions (agent, account_id, kind, pid, pid_start, host,
-                     started_at, last_seen, reservation_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8) RETURNING id",
+                     started_at, last_seen, reservation_id, cwd_fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) RETURNING id",
                 params![
                     req.agent,
                     account.id,
@@ -195,7 +211,8 @@ impl Store {
                     p.start.map(i64::try_from).transpose().ok().flatten(),
                     p.host,
                     now,
-                    reservation.id
+                    reservation.id,
+                    cwd
                 ],
                 |r| r.get(0),
             )?;
@@ -301,6 +318,60 @@ impl Store {
                 });
             }
             Ok(out)
+        })
+    }
+
+    /// Session `id`'s span and the spans of every other session (any kind,
+    /// any account, open or ended) granted in the same working directory;
+    /// `None` when `id`'s directory was not recorded.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unknown session; `Integrity` for a malformed
+    /// time; SQLite.
+    pub fn sessions_in_same_dir(&mut self, id: i64) -> Result<Option<(Span, Vec<Span>)>> {
+        during("reading agent sessions", || {
+            let (tx, _) = self.read_tx()?;
+            let span = |r: &rusqlite::Row<'_>| -> Result<Span> {
+                let id: i64 = r.get(0)?;
+                Ok(Span {
+                    start: time::decode(
+                        &r.get::<_, String>(1)?,
+                        "agent_sessions",
+                        "started_at",
+                        id,
+                    )?,
+                    end: time::decode_opt(
+                        r.get::<_, Option<String>>(2)?.as_deref(),
+                        "agent_sessions",
+                        "ended_at",
+                        id,
+                    )?,
+                })
+            };
+            let mut stmt = tx.prepare(
+                "SELECT id, started_at, ended_at, cwd_fingerprint FROM agent_sessions WHERE id = ?1",
+            )?;
+            let mut rows = stmt.query([id])?;
+            let Some(r) = rows.next()? else {
+                return Err(Error::InvalidInput {
+                    what: "session".into(),
+                    reason: format!("there is no session {id}"),
+                });
+            };
+            let Some(cwd) = r.get::<_, Option<String>>(3)? else {
+                return Ok(None);
+            };
+            let run = span(r)?;
+            let mut stmt = tx.prepare(
+                "SELECT id, started_at, ended_at FROM agent_sessions
+                 WHERE cwd_fingerprint = ?1 AND id <> ?2",
+            )?;
+            let mut rows = stmt.query(params![cwd, id])?;
+            let mut others = Vec::new();
+            while let Some(r) = rows.next()? {
+                others.push(span(r)?);
+            }
+            Ok(Some((run, others)))
         })
     }
 

@@ -121,6 +121,85 @@ impl Transcript {
     }
 }
 
+/// The longest project directory name Claude Code writes as is; a longer
+/// one is cut to this and followed by `-` and a hash.
+const PROJECT_NAME_MAX: usize = 200;
+
+/// The project directory name Claude Code gives the working directory
+/// `cwd`: every character but ASCII letters and digits made `-`. For a
+/// name longer than [`PROJECT_NAME_MAX`], the part every such directory of
+/// `cwd` starts with (Claude Code adds `-` and a hash of its own).
+#[must_use]
+pub fn project_name(cwd: &Path) -> String {
+    let mut name: String = cwd
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    if name.len() > PROJECT_NAME_MAX {
+        name.truncate(PROJECT_NAME_MAX);
+        name.push('-');
+    }
+    name
+}
+
+/// Whether `dir` (a directory name below `projects/`) may hold `cwd`'s
+/// transcripts (see [`project_name`]); their lines' `cwd` decides.
+#[must_use]
+pub fn may_be_project_of(dir: &str, cwd: &Path) -> bool {
+    let name = project_name(cwd);
+    if name.len() > PROJECT_NAME_MAX {
+        dir.starts_with(&name)
+    } else {
+        dir == name
+    }
+}
+
+/// How a transcript begins: the `timestamp` of its first line that has
+/// one, and the `cwd` of its first line that has one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TranscriptStart {
+    /// When its session started.
+    pub first: Option<DateTime<Utc>>,
+    /// The directory Claude Code worked in, as it wrote it.
+    pub cwd: Option<String>,
+}
+
+impl TranscriptStart {
+    /// Reads `lines` until both are found; lines that are not JSON or have
+    /// neither are skipped.
+    ///
+    /// # Errors
+    /// I/O errors of `lines`.
+    pub fn read(lines: impl std::io::BufRead) -> std::io::Result<Self> {
+        #[derive(Deserialize)]
+        struct Head {
+            timestamp: Option<String>,
+            cwd: Option<String>,
+        }
+        let mut start = Self::default();
+        for line in lines.split(b'\n') {
+            let line = line?;
+            let Ok(head) = serde_json::from_slice::<Head>(&line) else {
+                continue;
+            };
+            if start.first.is_none() {
+                start.first = head
+                    .timestamp
+                    .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.to_utc());
+            }
+            if start.cwd.is_none() {
+                start.cwd = nonempty(head.cwd);
+            }
+            if start.first.is_some() && start.cwd.is_some() {
+                break;
+            }
+        }
+        Ok(start)
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -256,6 +335,50 @@ pub fn parse_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_project_directory_is_the_working_directory_with_every_non_alphanumeric_made_a_dash() {
+        assert_eq!(
+            project_name(Path::new("/home/u/my.app_2")),
+            "-home-u-my-app-2"
+        );
+        assert!(may_be_project_of("-home-u-a-b", Path::new("/home/u/a-b")));
+        assert!(!may_be_project_of(
+            "-home-u-a-b-c",
+            Path::new("/home/u/a-b")
+        ));
+        // A long name is cut and followed by Claude Code's own hash.
+        let long = Path::new("/").join("x".repeat(300));
+        let dir = format!("-{}-1a2b3c", "x".repeat(199));
+        assert!(may_be_project_of(&dir, &long));
+        assert!(!may_be_project_of(
+            &format!("-{}-1a2b3c", "y".repeat(199)),
+            &long
+        ));
+    }
+
+    #[test]
+    fn a_transcript_starts_at_its_first_timestamp_in_its_first_cwd() {
+        let text = concat!(
+            "{\"type\":\"summary\",\"summary\":\"x\"}\n",
+            "not json\n",
+            "{\"type\":\"user\",\"timestamp\":\"2025-06-20T10:15:30.000Z\"}\n",
+            "{\"cwd\":\"/home/u/demo\",\"timestamp\":\"2025-06-20T11:00:00.000Z\"}\n",
+            "{\"cwd\":\"/home/u/other\",\"timestamp\":\"2025-06-20T12:00:00.000Z\"}\n",
+        );
+        let start = TranscriptStart::read(text.as_bytes()).unwrap();
+        assert_eq!(
+            start,
+            TranscriptStart {
+                first: Some("2025-06-20T10:15:30Z".parse().unwrap()),
+                cwd: Some("/home/u/demo".into()),
+            }
+        );
+        assert_eq!(
+            TranscriptStart::read(&b"{\"cwd\":\"\"}\n"[..]).unwrap(),
+            TranscriptStart::default()
+        );
+    }
 
     #[test]
     fn a_parse_error_names_where_but_never_the_value() {

@@ -162,7 +162,10 @@ fn recording<T>(
                 }
                 Ok::<_, Error>(written)
             })
-            .map_err(Error::io("start a thread for", Path::new("the usage writer")))?;
+            .map_err(Error::io(
+                "start a thread for",
+                Path::new("the usage writer"),
+            ))?;
         let read = read(send);
         let written = writer
             .join()
@@ -271,7 +274,10 @@ impl<'a> Recorder<'a> {
         if self.events.is_empty() && self.marks.is_empty() {
             return Ok(());
         }
-        let batch = (std::mem::take(&mut self.events), std::mem::take(&mut self.marks));
+        let batch = (
+            std::mem::take(&mut self.events),
+            std::mem::take(&mut self.marks),
+        );
         // A send fails only when the writer stopped on an error, which
         // `recording` returns instead of this one.
         self.sink.send(batch).map_err(|_| Error::InvalidInput {
@@ -417,9 +423,6 @@ pub fn import_claude_code(
     prices: &PriceTable,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
-    if let Some(label) = account {
-        store.account(label)?;
-    }
     let mut files = Vec::new();
     for root in roots {
         let mut found = Vec::new();
@@ -443,9 +446,6 @@ pub fn import_claude_transcript(
     account: Option<&str>,
     prices: &PriceTable,
 ) -> Result<ImportReport> {
-    if let Some(label) = account {
-        store.account(label)?;
-    }
     let root = path
         .ancestors()
         .skip(1)
@@ -463,14 +463,48 @@ pub fn import_claude_transcript(
     )
 }
 
-/// Imports `files` (each with the `projects/` root it was found in).
-fn import_claude_files(
+/// The transcripts Claude Code may have written while working in `cwd`:
+/// every `*.jsonl` of `cwd`'s project directory below each of `roots` (see
+/// [`claude_code_roots`]), each with its root, sorted by path.
+///
+/// # Errors
+/// I/O errors naming the directory.
+pub fn claude_project_files(roots: &[PathBuf], cwd: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut files = Vec::new();
+    for root in roots {
+        let entries = fs::read_dir(root).map_err(Error::io("read directory", root))?;
+        for entry in entries {
+            let entry = entry.map_err(Error::io("read directory", root))?;
+            let name = entry.file_name();
+            if claude::may_be_project_of(&name.to_string_lossy(), cwd)
+                && entry.file_type().is_ok_and(|t| t.is_dir())
+            {
+                let mut found = Vec::new();
+                jsonl_files(&entry.path(), &mut found)?;
+                found.sort();
+                files.extend(found.into_iter().map(|f| (root.clone(), f)));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Imports `files`, each with the `projects/` root it was found in (see
+/// [`claude_project_files`]), attributing every event to `account` when
+/// given.
+///
+/// # Errors
+/// As [`import_claude_code`].
+pub fn import_claude_files(
     store: &mut Store,
     files: &[(PathBuf, PathBuf)],
     account: Option<&str>,
     prices: &PriceTable,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImportReport> {
+    if let Some(label) = account {
+        store.account(label)?;
+    }
     let paths: Vec<PathBuf> = files.iter().map(|(_, f)| f.clone()).collect();
     let marks = store.usage_file_marks(Source::ClaudeCode, &paths)?;
     let (mut report, written) = recording(store, |sink| {

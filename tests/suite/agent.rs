@@ -761,3 +761,314 @@ fn a_codex_run_under_exec_is_its_accounts_usage_and_its_rollout_joins_the_real_h
         Some(4277)
     );
 }
+
+/// A fake Claude Code: appends one turn of session `$1` (a user line and an
+/// assistant line with usage, both stamped now and carrying `cwd`) to the
+/// transcript of the physical working directory, where Claude Code keeps
+/// it: `$CLAUDE_CONFIG_DIR/projects/<cwd, every non-alphanumeric made ->/`.
+/// With `$2` = `statusline` it then runs `vault statusline` on that
+/// transcript, as Claude Code runs its status line; with `import`, `vault
+/// usage import claude-code`. Either way it saves `vault --json usage
+/// session --by account` to `$3`, what the vault knew during the run.
+const FAKE_CLAUDE: &str = r#"#!/bin/sh
+set -e
+session="$1"; cwd="$(pwd -P)"
+dir="$CLAUDE_CONFIG_DIR/projects/$(printf %s "$cwd" | tr -c 'a-zA-Z0-9' '-')"
+mkdir -p "$dir"; file="$dir/$session.jsonl"
+now() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
+printf '{"type":"user","cwd":"%s","sessionId":"%s","timestamp":"%s","message":{"role":"user","content":"hi"}}\n' "$cwd" "$session" "$(now)" >> "$file"
+printf '{"type":"assistant","cwd":"%s","sessionId":"%s","timestamp":"%s","requestId":"req-%s","message":{"id":"msg-%s","model":"claude-sonnet-4-20250514","usage":{"input_tokens":100,"output_tokens":200}}}\n' "$cwd" "$session" "$(now)" "$session" "$session" >> "$file"
+case "$2" in
+statusline) printf '{"session_id":"%s","transcript_path":"%s"}' "$session" "$file" | "$VAULT" --vault "$VAULT_FILE" statusline >/dev/null ;;
+import) "$VAULT" --vault "$VAULT_FILE" usage import claude-code >/dev/null ;;
+esac
+if [ -n "$3" ]; then "$VAULT" --vault "$VAULT_FILE" --json usage session --by account > "$3"; fi
+"#;
+
+/// A directory for fake Claude Code runs: the fake's script, a
+/// `CLAUDE_CONFIG_DIR`, and working directories.
+struct ClaudeRuns {
+    dir: tempfile::TempDir,
+}
+
+impl ClaudeRuns {
+    fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("fake-claude");
+        std::fs::write(&script, FAKE_CLAUDE).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let runs = Self { dir };
+        std::fs::create_dir_all(runs.config()).unwrap();
+        runs
+    }
+
+    fn script(&self) -> String {
+        self.dir.path().join("fake-claude").display().to_string()
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("claude")
+    }
+
+    /// A working directory (created), by its physical path.
+    fn work(&self, name: &str) -> std::path::PathBuf {
+        let d = self.dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d.canonicalize().unwrap()
+    }
+
+    /// Where Claude Code keeps `session`'s transcript when run in `work`.
+    fn transcript(&self, work: &Path, session: &str) -> std::path::PathBuf {
+        let project: String = work
+            .display()
+            .to_string()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        self.config()
+            .join("projects")
+            .join(project)
+            .join(format!("{session}.jsonl"))
+    }
+
+    /// `vault ARGS…` in `work`, with this `CLAUDE_CONFIG_DIR`, and the
+    /// binary and vault file for the fake to call back.
+    fn vault(&self, tv: &TempVault, fake: &FakeProvider, work: &Path, args: &[&str]) -> Command {
+        let mut c = vault(tv, fake, args);
+        c.current_dir(work)
+            .env("CLAUDE_CONFIG_DIR", self.config())
+            .env("VAULT", env!("CARGO_BIN_EXE_vault"))
+            .env("VAULT_FILE", &tv.path);
+        c
+    }
+
+    /// `vault exec --account ACCOUNT --agent AGENT -- sh -c SCRIPT` in `work`.
+    fn exec(
+        &self,
+        tv: &TempVault,
+        fake: &FakeProvider,
+        work: &Path,
+        account: &str,
+        agent: &str,
+        script: &str,
+    ) -> std::process::Output {
+        let out = self
+            .vault(
+                tv,
+                fake,
+                work,
+                &[
+                    "exec",
+                    "--account",
+                    account,
+                    "--agent",
+                    agent,
+                    "--",
+                    "sh",
+                    "-c",
+                    script,
+                ],
+            )
+            .env("FAKE_CLAUDE", self.script())
+            .output()
+            .expect("run vault exec");
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    }
+
+    /// Each Claude Code session's (account, agent) as `vault usage session`
+    /// reports them (`-`: unattributed), with its input tokens.
+    fn attribution(
+        &self,
+        tv: &TempVault,
+        fake: &FakeProvider,
+    ) -> std::collections::BTreeMap<String, (String, String, u64)> {
+        let work = self.work("reports");
+        let v = json(&ok(&mut self.vault(
+            tv,
+            fake,
+            &work,
+            &["--json", "usage", "session", "--by", "account,agent"],
+        )));
+        v["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .map(|s| {
+                (
+                    s["sessionId"].as_str().unwrap().to_owned(),
+                    (
+                        s["account"].as_str().unwrap().to_owned(),
+                        s["agent"].as_str().unwrap().to_owned(),
+                        s["inputTokens"].as_u64().unwrap(),
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+fn attributed(account: &str, agent: &str, input: u64) -> (String, String, u64) {
+    (account.to_owned(), agent.to_owned(), input)
+}
+
+const S1: &str = "11111111-1111-4111-8111-111111111111";
+const S2: &str = "22222222-2222-4222-8222-222222222222";
+const S3: &str = "33333333-3333-4333-8333-333333333333";
+
+#[test]
+fn a_claude_code_run_alone_in_its_directory_is_its_accounts_and_agents_usage() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let runs = ClaudeRuns::new();
+    let work = runs.work("project");
+    runs.exec(
+        &tv,
+        &fake,
+        &work,
+        "max",
+        "coder",
+        &format!(r#""$FAKE_CLAUDE" {S1}"#),
+    );
+    runs.exec(
+        &tv,
+        &fake,
+        &work,
+        "api",
+        "reviewer",
+        &format!(r#""$FAKE_CLAUDE" {S2}"#),
+    );
+    let got = runs.attribution(&tv, &fake);
+    assert_eq!(got[S1], attributed("max", "coder", 100), "{got:?}");
+    assert_eq!(got[S2], attributed("api", "reviewer", 100), "{got:?}");
+}
+
+#[test]
+fn two_claude_code_runs_at_once_in_one_directory_stay_unattributed() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let runs = ClaudeRuns::new();
+    let work = runs.work("project");
+    // The outer run's child starts a second run in the same directory.
+    let script = format!(
+        r#""$FAKE_CLAUDE" {S1} && "$VAULT" --vault "$VAULT_FILE" exec --account api --agent inner -- sh -c '"$FAKE_CLAUDE" {S2}'"#
+    );
+    runs.exec(&tv, &fake, &work, "max", "outer", &script);
+    // A run there afterwards, alone, is attributed.
+    runs.exec(
+        &tv,
+        &fake,
+        &work,
+        "max",
+        "after",
+        &format!(r#""$FAKE_CLAUDE" {S3}"#),
+    );
+    let got = runs.attribution(&tv, &fake);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[S1], attributed("-", "-", 100), "{got:?}");
+    assert_eq!(got[S2], attributed("-", "-", 100), "{got:?}");
+    assert_eq!(got[S3], attributed("max", "after", 100), "{got:?}");
+}
+
+#[test]
+fn a_claude_code_session_that_started_before_the_run_stays_unattributed() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let runs = ClaudeRuns::new();
+    let work = runs.work("project");
+    // An hour ago, outside any run, the session began here.
+    let file = runs.transcript(&work, S1);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let earlier = (Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n",
+            serde_json::json!({"type": "user", "cwd": work, "sessionId": S1,
+                "timestamp": earlier, "message": {"role": "user", "content": "hi"}})
+        ),
+    )
+    .unwrap();
+    // The run resumes it, and starts another.
+    let script = format!(r#""$FAKE_CLAUDE" {S1} && "$FAKE_CLAUDE" {S2}"#);
+    runs.exec(&tv, &fake, &work, "max", "coder", &script);
+    let got = runs.attribution(&tv, &fake);
+    assert_eq!(got[S1], attributed("-", "-", 100), "{got:?}");
+    assert_eq!(got[S2], attributed("max", "coder", 100), "{got:?}");
+}
+
+#[test]
+fn usage_imported_during_the_run_is_attributed_when_it_ends_and_later_imports_keep_that() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let runs = ClaudeRuns::new();
+    let work = runs.work("project");
+    let during = runs.dir.path().join("during-1.json");
+    runs.exec(
+        &tv,
+        &fake,
+        &work,
+        "max",
+        "coder",
+        &format!(r#""$FAKE_CLAUDE" {S1} statusline {}"#, during.display()),
+    );
+    let during2 = runs.dir.path().join("during-2.json");
+    runs.exec(
+        &tv,
+        &fake,
+        &work,
+        "api",
+        "reviewer",
+        &format!(r#""$FAKE_CLAUDE" {S2} import {}"#, during2.display()),
+    );
+    // During each run, its events were already stored, unattributed.
+    for (file, session) in [(&during, S1), (&during2, S2)] {
+        let v: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        let row = v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["sessionId"] == session)
+            .unwrap_or_else(|| panic!("{session} stored during its run: {v}"));
+        assert_eq!(row["account"], "-", "{v}");
+    }
+    let got = runs.attribution(&tv, &fake);
+    assert_eq!(got[S1], attributed("max", "coder", 100), "{got:?}");
+    assert_eq!(got[S2], attributed("api", "reviewer", 100), "{got:?}");
+
+    // Claude Code writes a larger copy of the same response later; an
+    // import without --account takes its tokens and keeps the attribution.
+    let file = runs.transcript(&work, S1);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let last = text
+        .lines()
+        .last()
+        .unwrap()
+        .replace(r#""input_tokens":100"#, r#""input_tokens":150"#);
+    std::fs::write(&file, format!("{text}{last}\n")).unwrap();
+    ok(&mut runs.vault(&tv, &fake, &work, &["usage", "import", "claude-code"]));
+    let got = runs.attribution(&tv, &fake);
+    assert_eq!(got[S1], attributed("max", "coder", 150), "{got:?}");
+    assert_eq!(got[S2], attributed("api", "reviewer", 100), "{got:?}");
+}
+
+#[test]
+fn a_claude_code_session_of_another_directory_is_not_touched() {
+    let fake = FakeProvider::start();
+    let tv = vault_with_accounts(&fake);
+    let runs = ClaudeRuns::new();
+    let work = runs.work("project");
+    let other = runs.work("elsewhere");
+    // During the run, Claude Code also works in another directory.
+    let script = format!(
+        r#""$FAKE_CLAUDE" {S1} && cd "{}" && "$FAKE_CLAUDE" {S3}"#,
+        other.display()
+    );
+    runs.exec(&tv, &fake, &work, "max", "coder", &script);
+    ok(&mut runs.vault(&tv, &fake, &work, &["usage", "import", "claude-code"]));
+    let got = runs.attribution(&tv, &fake);
+    assert_eq!(got[S1], attributed("max", "coder", 100), "{got:?}");
+    assert_eq!(got[S3], attributed("-", "-", 100), "{got:?}");
+}

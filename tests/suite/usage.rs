@@ -195,6 +195,102 @@ fn the_hourly_rollup_equals_the_events_through_inserts_replacements_removal_and_
 }
 
 #[test]
+fn a_larger_copy_without_an_account_keeps_the_stored_attribution() {
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    store
+        .add_account(&api_key_account(Provider::Claude, "work", "sk-ant-api03-x"))
+        .unwrap();
+    let attributed = UsageEvent {
+        account: Some("work".into()),
+        agent: Some("coder".into()),
+        ..event("m1:r1", "2025-06-20T10:15:30Z", 100, 200)
+    };
+    store.record_usage(&[attributed], &[]).unwrap();
+    // A later import of the transcript, without --account, finds more tokens.
+    let larger = event("m1:r1", "2025-06-20T10:15:30Z", 100, 300);
+    assert_eq!(store.record_usage(&[larger], &[]).unwrap().replaced, 1);
+    let stored = store.usage_events(&UsageFilter::default()).unwrap();
+    let got: Vec<_> = stored
+        .iter()
+        .map(|e| (e.account.as_deref(), e.agent.as_deref(), e.tokens.output))
+        .collect();
+    assert_eq!(got, [(Some("work"), Some("coder"), 300)]);
+    assert_eq!(rollup(&mut store), hours_from_events(&mut store));
+}
+
+#[test]
+fn attributing_a_session_takes_only_its_unattributed_events_in_the_window_and_the_rollup_follows() {
+    let keyring = MemoryKeyring::default();
+    let (_tv, mut store) = memory_vault(&keyring);
+    for label in ["work", "home"] {
+        store
+            .add_account(&api_key_account(Provider::Claude, label, "sk-ant-api03-x"))
+            .unwrap();
+    }
+    let mut events = vec![
+        event("a", "2025-06-20T10:15:00Z", 1, 2),
+        event("b", "2025-06-20T10:45:00Z", 3, 4),
+        // Already someone's: stays theirs.
+        UsageEvent {
+            account: Some("home".into()),
+            agent: Some("ci".into()),
+            ..event("c", "2025-06-20T10:50:00Z", 5, 6)
+        },
+        // Outside the window.
+        event("d", "2025-06-20T12:00:00Z", 7, 8),
+        // Another session, another source.
+        UsageEvent {
+            session: Some("s2".into()),
+            ..event("e", "2025-06-20T10:20:00Z", 9, 10)
+        },
+        UsageEvent {
+            source: Source::Codex,
+            ..event("f", "2025-06-20T10:20:00Z", 11, 12)
+        },
+    ];
+    events[1].agent = Some("own".into());
+    store.record_usage(&events, &[]).unwrap();
+    let window = (at("2025-06-20T10:00:00Z"), at("2025-06-20T11:00:00Z"));
+    let attributed = store
+        .attribute_usage(Source::ClaudeCode, "s1", window, "work", Some("coder"))
+        .unwrap();
+    assert_eq!(attributed, 2);
+    let mut who: Vec<(u64, Option<String>, Option<String>)> = store
+        .usage_events(&UsageFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.tokens.input, e.account, e.agent))
+        .collect();
+    who.sort();
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        who,
+        vec![
+            (1, s("work"), s("coder")),
+            (3, s("work"), s("own")),
+            (5, s("home"), s("ci")),
+            (7, None, None),
+            (9, None, None),
+            (11, None, None),
+        ]
+    );
+    assert_eq!(rollup(&mut store), hours_from_events(&mut store));
+    // Again: nothing is left to attribute, nothing changes hands.
+    assert_eq!(
+        store
+            .attribute_usage(Source::ClaudeCode, "s1", window, "home", None)
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .attribute_usage(Source::ClaudeCode, "s2", window, "nobody", None)
+            .is_err()
+    );
+}
+
+#[test]
 fn an_unknown_account_label_writes_nothing() {
     let keyring = MemoryKeyring::default();
     let (_tv, mut store) = memory_vault(&keyring);

@@ -171,7 +171,7 @@ impl Ids {
 /// the hourly rollup are summed here and added with one upsert per hour and
 /// dimension in [`EventWriter::finish`] (an insert trigger cost one upsert
 /// per event, half the time of a large import); replacements and removals
-/// keep their triggers (`0009_usage_rollup_in_code.sql`). Every insert into
+/// keep their triggers (`0010_usage_rollup_in_code.sql`). Every insert into
 /// `usage_events` goes through [`EventWriter::write`].
 struct EventWriter<'t> {
     tx: &'t Transaction<'t>,
@@ -255,7 +255,8 @@ impl<'t> EventWriter<'t> {
             key,
         ];
         // Most events are new: insert first, and only for a copy already
-        // stored compare totals.
+        // stored compare totals. A larger copy without an account or agent
+        // keeps the ones the stored copy was attributed to.
         let inserted = tx
             .prepare_cached(
                 "INSERT INTO usage_events (at, provider, account_id, model, agent, task_type,
@@ -299,8 +300,10 @@ impl<'t> EventWriter<'t> {
         // rollup: they must be there first.
         self.add_hours()?;
         tx.prepare_cached(
-            "UPDATE usage_events SET at = ?1, provider = ?2, account_id = ?3, model = ?4,
-                agent = ?5, task_type = ?6, session = ?7, project_id = ?8, source = ?9,
+            "UPDATE usage_events SET at = ?1, provider = ?2,
+                account_id = coalesce(?3, account_id), model = ?4,
+                agent = coalesce(?5, agent), task_type = ?6, session = ?7, project_id = ?8,
+                source = ?9,
                 input_tokens = ?10, cache_read_tokens = ?11, cache_write_5m_tokens = ?12,
                 cache_write_1h_tokens = ?13, output_tokens = ?14, reasoning_tokens = ?15,
                 cost_pusd = ?16, price_version = ?17
@@ -464,6 +467,43 @@ impl Store {
             tx.commit()?;
             Ok(written)
         }
+    }
+
+    /// Attributes the stored events of `source`'s session `session` made
+    /// from `from` to `to` (inclusive) that have no account yet to account
+    /// `label`, and to `agent` those without one; an event already
+    /// attributed is left as it is. One transaction; the rollup follows.
+    /// Returns how many events were attributed.
+    ///
+    /// # Errors
+    /// `AccountNotFound`, SQLite errors.
+    pub fn attribute_usage(
+        &mut self,
+        source: Source,
+        session: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        label: &str,
+        agent: Option<&str>,
+    ) -> Result<u64> {
+        during("attributing usage", || {
+            let (tx, keys, _) = self.write_tx()?;
+            let account = find_account(&tx, keys, label)?.id;
+            let n = tx.execute(
+                "UPDATE usage_events SET account_id = ?1, agent = coalesce(agent, ?2)
+                 WHERE source = ?3 AND session = ?4 AND at BETWEEN ?5 AND ?6
+                   AND account_id IS NULL",
+                params![
+                    account,
+                    agent,
+                    source.as_str(),
+                    session,
+                    time::encode(from),
+                    time::encode(to)
+                ],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
+        })
     }
 
     /// How far each of `paths` was read, in order (`None`: never).
