@@ -269,20 +269,7 @@ impl<'t> EventWriter<'t> {
             )?
             .execute(values)?;
         if inserted == 1 {
-            let hour = HourKey {
-                hour: at[..13].to_owned(),
-                provider: e.provider,
-                account: account.unwrap_or(0),
-                model: e.model.clone(),
-                source: e.source,
-                agent: e.agent.clone().unwrap_or_default(),
-                task_type: e.task_type.clone().unwrap_or_default(),
-            };
-            let sums = self.hours.entry(hour).or_default();
-            for (sum, n) in sums.iter_mut().zip(counts) {
-                *sum += n;
-            }
-            self.written.added += 1;
+            self.count_new(e, &at, account, counts);
             return Ok(());
         }
         let stored: i64 = tx
@@ -312,6 +299,25 @@ impl<'t> EventWriter<'t> {
         .execute(values)?;
         self.written.replaced += 1;
         Ok(())
+    }
+
+    /// Counts a new event into its hour's sums (`at` encoded, `account` its
+    /// row id).
+    fn count_new(&mut self, e: &UsageEvent, at: &str, account: Option<i64>, counts: [i64; 8]) {
+        let hour = HourKey {
+            hour: at[..13].to_owned(),
+            provider: e.provider,
+            account: account.unwrap_or(0),
+            model: e.model.clone(),
+            source: e.source,
+            agent: e.agent.clone().unwrap_or_default(),
+            task_type: e.task_type.clone().unwrap_or_default(),
+        };
+        let sums = self.hours.entry(hour).or_default();
+        for (sum, n) in sums.iter_mut().zip(counts) {
+            *sum += n;
+        }
+        self.written.added += 1;
     }
 
     /// Adds the new events' sums to the rollup.
