@@ -30,7 +30,7 @@ use crate::model::Snapshot;
 use crate::store::{FileMark, Store, UsageEvent, UsageWritten};
 
 /// Events recorded per transaction.
-const BATCH: usize = 20_000;
+const BATCH: usize = 50_000;
 
 /// Bad lines listed per file (all are counted).
 const LISTED: usize = 20;
@@ -156,11 +156,13 @@ fn recording<T>(
         let writer = std::thread::Builder::new()
             .name("usage-writer".into())
             .spawn_scoped(scope, move || {
-                let mut written = UsageWritten::default();
-                for (events, marks) in batches {
-                    written.add(store.record_usage(&events, &marks)?);
-                }
-                Ok::<_, Error>(written)
+                store.bulk_usage(|store| {
+                    let mut written = UsageWritten::default();
+                    for (events, marks) in batches {
+                        written.add(store.record_usage(&events, &marks)?);
+                    }
+                    Ok(written)
+                })
             })
             .map_err(Error::io(
                 "start a thread for",

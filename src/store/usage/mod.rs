@@ -421,19 +421,22 @@ impl Store {
         events: &[UsageEvent],
         files: &[(Source, PathBuf, FileMark)],
     ) -> Result<UsageWritten> {
-        during("recording usage", || {
-            // A large batch touches index pages all over the file: a page
-            // cache of 64 MiB for its transaction instead of SQLite's 2 MiB.
-            let large = events.len() > 1000;
-            if large {
-                self.conn.pragma_update(None, "cache_size", -65_536)?;
-            }
-            let result = self.write_usage(events, files);
-            if large {
-                self.conn.pragma_update(None, "cache_size", -2000)?;
-            }
-            result
-        })
+        during("recording usage", || self.write_usage(events, files))
+    }
+
+    /// Runs `write` (an import's batches of [`Store::record_usage`]) with a
+    /// page cache of 256 MiB instead of SQLite's 2 MiB: the dedupe index of
+    /// a large history takes writes all over the file, and with the cache
+    /// kept from one batch to the next its pages are read once. Back to
+    /// 2 MiB after.
+    ///
+    /// # Errors
+    /// `write`'s, SQLite errors.
+    pub fn bulk_usage<T>(&mut self, write: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.conn.pragma_update(None, "cache_size", -262_144)?;
+        let result = write(self);
+        self.conn.pragma_update(None, "cache_size", -2000)?;
+        result
     }
 
     fn write_usage(
