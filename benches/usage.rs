@@ -9,15 +9,19 @@
 //!   peak with `/usr/bin/time -v vault --json usage daily`, not here].
 //! * `usage/vault_statusline` and `usage/ccusage_statusline`: Claude Code's
 //!   status line for one session of the history [vault ≤ 10 ms and faster].
+//! * `usage/unlock_only`: `vault usage prices`, which unlocks the vault and
+//!   reads one row: the floor under every vault process above.
 //!
 //! `USAGE_BENCH_EVENTS` sets the number of responses (default 100,000; try
-//! 1,000,000). The vaults unlock with a passphrase at the Argon2id floor
-//! (`AUTHVAULT_PASSPHRASE`), whose cost every vault process includes; with
-//! the OS keyring it is lower. ccusage runs offline, without network, from
-//! the test suite's npm cache (`~/.cache/authvault-tests/npm/ccusage@20.0.24`,
-//! installed by `cargo test --test all suite::ccusage`); without it those
-//! benchmarks are skipped with a note. Run in release:
-//! `cargo bench --bench usage`.
+//! 1,000,000). The vaults of the read benchmarks unlock with the OS keyring
+//! when a Secret Service answers (run inside `scripts/test.sh --session --
+//! cargo bench --bench usage`), else with a passphrase at the Argon2id floor
+//! (a note says so); the first import writes into fresh passphrase vaults
+//! at the floor (its unlock is a small share of it). ccusage runs offline,
+//! without network, from the test suite's npm cache
+//! (`~/.cache/authvault-tests/npm/ccusage@20.0.24`, installed by
+//! `cargo test --test all suite::ccusage`); without it those benchmarks are
+//! skipped with a note. Run in release: `cargo bench --bench usage`.
 
 #![allow(
     missing_docs,               // criterion_group! generates an undocumented `pub fn`
@@ -35,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use authvault::keys::Unlock;
+use authvault::keys::{KekStore as _, OsKeyring, Unlock};
 use authvault::store::Store;
 use chrono::{TimeDelta, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -115,6 +119,20 @@ fn new_vault(dir: &Path) -> PathBuf {
     path
 }
 
+/// A vault that unlocks with the OS keyring and its id (to delete the
+/// entry after), or `None` after a note when no Secret Service answers.
+fn keyring_vault(dir: &Path) -> Option<(PathBuf, String)> {
+    if let Err(e) = OsKeyring.probe() {
+        eprintln!(
+            "note: the read benchmarks unlock with a passphrase at the Argon2id floor: {e} (run inside `scripts/test.sh --session -- cargo bench --bench usage` for the OS keyring)"
+        );
+        return None;
+    }
+    let path = dir.join("keyring-vault").join("vault.db");
+    let store = Store::init(&path, &Unlock::Keyring(&OsKeyring)).expect("keyring init");
+    Some((path, store.vault_id().to_owned()))
+}
+
 fn run(cmd: &mut Command) {
     let out = cmd.stdout(Stdio::piped()).output().expect("spawn");
     assert!(out.status.success(), "{}", describe(&out));
@@ -174,8 +192,16 @@ fn usage(c: &mut Criterion) {
         );
     });
 
-    let vault = new_vault(dir.path());
+    let keyring = keyring_vault(dir.path());
+    let vault = keyring
+        .as_ref()
+        .map_or_else(|| new_vault(dir.path()), |(path, _)| path.clone());
     run(vault_cmd(&vault, &root).args(["usage", "import", "claude-code"]));
+    group.bench_function("unlock_only", |b| {
+        let mut cmd = vault_cmd(&vault, &root);
+        cmd.args(["usage", "prices"]);
+        b.iter(|| run(&mut cmd));
+    });
     group.bench_function("import_nothing_new", |b| {
         let mut cmd = vault_cmd(&vault, &root);
         cmd.args(["usage", "import", "claude-code"]);
@@ -225,6 +251,12 @@ fn usage(c: &mut Criterion) {
         }
     }
     group.finish();
+    // Leave nothing behind in the keyring (it may be a real one).
+    if let Some((_, id)) = keyring
+        && let Err(e) = OsKeyring.delete(&id)
+    {
+        eprintln!("note: could not delete the bench vault's keyring entry: {e}");
+    }
 }
 
 criterion_group!(benches, usage);

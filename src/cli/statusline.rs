@@ -127,12 +127,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
 
 /// The account the session's newest attributed event belongs to.
 fn session_account(store: &mut Store, session: Option<&str>) -> Result<Option<String>> {
-    let Some(session) = session else {
-        return Ok(None);
-    };
-    let events = store.usage_events(&UsageFilter {
-        session: Some(session.to_owned()),
-        ..UsageFilter::default()
-    })?;
-    Ok(events.into_iter().rev().find_map(|e| e.account))
+    Ok(match session {
+        Some(s) => store.usage_session_account(s)?,
+        None => None,
+    })
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::types::ToSql;
-use rusqlite::{Row, Transaction};
+use rusqlite::{OptionalExtension, Row, Transaction};
 use secrecy::ExposeSecret;
 
 use super::{Keys, Store, project_place, time};
@@ -249,6 +249,25 @@ impl Store {
                 });
             }
             Ok(out)
+        })
+    }
+
+    /// The account the newest attributed event of `session` belongs to (for
+    /// the status line: one index lookup, not the session's events).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn usage_session_account(&mut self, session: &str) -> Result<Option<String>> {
+        during("reading usage events", || {
+            let (tx, _) = self.read_tx()?;
+            Ok(tx
+                .query_row(
+                    "SELECT a.label FROM usage_events u JOIN accounts a ON a.id = u.account_id
+                     WHERE u.session = ?1 ORDER BY u.at DESC LIMIT 1",
+                    [session],
+                    |r| r.get(0),
+                )
+                .optional()?)
         })
     }
 
