@@ -282,9 +282,13 @@ impl Store {
     /// SQLite errors (a broken chain is a report, not an error).
     pub fn verify_audit(&self) -> Result<AuditReport> {
         during("verifying the audit log", || {
-            let (meta_seq, meta_head, meta_anchor) = head(&self.conn)?;
+            // One read transaction: the head and the entries from one
+            // snapshot, so an entry appended meanwhile by another process
+            // is not taken for one missing from the head.
+            let snapshot = self.conn.unchecked_transaction()?;
+            let (meta_seq, meta_head, meta_anchor) = head(&snapshot)?;
             let key = &self.keys.audit;
-            let mut stmt = self.conn.prepare(&format!("{SELECT_ENTRY} ORDER BY seq"))?;
+            let mut stmt = snapshot.prepare(&format!("{SELECT_ENTRY} ORDER BY seq"))?;
             let mut rows = stmt.query([])?;
             let mut prev = vec![0u8; 32];
             let mut expected = 1i64;

@@ -160,3 +160,62 @@ fn vault_audit_verify_exits_non_zero_naming_the_entry_and_appends_refuse_a_forge
     assert!(out.stdout.is_empty());
     assert_eq!(first_bad(&verify(&tv)), 5);
 }
+
+/// `vault audit verify` while another connection keeps writing: the head
+/// and the entries are read from one snapshot, so a write landing between
+/// the two reads is not taken for tampering. The test verifies until 200
+/// verifications have seen the log grow since the one before (the window
+/// it is about), and fails if that never happens.
+#[test]
+fn a_chain_verified_while_it_grows_is_intact_every_time() {
+    const GROWN: usize = 200;
+    let tv = template(2);
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    let reports = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut store = tv.open_passphrase();
+            let mut n = 0u32;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                store
+                    .record("test.write", serde_json::json!({ "n": n }))
+                    .expect("append");
+                n += 1;
+                // Keep the log short: each verification reads all of it.
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        let store = tv.open_passphrase();
+        let mut reports: Vec<AuditReport> = Vec::new();
+        let mut grown = 0;
+        while grown < GROWN && reports.len() < 3000 {
+            let report = store.verify_audit().expect("verify");
+            if reports.last().is_some_and(|r| report.entries > r.entries) {
+                grown += 1;
+            }
+            reports.push(report);
+        }
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        reports
+    });
+    let grown = reports
+        .windows(2)
+        .filter(|w| w[1].entries > w[0].entries)
+        .count();
+    assert_eq!(
+        grown,
+        GROWN,
+        "the writes did not interleave with the verifications ({} verifications)",
+        reports.len()
+    );
+    let broken: Vec<&AuditReport> = reports
+        .iter()
+        .filter(|r| r.state != ChainState::Intact)
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "{} of {} verifications during writes reported a broken chain, first: {:?}",
+        broken.len(),
+        reports.len(),
+        broken[0]
+    );
+}
