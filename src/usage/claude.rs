@@ -127,7 +127,7 @@ const PROJECT_NAME_MAX: usize = 200;
 
 /// The project directory name Claude Code gives the working directory
 /// `cwd`: every character but ASCII letters and digits made `-`. For a
-/// name longer than [`PROJECT_NAME_MAX`], the part every such directory of
+/// name longer than 200 characters, the part every such directory of
 /// `cwd` starts with (Claude Code adds `-` and a hash of its own).
 #[must_use]
 pub fn project_name(cwd: &Path) -> String {
