@@ -312,12 +312,15 @@ fn run_and_kill(mut cmd: Command, jitter: Option<u64>) -> Duration {
     first_file.map_or(Duration::ZERO, |t| t.elapsed())
 }
 
-/// Kills `vault <creating>` at random points after its first file appears,
-/// `rounds` times; after each kill `vault <creating>` again (unless the vault
-/// was complete) must succeed and leave a working vault. Returns how many
-/// kills landed inside the creation window: files in the vault directory,
-/// but no complete vault at the path.
-fn kill_creation(creating: &[&str], rounds: u32, check: impl Fn(&TempVault)) -> u32 {
+/// Kills `vault <creating>` at random points after its first file appears
+/// until `want` kills have landed inside the creation window (files in the
+/// vault directory, but no complete vault at the path), at most
+/// `MAX_ROUNDS` times; after each kill `vault <creating>` again (unless the
+/// vault was complete) must succeed and leave a working vault. Returns how
+/// many kills landed inside (fewer than `want` only after `MAX_ROUNDS`,
+/// which the caller's assertion reports).
+fn kill_creation(creating: &[&str], want: u32, check: impl Fn(&TempVault)) -> u32 {
+    const MAX_ROUNDS: u32 = 150;
     let seed = super::common::seed(&format!("{creating:?} kills"));
     let mut rng = super::common::Rng::new(seed);
     let mut args = creating.to_vec();
@@ -335,7 +338,10 @@ fn kill_creation(creating: &[&str], rounds: u32, check: impl Fn(&TempVault)) -> 
         );
     }
     let mut in_window = 0;
-    for round in 0..rounds {
+    let mut rounds = 0;
+    while in_window < want && rounds < MAX_ROUNDS {
+        let round = rounds;
+        rounds += 1;
         let tv = TempVault::new();
         run_and_kill(tv.cmd_pw(&args), Some(rng.below(span.max(1000))));
         let left = entries(&tv);
@@ -369,7 +375,7 @@ fn kill_creation(creating: &[&str], rounds: u32, check: impl Fn(&TempVault)) -> 
 
 #[test]
 fn vault_init_killed_during_creation_never_blocks_the_next_init() {
-    let landed = kill_creation(&["init"], 25, |tv| {
+    let landed = kill_creation(&["init"], 8, |tv| {
         ok(&mut tv.cmd_pw(&["accounts"]));
     });
     assert!(
@@ -385,7 +391,7 @@ fn vault_migrate_killed_during_creation_never_blocks_the_next_migrate() {
     fs::write(&source, br#"{"OPENAI_API_KEY": "sk-crash-FIXTURE-key"}"#).expect("write");
     chmod(&source, 0o600);
     let from = source.display().to_string();
-    let landed = kill_creation(&["migrate", "--from", &from], 25, |tv| {
+    let landed = kill_creation(&["migrate", "--from", &from], 8, |tv| {
         let out = ok(&mut tv.cmd_pw(&["token"]));
         assert_eq!(stdout(&out).trim(), "sk-crash-FIXTURE-key");
     });
