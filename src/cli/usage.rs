@@ -42,6 +42,9 @@ enum Command {
     Weekly(WeeklyArgs),
     /// Usage per local month.
     Monthly(ReportArgs),
+    /// Usage per billing cycle: a month starting on `--start-day` (the last
+    /// day of a month too short for it).
+    Cycle(CycleArgs),
     /// Usage per session, most expensive first.
     Session(ReportArgs),
     /// Usage per 5-hour billing block (Claude's usage windows), with the
@@ -137,6 +140,16 @@ struct WeeklyArgs {
     /// The first day of a week (monday, sunday, …).
     #[arg(long, short = 'w', value_name = "DAY", default_value = "sunday")]
     start_of_week: Weekday,
+}
+
+#[derive(Debug, clap::Args)]
+struct CycleArgs {
+    #[command(flatten)]
+    report: ReportArgs,
+    /// The day of the month a cycle starts on (1–31).
+    #[arg(long, value_name = "DAY", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=31))]
+    start_day: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -294,6 +307,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         Command::Daily(r) => report(ctx, &mut store, r, Kind::Daily)?,
         Command::Weekly(w) => report(ctx, &mut store, &w.report, Kind::Weekly(w.start_of_week))?,
         Command::Monthly(r) => report(ctx, &mut store, r, Kind::Monthly)?,
+        Command::Cycle(c) => report(ctx, &mut store, &c.report, Kind::Cycle(c.start_day))?,
         Command::Session(r) => report(ctx, &mut store, r, Kind::Session)?,
         Command::Blocks(b) => blocks(ctx, &mut store, b)?,
         Command::Prices(PricesArgs { action }) => prices(ctx, &mut store, action.as_ref())?,
@@ -357,6 +371,7 @@ enum Kind {
     Daily,
     Weekly(Weekday),
     Monthly,
+    Cycle(u32),
     Session,
 }
 
@@ -474,6 +489,9 @@ fn row_json(row: &Row, kind: Kind, by: &[By], shape: Shape) -> Value {
         Kind::Monthly => {
             map.insert("month".into(), json!(row.key[0]));
         }
+        Kind::Cycle(_) => {
+            map.insert("cycle".into(), json!(row.key[0]));
+        }
         Kind::Session => {
             let id = &row.key[0];
             map.insert("sessionId".into(), json!(id));
@@ -525,6 +543,7 @@ impl Kind {
             Self::Daily => Group::Day,
             Self::Weekly(first) => Group::Week(first),
             Self::Monthly => Group::Month,
+            Self::Cycle(day) => Group::Cycle(day),
             Self::Session => Group::Session,
         }
     }
@@ -535,6 +554,7 @@ impl Kind {
             Self::Daily => ("daily", "date"),
             Self::Weekly(_) => ("weekly", "week"),
             Self::Monthly => ("monthly", "month"),
+            Self::Cycle(_) => ("cycles", "cycle"),
             Self::Session => ("sessions", "sessionId"),
         }
     }
@@ -619,6 +639,7 @@ fn report(ctx: &Ctx, store: &mut Store, args: &ReportArgs, kind: Kind) -> Result
             Kind::Daily => "Date",
             Kind::Weekly(_) => "Week",
             Kind::Monthly => "Month",
+            Kind::Cycle(_) => "Cycle",
             Kind::Session => "Session",
         };
         let mut header = vec![first.to_owned()];

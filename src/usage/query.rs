@@ -121,6 +121,10 @@ pub enum Group {
     Week(Weekday),
     /// Local calendar month, `YYYY-MM`.
     Month,
+    /// Billing cycle starting on this day of each month (1–31; in a month
+    /// too short for it, on the month's last day), keyed by the date of its
+    /// first day.
+    Cycle(u32),
     /// The agent's session id.
     Session,
     /// Provider name.
@@ -159,6 +163,7 @@ impl Group {
                 let date = zone.date(e.at);
                 format!("{:04}-{:02}", date.year(), date.month())
             }
+            Self::Cycle(day) => cycle_start(zone.date(e.at), day).to_string(),
             Self::Session => or_dash(&e.session),
             Self::Provider => e.provider.as_str().to_owned(),
             Self::Account => or_dash(&e.account),
@@ -168,6 +173,23 @@ impl Group {
             Self::Project => or_dash(&e.project),
             Self::Source => e.source.as_str().to_owned(),
         }
+    }
+}
+
+/// The first day of the billing cycle, starting on `day` of each month,
+/// that `date` falls in.
+fn cycle_start(date: NaiveDate, day: u32) -> NaiveDate {
+    // `day` in `date`'s month, or that month's last day.
+    let in_month = |first: NaiveDate| {
+        let last = (first + chrono::Months::new(1)).pred_opt().unwrap_or(first);
+        first.with_day(day.clamp(1, last.day())).unwrap_or(last)
+    };
+    let first = date.with_day(1).expect("every month has a first day");
+    let this = in_month(first);
+    if date >= this {
+        this
+    } else {
+        in_month(first - chrono::Months::new(1))
     }
 }
 
@@ -385,6 +407,26 @@ mod tests {
             havana.start_of("2025-03-09".parse().unwrap()),
             "2025-03-09T05:00:00Z".parse::<DateTime<Utc>>().unwrap()
         );
+    }
+
+    #[test]
+    fn billing_cycles_start_on_the_chosen_day_or_the_last_day_of_a_shorter_month() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        for (date, day, start) in [
+            ("2025-06-15", 15, "2025-06-15"),
+            ("2025-06-14", 15, "2025-05-15"),
+            ("2025-01-10", 15, "2024-12-15"),
+            ("2025-06-01", 1, "2025-06-01"),
+            ("2025-06-30", 1, "2025-06-01"),
+            // February has no 31st: its cycle starts on the 28th (29th).
+            ("2025-02-28", 31, "2025-02-28"),
+            ("2025-03-30", 31, "2025-02-28"),
+            ("2025-03-31", 31, "2025-03-31"),
+            ("2024-03-01", 31, "2024-02-29"),
+            ("2025-04-30", 31, "2025-04-30"),
+        ] {
+            assert_eq!(cycle_start(d(date), day), d(start), "{date}, day {day}");
+        }
     }
 
     #[test]

@@ -411,33 +411,51 @@ fn the_library_query_and_the_cli_give_the_same_numbers_for_each_grouping() {
         logs.path().to_str().unwrap(),
     ]));
     let tz = "Asia/Kolkata";
-    for (report, rows, key, group) in [
-        ("daily", "daily", "date", Group::Day),
+    /// CLI arguments, rows array, row key fields, library grouping.
+    type Case<'a> = (&'a [&'a str], &'a str, &'a [&'a str], Vec<Group>);
+    let cases: [Case<'_>; 6] = [
+        (&["daily"], "daily", &["date"], vec![Group::Day]),
         (
+            &["weekly"],
             "weekly",
-            "weekly",
-            "week",
-            Group::Week(chrono::Weekday::Sun),
+            &["week"],
+            vec![Group::Week(chrono::Weekday::Sun)],
         ),
-        ("monthly", "monthly", "month", Group::Month),
-        ("session", "sessions", "sessionId", Group::Session),
-    ] {
-        let cli: Value = serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&[
-            "--json",
-            "usage",
-            report,
-            "--timezone",
-            tz,
-        ]))))
-        .unwrap();
-        let mut cli: Vec<(String, u64, u64)> = cli[rows]
+        (&["monthly"], "monthly", &["month"], vec![Group::Month]),
+        (
+            &["cycle", "--start-day", "2"],
+            "cycles",
+            &["cycle"],
+            vec![Group::Cycle(2)],
+        ),
+        (
+            &["session"],
+            "sessions",
+            &["sessionId"],
+            vec![Group::Session],
+        ),
+        (
+            &["daily", "--by", "model"],
+            "daily",
+            &["date", "model"],
+            vec![Group::Day, Group::Model],
+        ),
+    ];
+    for (args, rows, keys, group_by) in cases {
+        let mut cmd = vec!["--json", "usage"];
+        cmd.extend(args);
+        cmd.extend(["--timezone", tz]);
+        let cli: Value = serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&cmd)))).unwrap();
+        let mut cli: Vec<(Vec<String>, u64, u64)> = cli[rows]
             .as_array()
             .unwrap()
             .iter()
             .map(|r| {
                 let cost = (r["totalCost"].as_f64().unwrap() * 1e12).round() as u64;
                 (
-                    r[key].as_str().unwrap().to_owned(),
+                    keys.iter()
+                        .map(|k| r[*k].as_str().unwrap().to_owned())
+                        .collect(),
                     r["totalTokens"].as_u64().unwrap(),
                     cost,
                 )
@@ -447,19 +465,55 @@ fn the_library_query_and_the_cli_give_the_same_numbers_for_each_grouping() {
         let mut store = tv.open_passphrase();
         let query = Query {
             zone: Zone::named(tz).unwrap(),
-            group_by: vec![group],
+            group_by,
             ..Query::default()
         };
-        let lib: Vec<(String, u64, u64)> = query
+        let lib: Vec<(Vec<String>, u64, u64)> = query
             .run(&mut store)
             .unwrap()
             .rows
             .iter()
-            .map(|r| (r.key[0].clone(), r.tokens.total(), r.cost_pico))
+            .map(|r| (r.key.clone(), r.tokens.total(), r.cost_pico))
             .collect();
-        assert!(lib.len() > 1, "{report}");
-        assert_eq!(cli, lib, "{report}");
+        assert!(lib.len() > 1, "{args:?}");
+        assert_eq!(cli, lib, "{args:?}");
     }
+
+    // 5-hour blocks: the library's `blocks` over the query's events.
+    let cli: Value =
+        serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&["--json", "usage", "blocks"])))).unwrap();
+    let cli: Vec<(String, u64, u64)> = cli["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["isGap"] == false)
+        .map(|b| {
+            (
+                b["startTime"].as_str().unwrap().to_owned(),
+                b["totalTokens"].as_u64().unwrap(),
+                (b["costUSD"].as_f64().unwrap() * 1e12).round() as u64,
+            )
+        })
+        .collect();
+    let mut store = tv.open_passphrase();
+    let events = Query::default().events(&mut store).unwrap();
+    let lib: Vec<(String, u64, u64)> = authvault::usage::blocks::blocks(
+        &events,
+        authvault::usage::blocks::FIVE_HOURS,
+        chrono::Utc::now(),
+    )
+    .iter()
+    .filter(|b| !b.is_gap)
+    .map(|b| {
+        (
+            b.start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            b.sums.tokens.total(),
+            b.sums.cost_pico,
+        )
+    })
+    .collect();
+    assert!(lib.len() > 1);
+    assert_eq!(cli, lib, "blocks");
 }
 
 /// Codex rollouts: several sessions across midnight (and from October into
