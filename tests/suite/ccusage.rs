@@ -323,8 +323,9 @@ fn later_responses(root: &Path) {
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
 }
 
-#[test]
-fn weekly_reports_equal_ccusage_20_0_24_for_either_first_day() {
+/// The generated history and its later responses, imported into a new
+/// vault: (the logs, the vault).
+fn imported_history() -> (tempfile::TempDir, TempVault) {
     let logs = tempfile::tempdir().unwrap();
     generate(logs.path());
     later_responses(logs.path());
@@ -336,6 +337,12 @@ fn weekly_reports_equal_ccusage_20_0_24_for_either_first_day() {
         "claude-code",
         logs.path().to_str().unwrap(),
     ]));
+    (logs, tv)
+}
+
+#[test]
+fn weekly_reports_equal_ccusage_20_0_24_for_either_first_day() {
+    let (logs, tv) = imported_history();
     for tz in ["Asia/Kolkata", "America/New_York"] {
         // The generated history runs from Sunday 2025-06-29 15:00 UTC into
         // the next days, then the later responses a week on.
@@ -358,17 +365,7 @@ fn weekly_reports_equal_ccusage_20_0_24_for_either_first_day() {
 
 #[test]
 fn blocks_equal_ccusage_20_0_24_gaps_included() {
-    let logs = tempfile::tempdir().unwrap();
-    generate(logs.path());
-    later_responses(logs.path());
-    let tv = TempVault::new();
-    drop(tv.init_passphrase());
-    ok(&mut tv.cmd_pw(&[
-        "usage",
-        "import",
-        "claude-code",
-        logs.path().to_str().unwrap(),
-    ]));
+    let (logs, tv) = imported_history();
     let ours: Value =
         serde_json::from_str(&stdout(&ok(&mut tv.cmd_pw(&["--json", "usage", "blocks"])))).unwrap();
     let theirs = run_ccusage(logs.path(), "blocks", "UTC");
@@ -399,17 +396,7 @@ fn blocks_equal_ccusage_20_0_24_gaps_included() {
 #[test]
 fn the_library_query_and_the_cli_give_the_same_numbers_for_each_grouping() {
     use authvault::usage::query::{Group, Query, Zone};
-    let logs = tempfile::tempdir().unwrap();
-    generate(logs.path());
-    later_responses(logs.path());
-    let tv = TempVault::new();
-    drop(tv.init_passphrase());
-    ok(&mut tv.cmd_pw(&[
-        "usage",
-        "import",
-        "claude-code",
-        logs.path().to_str().unwrap(),
-    ]));
+    let (_logs, tv) = imported_history();
     let tz = "Asia/Kolkata";
     /// CLI arguments, rows array, row key fields, library grouping.
     type Case<'a> = (&'a [&'a str], &'a str, &'a [&'a str], Vec<Group>);
