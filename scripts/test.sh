@@ -13,7 +13,8 @@
 #      real-client tests install Codex and Claude Code from npm and run them
 #      without network), bsdutils when there is no `script` (the usage
 #      import's progress line is tested on a pseudo-terminal);
-#   2. starts a private D-Bus session (dbus-run-session) with its own
+#   2. starts a private D-Bus session (dbus-run-session, scripts/session-bus.conf:
+#      no service activation, so a daemon that dies is not replaced) with its own
 #      XDG_RUNTIME_DIR and an unlocked gnome-keyring (secrets component only)
 #      whose keyrings live in a throw-away directory, so every run starts with
 #      an empty, unlocked default ("login") collection and never touches the
@@ -138,11 +139,12 @@ start_keyring() {
     # --unlock reads the password on stdin and creates/unlocks the "login"
     # keyring, the default collection. XDG_DATA_HOME only for the daemon: its
     # keyrings go to the throw-away dir, never ~/.local/share/keyrings.
-    out=$(printf '%s' "$KEYRING_PASSWORD" |
-        XDG_DATA_HOME="$session_dir/data" gnome-keyring-daemon --unlock --components=secrets \
-            2>"$session_dir/daemon.log") ||
-        { cat "$session_dir/daemon.log" >&2 || true; die "gnome-keyring-daemon failed to start"; }
-    eval "$out"
+    # --foreground keeps the daemon our child: its pid is known and whatever
+    # it prints (a GLib assertion before an abort) lands in daemon.log.
+    printf '%s' "$KEYRING_PASSWORD" |
+        XDG_DATA_HOME="$session_dir/data" gnome-keyring-daemon --foreground --unlock \
+            --components=secrets >"$session_dir/daemon.log" 2>&1 &
+    daemon_pid=$!
     # The daemon claims the name a few ms later. Wait (NameHasOwner does not
     # activate anything): a client calling earlier makes D-Bus autostart a
     # second, locked daemon.
@@ -154,10 +156,23 @@ start_keyring() {
         cat "$session_dir/daemon.log" >&2 || true
         die "gnome-keyring-daemon did not claim org.freedesktop.secrets within ${DAEMON_WAIT_SECS} s; the keyring tests cannot run (not skipping)"
     fi
-    daemon_pid=$(bus --dest=org.freedesktop.DBus / org.freedesktop.DBus.GetConnectionUnixProcessID \
+    local owner
+    owner=$(bus --dest=org.freedesktop.DBus / org.freedesktop.DBus.GetConnectionUnixProcessID \
         string:org.freedesktop.secrets | awk '{print $2}')
-    [[ "$daemon_pid" =~ ^[0-9]+$ ]] || die "cannot find the pid of the Secret Service daemon"
+    [[ "$owner" == "$daemon_pid" ]] ||
+        die "org.freedesktop.secrets is owned by pid $owner, not by our daemon (pid $daemon_pid)"
     log "gnome-keyring-daemon (pid $daemon_pid) ready in $(($(now_ms) - t0)) ms"
+}
+
+# A daemon that died during the run explains every keyring failure after it:
+# say so, with its last words, and fail the run.
+check_daemon_lived() {
+    kill -0 "$daemon_pid" 2>/dev/null && return 0
+    local status=0
+    wait "$daemon_pid" || status=$?
+    log "ERROR: gnome-keyring-daemon (pid $daemon_pid) died during the run (exit status $status); its log:"
+    tail -n 40 "$session_dir/daemon.log" >&2 || true
+    return 1
 }
 
 count_items() { # COLLECTION
@@ -242,6 +257,7 @@ inner() { # MODE [CMD...]
         "$@"
     fi
     rc=$?
+    check_daemon_lived || [[ $rc -ne 0 ]] || rc=1
     set -e
     exit "$rc"
 }
@@ -274,7 +290,8 @@ main() {
     [[ $mode == session ]] || ensure_toolchain
     # dbus-run-session starts a private bus, runs us inside it, tears it down
     # and exits with our status.
-    exec dbus-run-session -- bash "$script_path" __inner "$mode" "$@"
+    exec dbus-run-session --config-file="$repo_root/scripts/session-bus.conf" -- \
+        bash "$script_path" __inner "$mode" "$@"
 }
 
 main "$@"

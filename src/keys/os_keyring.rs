@@ -182,12 +182,64 @@ fn entry(user: &str) -> Result<Entry, KeyringError> {
 /// On timeout the thread is abandoned (detached): it finishes or stays blocked
 /// on its own, and whatever it eventually returns is dropped (zeroized for a
 /// loaded key).
+///
+/// The call holds [`conversation_lock`] while it talks to the Secret Service.
 fn run<T, F>(what: &'static str, vault_id: &str, op: F) -> Result<T, KeyringError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, KeyringError> + Send + 'static,
 {
-    run_within(KEYRING_TIMEOUT, what, vault_id, op)
+    run_within(KEYRING_TIMEOUT, what, vault_id, move || {
+        let _turn = conversation_lock();
+        op()
+    })
+}
+
+/// Name of the lock file in `$XDG_RUNTIME_DIR` that takes authvault
+/// processes through the Secret Service one at a time.
+pub const CONVERSATION_LOCK: &str = "authvault-secret-service.lock";
+
+/// Waits for this login session's turn to talk to the Secret Service: an
+/// exclusive `flock` on [`CONVERSATION_LOCK`] in `$XDG_RUNTIME_DIR`, released
+/// when the returned file is dropped.
+///
+/// gnome-keyring admits a new D-Bus client in an idle callback that a burst
+/// of new clients can outrun; a request handled before its client is
+/// admitted aborts the daemon, and the one D-Bus starts in its place has the
+/// login keyring locked (upstream gnome-keyring #190/#196, seen in 42 and
+/// 50). Many `vault` processes starting at once (an agent fleet asking for
+/// tokens) are exactly such a burst, so they queue here instead. The wait
+/// counts against the caller's [`KEYRING_TIMEOUT`].
+///
+/// Best effort: without `$XDG_RUNTIME_DIR`, or when the file cannot be opened
+/// or locked, the call goes ahead unserialized.
+fn conversation_lock() -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    // `$XDG_RUNTIME_DIR`, private to the user by the XDG spec, shared by
+    // every process of the login session, as the session bus is.
+    let path = dirs::runtime_dir()?.join(CONVERSATION_LOCK);
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
+        .open(&path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) => {
+            tracing::debug!(error = %e, "no Secret Service lock file; going ahead unserialized");
+            return None;
+        }
+    };
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
+        Ok(()) => Some(file),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot lock the Secret Service lock file; going ahead unserialized");
+            None
+        }
+    }
 }
 
 /// [`run`] with an explicit timeout.

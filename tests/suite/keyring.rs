@@ -81,6 +81,90 @@ fn init_stores_one_small_keyring_entry_and_token_needs_no_passphrase() {
     );
 }
 
+/// Many `vault` processes starting at once must not reach gnome-keyring as a
+/// burst of new clients (it can abort on one; see `os_keyring`): each waits
+/// for the session's Secret Service lock. The test holds the lock, sees the
+/// vault process blocked on it in `/proc/locks`, releases it, and the token
+/// comes.
+#[test]
+fn a_vault_process_waits_its_turn_to_talk_to_the_secret_service() {
+    use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt as _;
+
+    let _lock = keyring_lock();
+    let tv = TempVault::new();
+    ok(&mut tv.cmd(&["init"]));
+    let out = with_stdin(
+        &mut tv.cmd(&[
+            "login",
+            "openai",
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            "k",
+        ]),
+        b"sk-turn-test",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let path = dirs::runtime_dir()
+        .expect("scripts/test.sh gives the session an XDG_RUNTIME_DIR")
+        .join(authvault::keys::os_keyring::CONVERSATION_LOCK);
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .expect("open the lock file");
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).expect("take the lock");
+    let inode = format!(":{} ", held.metadata().expect("stat").ino());
+
+    let mut child = tv
+        .cmd(&["token", "--account", "k"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vault token");
+    let waiter = format!(" {} ", child.id());
+    let mut blocked = false;
+    for _ in 0..4000 {
+        let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks");
+        if locks
+            .lines()
+            .any(|l| l.contains("-> FLOCK") && l.contains(&waiter) && l.contains(&inode))
+        {
+            blocked = true;
+            break;
+        }
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "vault token finished while another process held the Secret Service lock"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        blocked,
+        "vault token never queued for the Secret Service lock"
+    );
+    assert!(child.try_wait().expect("try_wait").is_none());
+
+    drop(held);
+    let status = wait_or_kill(&mut child, Duration::from_secs(30)).expect("vault token exits");
+    let mut token = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut token)
+        .expect("read stdout");
+    assert!(
+        status.success(),
+        "vault token failed after the lock was released"
+    );
+    assert_eq!(token, "sk-turn-test\n");
+}
+
 #[test]
 fn without_a_session_bus_init_fails_fast_naming_the_passphrase_option_and_writes_nothing() {
     let tv = TempVault::new();
