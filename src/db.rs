@@ -6,6 +6,7 @@
 
 mod create;
 mod modes;
+pub mod sql;
 
 use std::fs;
 use std::path::{Path, PathBuf};
