@@ -6,6 +6,7 @@
 
 mod create;
 mod modes;
+pub mod pg;
 pub mod sql;
 
 use std::fs;
