@@ -14,7 +14,7 @@
 # an inherited pipe: a caller capturing the URL does not wait for the server.
 set -euo pipefail
 
-PGBIN=${AUTHVAULT_TEST_PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+PGBIN=${AUTHVAULT_TEST_PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)}
 [[ -x "$PGBIN/initdb" ]] || {
     echo "pg-cluster.sh: PostgreSQL binaries not found (apt-get install postgresql)" >&2
     exit 1

@@ -360,3 +360,69 @@ fn a_scram_password_never_appears_in_errors_debug_or_display() {
     }
     db.admin.batch(&format!("DROP ROLE {role}")).unwrap();
 }
+
+/// A cluster of this test's own, started and removed by `scripts/pg-cluster.sh`.
+struct OwnCluster {
+    dir: tempfile::TempDir,
+}
+
+impl OwnCluster {
+    fn script(&self, command: &str) -> std::process::Output {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-cluster.sh");
+        std::process::Command::new(script)
+            .args([command, &self.dir.path().to_string_lossy()])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run scripts/pg-cluster.sh")
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "postgres://postgres@localhost/postgres?host={}",
+            self.dir.path().display()
+        )
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = self.script("stop");
+    }
+}
+
+#[test]
+fn a_patient_connection_waits_for_a_server_that_is_still_starting() {
+    let _ = cluster_url(); // the binaries come from the harness too
+    let cluster = OwnCluster {
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let url = DatabaseUrl::parse(&cluster.url()).unwrap();
+
+    // No server yet: one attempt fails, a patient one gives up at its budget.
+    for err in [
+        PgConn::connect(&url).err(),
+        PgConn::connect_retrying(&url, std::time::Duration::from_millis(300)).err(),
+    ] {
+        let err = err.expect("connected to a server that does not exist");
+        assert!(err.is_connection_lost(), "{err:?}");
+    }
+
+    // The server comes up while a patient attempt is waiting for it.
+    let starting = std::thread::scope(|scope| {
+        let start = scope.spawn(|| cluster.script("start"));
+        let conn = PgConn::connect_retrying(&url, authvault::db::pg::RETRY_BUDGET);
+        (conn, start.join().unwrap())
+    });
+    let (conn, started) = starting;
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let conn = conn.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        String::from_utf8_lossy(&started.stdout).trim(),
+        cluster.url()
+    );
+    assert_eq!(conn.query("SELECT 1", &[]).unwrap(), [vec![Value::I64(1)]]);
+}
