@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgQueryResult, PgRow};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Column, Connection, PgConnection, Postgres, Row, TypeInfo, ValueRef};
 
@@ -55,6 +55,12 @@ enum Op {
 enum Reply {
     Affected(u64),
     Rows(Vec<Vec<Value>>),
+}
+
+/// What the driver answered, before the rows are converted.
+enum Fetched {
+    Affected(u64),
+    Rows(Vec<PgRow>),
 }
 
 /// An owned [`Arg`], to cross to the worker thread. No `Debug`: text and
@@ -270,37 +276,36 @@ impl Session {
                 reason: "an earlier statement found the connection gone".into(),
             });
         }
-        let result = match op {
+        let affected = |done: PgQueryResult| Fetched::Affected(done.rows_affected());
+        let fetched = match op {
             Op::Batch => sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
                 .execute(&mut self.conn)
                 .await
-                .map(|done| Reply::Affected(done.rows_affected())),
-            Op::Execute | Op::Query => {
-                let query = self.bound(sql, args)?;
-                if matches!(op, Op::Execute) {
-                    query
-                        .execute(&mut self.conn)
-                        .await
-                        .map(|done| Reply::Affected(done.rows_affected()))
-                } else {
-                    match query.fetch_all(&mut self.conn).await {
-                        Ok(rows) => {
-                            return rows
-                                .iter()
-                                .map(values)
-                                .collect::<Result<_, _>>()
-                                .map(Reply::Rows);
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-            }
+                .map(affected),
+            Op::Execute => self
+                .bound(sql, args)?
+                .execute(&mut self.conn)
+                .await
+                .map(affected),
+            Op::Query => self
+                .bound(sql, args)?
+                .fetch_all(&mut self.conn)
+                .await
+                .map(Fetched::Rows),
         };
-        result.map_err(|e| {
-            let err = error::classify(e, placeholders::commits(sql));
-            self.lost |= err.is_connection_lost();
-            err
-        })
+        match fetched {
+            Ok(Fetched::Affected(n)) => Ok(Reply::Affected(n)),
+            Ok(Fetched::Rows(rows)) => rows
+                .iter()
+                .map(values)
+                .collect::<Result<_, _>>()
+                .map(Reply::Rows),
+            Err(e) => {
+                let err = error::classify(e, placeholders::commits(sql));
+                self.lost |= err.is_connection_lost();
+                Err(err)
+            }
+        }
     }
 
     /// The statement for `sql` (rewritten once per text) with `args` bound.
