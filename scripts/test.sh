@@ -8,7 +8,8 @@
 # What it does:
 #   1. installs what is missing (Debian/apt; root or sudo): dbus (dbus-run-session,
 #      dbus-send), gnome-keyring, libsecret-tools (secret-tool), tmux (the
-#      dashboard tests drive `vault dashboard` in a real terminal); nodejs and npm
+#      dashboard tests drive `vault dashboard` in a real terminal), postgresql
+#      (initdb, pg_ctl, psql, pg_dump for the PostgreSQL tests); nodejs and npm
 #      when there is no `npm`, util-linux when there is no `unshare` (the
 #      real-client tests install Codex and Claude Code from npm and run them
 #      without network), bsdutils when there is no `script` (the usage
@@ -21,18 +22,24 @@
 #      user's real keyring;
 #   3. checks for real that the default collection exists, is unlocked, and
 #      that an item can be stored, read and deleted without a prompt;
-#   4. runs, in order: cargo fmt --check, cargo clippy --all-targets -D warnings,
+#   4. starts a private PostgreSQL cluster (scripts/pg-cluster.sh: a throw-away
+#      directory, Unix socket only, no TCP listener), checks that it answers,
+#      and exports its superuser URL as AUTHVAULT_TEST_PG_URL and the directory
+#      of its binaries as AUTHVAULT_TEST_PGBIN; the cluster is stopped and
+#      removed when the script exits;
+#   5. runs, in order: cargo fmt --check, cargo clippy --all-targets -D warnings,
 #      cargo doc (RUSTDOCFLAGS=-Dwarnings), cargo test --all-targets,
 #      cargo test --doc; all steps run, the exit status is the first failure's.
-# Inside the session AUTHVAULT_TEST_KEYRING=1 is exported, so keyring tests can
-# assert they run against the real daemon. If the daemon cannot be started the
-# script fails; it never skips.
+# Steps 2-4 happen in both modes. Inside the session AUTHVAULT_TEST_KEYRING=1 is
+# exported, so keyring tests can assert they run against the real daemon. If the
+# daemon or the PostgreSQL cluster cannot be started the script fails; it never
+# skips.
 set -euo pipefail
 
 readonly KEYRING_PASSWORD="authvault-test-keyring" # throw-away keyring, not a secret
 readonly DAEMON_WAIT_SECS=10
-readonly PACKAGES=(dbus gnome-keyring libsecret-tools tmux)
-readonly COMMANDS=(dbus-run-session dbus-send gnome-keyring-daemon secret-tool tmux)
+readonly PACKAGES=(dbus gnome-keyring libsecret-tools tmux postgresql)
+readonly COMMANDS=(dbus-run-session dbus-send gnome-keyring-daemon secret-tool tmux psql pg_dump)
 
 script_path=$(readlink -f "${BASH_SOURCE[0]}")
 repo_root=$(cd "$(dirname "$script_path")/.." && pwd)
@@ -100,6 +107,7 @@ ensure_toolchain() {
 # ------------------------------------------------------- inside the session --
 session_dir=""
 daemon_pid=""
+pg_dir=""
 
 bus() { dbus-send --session --print-reply=literal "$@"; }
 name_has_owner() {
@@ -120,6 +128,7 @@ cleanup_session() {
         kill -9 "$daemon_pid" 2>/dev/null || true
     fi
     [[ -z "$session_dir" ]] || rm -rf "$session_dir"
+    [[ -z "$pg_dir" ]] || scripts/pg-cluster.sh stop "$pg_dir" || true
 }
 
 start_keyring() {
@@ -209,6 +218,20 @@ verify_keyring() {
     log "default collection $alias: unlocked, empty, store/read/delete OK"
 }
 
+# The private PostgreSQL cluster every PostgreSQL test creates its databases in.
+start_postgres() {
+    local t0
+    t0=$(now_ms)
+    pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/authvault-pg.XXXXXX")
+    AUTHVAULT_TEST_PG_URL=$(scripts/pg-cluster.sh start "$pg_dir") ||
+        die "the private PostgreSQL did not start; the PostgreSQL tests cannot run (not skipping)"
+    AUTHVAULT_TEST_PGBIN=${AUTHVAULT_TEST_PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+    export AUTHVAULT_TEST_PG_URL AUTHVAULT_TEST_PGBIN
+    [[ $(psql "$AUTHVAULT_TEST_PG_URL" -Atqc 'SELECT 1') == 1 ]] ||
+        die "the private PostgreSQL ($pg_dir) does not answer; its log: $(tail -n 20 "$pg_dir/log")"
+    log "PostgreSQL in $pg_dir ready in $(($(now_ms) - t0)) ms"
+}
+
 first_failure=0
 step() { # NAME CMD...
     local name=$1 rc t0
@@ -250,6 +273,7 @@ inner() { # MODE [CMD...]
     start_keyring
     verify_keyring
     export AUTHVAULT_TEST_KEYRING=1
+    start_postgres
     set +e
     if [[ $mode == suite ]]; then
         run_suite

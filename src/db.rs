@@ -6,6 +6,8 @@
 
 mod create;
 mod modes;
+pub mod pg;
+pub mod sql;
 
 use std::fs;
 use std::path::{Path, PathBuf};
