@@ -182,24 +182,19 @@ fn entry(user: &str) -> Result<Entry, KeyringError> {
 /// On timeout the thread is abandoned (detached): it finishes or stays blocked
 /// on its own, and whatever it eventually returns is dropped (zeroized for a
 /// loaded key).
-///
-/// The call holds [`conversation_lock`] while it talks to the Secret Service.
 fn run<T, F>(what: &'static str, vault_id: &str, op: F) -> Result<T, KeyringError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, KeyringError> + Send + 'static,
 {
-    run_within(KEYRING_TIMEOUT, what, vault_id, move || {
-        let _turn = conversation_lock();
-        op()
-    })
+    run_within(KEYRING_TIMEOUT, what, vault_id, op)
 }
 
-/// Name of the lock file in `$XDG_RUNTIME_DIR` that takes authvault
-/// processes through the Secret Service one at a time.
+/// Name of the lock file in `$XDG_RUNTIME_DIR` on which authvault processes
+/// queue to connect to the Secret Service one at a time.
 pub const CONVERSATION_LOCK: &str = "authvault-secret-service.lock";
 
-/// Waits for this login session's turn to talk to the Secret Service: an
+/// Waits for this login session's turn to connect to the Secret Service: an
 /// exclusive `flock` on [`CONVERSATION_LOCK`] in `$XDG_RUNTIME_DIR`, released
 /// when the returned file is dropped.
 ///
@@ -208,8 +203,10 @@ pub const CONVERSATION_LOCK: &str = "authvault-secret-service.lock";
 /// admitted aborts the daemon, and the one D-Bus starts in its place has the
 /// login keyring locked (upstream gnome-keyring #190/#196, seen in 42 and
 /// 50). Many `vault` processes starting at once (an agent fleet asking for
-/// tokens) are exactly such a burst, so they queue here instead. The wait
-/// counts against the caller's [`KEYRING_TIMEOUT`].
+/// tokens) are exactly such a burst, so each holds the lock from connecting
+/// until its session is open (its first requests); once admitted, a client's
+/// later requests run concurrently with everyone's. The wait counts against
+/// the caller's [`KEYRING_TIMEOUT`].
 ///
 /// Best effort: without `$XDG_RUNTIME_DIR`, or when the file cannot be opened
 /// or locked, the call goes ahead unserialized.
@@ -342,7 +339,7 @@ mod platform {
 
     use keyring_core::CredentialStore;
 
-    use super::{KeyringError, map_error, require_persistent};
+    use super::{KeyringError, conversation_lock, map_error, require_persistent};
 
     /// The store, created once per process on first success.
     static STORE: Mutex<Option<Arc<CredentialStore>>> = Mutex::new(None);
@@ -353,8 +350,12 @@ mod platform {
         if let Some(store) = slot.as_ref() {
             return Ok(Arc::clone(store));
         }
-        let store: Arc<CredentialStore> =
-            zbus_secret_service_keyring_store::Store::new().map_err(map_error)?;
+        let store: Arc<CredentialStore> = {
+            // Connecting opens the Secret Service session: the first
+            // requests of a new client, which must not come in a burst.
+            let _turn = conversation_lock();
+            zbus_secret_service_keyring_store::Store::new().map_err(map_error)?
+        };
         require_persistent(&*store)?;
         *slot = Some(Arc::clone(&store));
         Ok(store)
