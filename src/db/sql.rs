@@ -10,6 +10,7 @@
 //! (backend-specific administration is a method here instead).
 
 use std::fmt;
+use std::ops::ControlFlow;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params_from_iter};
@@ -56,6 +57,10 @@ impl fmt::Debug for Arg<'_> {
 /// One owned column value, as PostgreSQL rows come back. Same redacted
 /// `Debug` as [`Arg`].
 #[derive(Clone, PartialEq, Eq)]
+#[allow(
+    dead_code,
+    reason = "the owned-value path serves a backend that returns owned rows"
+)]
 pub enum Value {
     /// NULL.
     Null,
@@ -82,6 +87,23 @@ impl fmt::Debug for Value {
 }
 
 impl Value {
+    /// The value as an argument (for statements whose conditions are built
+    /// at run time); a boolean binds as 0/1, a NULL as a text-typed NULL.
+    #[must_use]
+    pub fn as_arg(&self) -> Arg<'_> {
+        match self {
+            Self::Null => Arg::Null(Kind::Text),
+            Self::I64(n) => Arg::I64(*n),
+            Self::Bool(b) => Arg::I64(i64::from(*b)),
+            Self::Text(s) => Arg::Text(s),
+            Self::Blob(b) => Arg::Blob(b),
+        }
+    }
+
+    #[allow(
+        dead_code,
+        reason = "the owned-value path serves a backend that returns owned rows"
+    )]
     fn kind_name(&self) -> &'static str {
         match self {
             Self::Null => "NULL",
@@ -133,7 +155,7 @@ macro_rules! int_arg {
         }
     )*};
 }
-int_arg!(i64, i32, u32, u64, usize);
+int_arg!(i64, i32, u8, u16, u32, u64, usize);
 
 impl ToArg for bool {
     const KIND: Kind = Kind::I64;
@@ -205,6 +227,10 @@ pub(crate) use args;
 
 /// A column value's type did not match what the store reads.
 #[derive(Debug, thiserror::Error)]
+#[allow(
+    dead_code,
+    reason = "the owned-value path serves a backend that returns owned rows"
+)]
 #[error("column {index}: expected {expected}, found {found}")]
 pub struct ColumnError {
     /// The column's index in the row.
@@ -226,9 +252,17 @@ pub trait FromColumn: Sized {
     ///
     /// # Errors
     /// A value of another type, NULL for a non-`Option`, an integer out of range.
+    #[allow(
+        dead_code,
+        reason = "the owned-value path serves a backend that returns owned rows"
+    )]
     fn from_value(value: &Value, i: usize) -> Result<Self, ColumnError>;
 }
 
+#[allow(
+    dead_code,
+    reason = "the owned-value path serves a backend that returns owned rows"
+)]
 fn mismatch(value: &Value, index: usize, expected: &'static str) -> ColumnError {
     ColumnError {
         index,
@@ -259,7 +293,7 @@ macro_rules! int_column {
         }
     )*};
 }
-int_column!(i64, i32, u32, u64);
+int_column!(i64, i32, u8, u16, u32, u64);
 
 impl FromColumn for bool {
     fn from_sqlite(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Self> {
@@ -406,16 +440,6 @@ impl Conn {
         }
     }
 
-    /// The format version recorded in the database (SQLite: `PRAGMA user_version`).
-    ///
-    /// # Errors
-    /// Backend errors.
-    pub fn format_version(&self) -> Result<i64> {
-        match self {
-            Self::Sqlite(c) => Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?),
-        }
-    }
-
     /// Sets how much memory the connection may use as a page cache, in KiB
     /// (SQLite: `PRAGMA cache_size = -kib`); for large batches.
     ///
@@ -449,7 +473,8 @@ impl Tx<'_> {
         }
     }
 
-    /// Calls `f` on every row of a query, streaming (no row is kept).
+    /// Calls `f` on the rows of a query in order, streaming (no row is
+    /// kept), until `f` breaks or the rows end. For whole-table walks.
     ///
     /// # Errors
     /// Backend errors, and the first error `f` returns (which ends the walk).
@@ -457,14 +482,16 @@ impl Tx<'_> {
         &self,
         sql: &str,
         args: &[Arg<'_>],
-        mut f: impl FnMut(&Row<'_>) -> Result<()>,
+        mut f: impl FnMut(&Row<'_>) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         match self {
             Self::Sqlite(t) => {
                 let mut stmt = t.prepare_cached(sql)?;
                 let mut rows = stmt.query(params_from_iter(args))?;
                 while let Some(r) = rows.next()? {
-                    f(&Row::Sqlite(r))?;
+                    if f(&Row::Sqlite(r))?.is_break() {
+                        break;
+                    }
                 }
                 Ok(())
             }
@@ -521,7 +548,7 @@ impl Tx<'_> {
         let mut out = Vec::new();
         self.for_each_row(sql, args, |r| {
             out.push(f(r)?);
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         })?;
         Ok(out)
     }
@@ -533,6 +560,17 @@ impl Tx<'_> {
     pub fn format_version(&self) -> Result<i64> {
         match self {
             Self::Sqlite(t) => Ok(t.pragma_query_value(None, "user_version", |r| r.get(0))?),
+        }
+    }
+
+    /// Undoes the transaction's changes (as dropping it does, but reporting
+    /// an error).
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn rollback(self) -> Result<()> {
+        match self {
+            Self::Sqlite(t) => Ok(t.rollback()?),
         }
     }
 
