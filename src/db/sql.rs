@@ -703,6 +703,74 @@ mod tests {
         assert_eq!(shown, "[Text(len 13), Blob(len 6), I64, Bool, Null]");
     }
 
+    /// The string literals of the store's code (comments and doc comments
+    /// skipped), after checking that the code calls no rusqlite pragma method.
+    fn store_literals() -> Vec<(String, String)> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store"),
+            &mut files,
+        );
+        assert!(files.len() > 10, "store sources found: {files:?}");
+        let mut out = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(!code.contains("pragma_"), "{name} calls a pragma method");
+            let mut rest = code.as_str();
+            while let Some(start) = rest.find('"') {
+                let body = &rest[start + 1..];
+                let mut end = 0;
+                let bytes = body.as_bytes();
+                while end < bytes.len() && bytes[end] != b'"' {
+                    end += if bytes[end] == b'\\' { 2 } else { 1 };
+                }
+                out.push((name.clone(), body[..end.min(body.len())].to_owned()));
+                rest = &body[(end + 1).min(body.len())..];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn store_statements_use_numbered_placeholders_and_never_pragma() {
+        let literals = store_literals();
+        let sql = ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WHERE "];
+        let mut statements = 0;
+        for (file, lit) in &literals {
+            let upper = lit.to_uppercase();
+            assert!(!upper.contains("PRAGMA"), "{file}: {lit}");
+            if !sql.iter().any(|k| lit.contains(k)) {
+                continue;
+            }
+            statements += 1;
+            let bytes = lit.as_bytes();
+            for (i, _) in lit.match_indices('?') {
+                let next = bytes.get(i + 1).copied().unwrap_or(b' ');
+                assert!(
+                    next.is_ascii_digit() || next == b'N',
+                    "{file}: a bare `?` in {lit}"
+                );
+            }
+        }
+        assert!(statements > 100, "only {statements} statements found");
+    }
+
     #[test]
     fn sqlite_binds_and_reads_through_the_neutral_layer() {
         let mut conn = Conn::Sqlite(Connection::open_in_memory().unwrap());

@@ -14,7 +14,7 @@ use crate::model::CredentialKind;
 pub(super) const SELECT_ACCOUNT: &str =
     "SELECT a.id, a.provider, a.label, a.kind, a.email, a.provider_account_id, a.plan,
         a.rate_limit_tier, a.priority, a.enabled, a.needs_login, a.created_at, a.updated_at,
-        (SELECT group_concat(kind, ' ') FROM credentials c WHERE c.account_id = a.id),
+        (SELECT string_agg(kind, ' ') FROM credentials c WHERE c.account_id = a.id),
         (SELECT expires_at FROM credentials c WHERE c.account_id = a.id AND c.kind = 'oauth'),
         a.row_mac,
         (SELECT id FROM credentials c WHERE c.account_id = a.id AND c.kind = 'oauth')

@@ -261,7 +261,8 @@ impl Store {
     /// SQLite errors.
     pub fn audit_entries(&self, limit: Option<u64>) -> Result<Vec<AuditEntry>> {
         during("reading the audit log", || {
-            let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+            // No limit is the largest one: a negative LIMIT is not portable.
+            let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
             let mut entries = self.conn.read_tx()?.query_map(
                 &format!("{SELECT_ENTRY} ORDER BY seq DESC LIMIT ?1"),
                 args![limit],

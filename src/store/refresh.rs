@@ -376,7 +376,7 @@ impl Store {
                 "SELECT account_id, snapshot FROM (
                      SELECT account_id, snapshot, row_number() OVER (
                          PARTITION BY account_id ORDER BY fetched_at DESC, id DESC) AS newest
-                     FROM subscription_snapshots)
+                     FROM subscription_snapshots) AS latest
                  WHERE newest = 1",
                 &[],
                 |r| {

@@ -250,7 +250,7 @@ impl Store {
             tx.for_each_row(
                 "SELECT a.label, max(h.at), max(h.id) FROM selection_history h
                  JOIN accounts a ON a.id = h.account_id
-                 WHERE h.session_id IS NOT NULL GROUP BY a.id",
+                 WHERE h.session_id IS NOT NULL GROUP BY a.id, a.label",
                 &[],
                 |r| {
                     let at: String = r.get(1)?;

@@ -192,7 +192,7 @@ pub(super) fn measure(
     // only SQLite would coerce a text to compare it.
     let (used, oldest): (i64, Option<String>) = conn.query_row(
         &format!(
-            "SELECT COALESCE(SUM({sum}), 0), MIN({time_col}) FROM quota_reservations
+            "SELECT CAST(COALESCE(SUM({sum}), 0) AS BIGINT), MIN({time_col}) FROM quota_reservations
              WHERE {col} = ?1 {state} AND {time_col} >= ?2"
         ),
         &[b.key.as_arg(), Arg::Text(&start)],
@@ -202,7 +202,7 @@ pub(super) fn measure(
         let now = time::encode(now);
         conn.query_row(
             &format!(
-                "SELECT COALESCE(SUM(tokens), 0) FROM quota_reservations
+                "SELECT CAST(COALESCE(SUM(tokens), 0) AS BIGINT) FROM quota_reservations
                  WHERE {col} = ?1 AND state = 'open' AND expires_at > ?2"
             ),
             &[b.key.as_arg(), Arg::Text(&now)],

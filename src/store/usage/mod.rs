@@ -131,8 +131,8 @@ fn project_id(tx: &Tx<'_>, keys: &Keys, project: &str) -> Result<i64> {
         return Ok(id);
     }
     let id: i64 = tx.query_row(
-        "INSERT INTO usage_projects (fingerprint, path) VALUES (?1, X'') RETURNING id",
-        args![fingerprint],
+        "INSERT INTO usage_projects (fingerprint, path) VALUES (?1, ?2) RETURNING id",
+        args![fingerprint, [0u8; 0]],
         |r| r.get(0),
     )?;
     tx.execute(
@@ -326,17 +326,22 @@ impl<'t> EventWriter<'t> {
     fn add_hours(&mut self) -> Result<()> {
         for (k, n) in self.hours.drain() {
             self.tx.execute(
-                "INSERT INTO usage_hourly VALUES
-                    (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                 ON CONFLICT DO UPDATE SET
-                    events = events + excluded.events,
-                    input_tokens = input_tokens + excluded.input_tokens,
-                    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-                    cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens,
-                    cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens,
-                    output_tokens = output_tokens + excluded.output_tokens,
-                    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-                    cost_pusd = cost_pusd + excluded.cost_pusd",
+                "INSERT INTO usage_hourly (hour, provider, account_id, model, source, agent,
+                    task_type, events, input_tokens, cache_read_tokens, cache_write_5m_tokens,
+                    cache_write_1h_tokens, output_tokens, reasoning_tokens, cost_pusd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 ON CONFLICT (hour, provider, account_id, model, source, agent, task_type)
+                 DO UPDATE SET
+                    events = usage_hourly.events + excluded.events,
+                    input_tokens = usage_hourly.input_tokens + excluded.input_tokens,
+                    cache_read_tokens = usage_hourly.cache_read_tokens + excluded.cache_read_tokens,
+                    cache_write_5m_tokens =
+                        usage_hourly.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
+                    cache_write_1h_tokens =
+                        usage_hourly.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+                    output_tokens = usage_hourly.output_tokens + excluded.output_tokens,
+                    reasoning_tokens = usage_hourly.reasoning_tokens + excluded.reasoning_tokens,
+                    cost_pusd = usage_hourly.cost_pusd + excluded.cost_pusd",
                 args![
                     k.hour,
                     k.provider.as_str(),
@@ -571,7 +576,7 @@ impl Store {
                     "SELECT id, source, model, input_tokens, cache_read_tokens,
                             cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
                             reasoning_tokens, cost_pusd, price_version
-                     FROM usage_events WHERE price_version IS NOT ?1",
+                     FROM usage_events WHERE price_version IS DISTINCT FROM ?1",
                     args![GIVEN_COST],
                     |r| {
                         seen += 1;

@@ -87,44 +87,45 @@ fn conditions(
     time_col: &str,
     time_of: fn(DateTime<Utc>) -> String,
 ) -> Result<(String, Vec<Value>)> {
-    let mut sql = vec!["1".to_owned()];
+    let mut sql = vec!["1 = 1".to_owned()];
     let mut args: Vec<Value> = Vec::new();
+    // `?N` in a condition becomes its argument's number.
     let mut push = |cond: String, arg: Value| {
         args.push(arg);
-        sql.push(cond.replace('?', &format!("?{}", args.len())));
+        sql.push(cond.replace("?N", &format!("?{}", args.len())));
     };
     if let Some(t) = filter.from {
-        push(format!("u.{time_col} >= ?"), Value::Text(time_of(t)));
+        push(format!("u.{time_col} >= ?N"), Value::Text(time_of(t)));
     }
     if let Some(t) = filter.until {
-        push(format!("u.{time_col} < ?"), Value::Text(time_of(t)));
+        push(format!("u.{time_col} < ?N"), Value::Text(time_of(t)));
     }
     if let Some(p) = filter.provider {
-        push("u.provider = ?".into(), Value::Text(p.as_str().to_owned()));
+        push("u.provider = ?N".into(), Value::Text(p.as_str().to_owned()));
     }
     if let Some(label) = &filter.account {
         let id = super::find_account(tx, keys, label)?.id;
-        push("u.account_id = ?".into(), Value::I64(id));
+        push("u.account_id = ?N".into(), Value::I64(id));
     }
     if let Some(s) = filter.source {
-        push("u.source = ?".into(), Value::Text(s.as_str().to_owned()));
+        push("u.source = ?N".into(), Value::Text(s.as_str().to_owned()));
     }
     if let Some(m) = &filter.model {
-        push("u.model = ?".into(), Value::Text(m.clone()));
+        push("u.model = ?N".into(), Value::Text(m.clone()));
     }
     if let Some(a) = &filter.agent {
-        push("u.agent = ?".into(), Value::Text(a.clone()));
+        push("u.agent = ?N".into(), Value::Text(a.clone()));
     }
     if let Some(t) = &filter.task_type {
-        push("u.task_type = ?".into(), Value::Text(t.clone()));
+        push("u.task_type = ?N".into(), Value::Text(t.clone()));
     }
     if let Some(s) = &filter.session {
-        push("u.session = ?".into(), Value::Text(s.clone()));
+        push("u.session = ?N".into(), Value::Text(s.clone()));
     }
     if let Some(p) = &filter.project {
         let fingerprint = keys.fingerprint(&[b"usage-project", p.as_bytes()]);
         push(
-            "u.project_id = (SELECT id FROM usage_projects WHERE fingerprint = ?)".into(),
+            "u.project_id = (SELECT id FROM usage_projects WHERE fingerprint = ?N)".into(),
             Value::Text(fingerprint),
         );
     }
