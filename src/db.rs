@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 pub(crate) use create::create;
 pub use create::vacant;
 pub use modes::{ModeProblem, fix_modes, mode_problems, vault_files};
+pub(crate) use sql::{Arg, Conn, Row, ToArg, Tx, Value, args};
 
 use crate::error::{Error, Result, during};
 

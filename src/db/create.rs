@@ -6,8 +6,9 @@ use std::fs::{self, DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+use super::Tx;
 use super::modes::{mode_problems_dir, parent_dir, vault_files};
 use super::{APPLICATION_ID, DIR_MODE, FILE_MODE, ModePolicy, configure, migrate, open};
 use crate::error::{Error, Result, during};
@@ -109,9 +110,12 @@ pub(crate) fn create(path: &Path) -> Result<Creating> {
 }
 
 impl Creating {
-    /// The connection to the temporary file, for the first rows.
-    pub(crate) fn conn(&mut self) -> &mut Connection {
-        self.conn.as_mut().expect("open until finished")
+    /// A write transaction on the temporary file, for the first rows.
+    pub(crate) fn write_tx(&mut self) -> Result<Tx<'_>> {
+        let conn = self.conn.as_mut().expect("open until finished");
+        Ok(Tx::Sqlite(conn.transaction_with_behavior(
+            TransactionBehavior::Immediate,
+        )?))
     }
 
     /// Publishes the complete vault at its path and opens it there: WAL on,
@@ -332,13 +336,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v/vault.db");
         let mut creating = create(&path).unwrap();
-        creating
-            .conn()
-            .execute(
-                "INSERT INTO data_keys (key_id, created_at) VALUES (1, 'now')",
-                [],
-            )
-            .unwrap();
+        let tx = creating.write_tx().unwrap();
+        tx.execute(
+            "INSERT INTO data_keys (key_id, created_at) VALUES (1, 'now')",
+            &[],
+        )
+        .unwrap();
+        tx.commit().unwrap();
         drop(creating.finish().unwrap());
         assert_eq!(
             fs::metadata(dir.path().join("v")).unwrap().mode() & 0o777,

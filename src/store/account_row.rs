@@ -2,19 +2,19 @@
 //! kind, enabled), recomputed after every change to them, and the checked
 //! read that refuses a row whose MAC does not match.
 
-use rusqlite::{Transaction, params};
 use secrecy::ExposeSecret;
 
 use super::accounts::AccountInfo;
 use super::{Keys, time};
 use crate::crypto::Place;
+use crate::db::{Row, Tx, args};
 use crate::error::{Error, Result};
 use crate::model::CredentialKind;
 
 pub(super) const SELECT_ACCOUNT: &str =
     "SELECT a.id, a.provider, a.label, a.kind, a.email, a.provider_account_id, a.plan,
         a.rate_limit_tier, a.priority, a.enabled, a.needs_login, a.created_at, a.updated_at,
-        (SELECT group_concat(kind, ' ') FROM credentials c WHERE c.account_id = a.id),
+        (SELECT string_agg(kind, ' ') FROM credentials c WHERE c.account_id = a.id),
         (SELECT expires_at FROM credentials c WHERE c.account_id = a.id AND c.kind = 'oauth'),
         a.row_mac,
         (SELECT id FROM credentials c WHERE c.account_id = a.id AND c.kind = 'oauth')
@@ -42,29 +42,29 @@ fn row_mac_parts(id: i64, provider: &str, label: &str, kind: &str, enabled: bool
 /// Recomputes the MAC over an account row's clear columns (id, provider,
 /// label, kind, enabled) after any change to them. Without it, swapping two
 /// labels with plain SQL would hand out the other account's secret.
-pub(crate) fn seal_row(tx: &Transaction<'_>, keys: &Keys, id: i64) -> Result<()> {
+pub(crate) fn seal_row(tx: &Tx<'_>, keys: &Keys, id: i64) -> Result<()> {
     let (provider, label, kind, enabled): (String, String, String, bool) = tx.query_row(
         "SELECT provider, label, kind, enabled FROM accounts WHERE id = ?1",
-        [id],
+        args![id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     let parts = row_mac_parts(id, &provider, &label, &kind, enabled);
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
     tx.execute(
         "UPDATE accounts SET row_mac = ?1 WHERE id = ?2",
-        params![keys.rows.mac(&refs), id],
+        args![keys.rows.mac(&refs), id],
     )?;
     Ok(())
 }
 
-pub(super) fn read_account(keys: &Keys, r: &rusqlite::Row<'_>) -> Result<AccountInfo> {
+pub(super) fn read_account(keys: &Keys, r: &Row<'_>) -> Result<AccountInfo> {
     let id: i64 = r.get(0)?;
     let mac: Option<Vec<u8>> = r.get(15)?;
     let parts = row_mac_parts(
         id,
-        &r.get::<_, String>(1)?,
-        &r.get::<_, String>(2)?,
-        &r.get::<_, String>(3)?,
+        &r.get::<String>(1)?,
+        &r.get::<String>(2)?,
+        &r.get::<String>(3)?,
         r.get(9)?,
     );
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
@@ -110,10 +110,10 @@ pub(super) fn read_account(keys: &Keys, r: &rusqlite::Row<'_>) -> Result<Account
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
         expires_at: time::decode_opt(
-            r.get::<_, Option<String>>(14)?.as_deref(),
+            r.get::<Option<String>>(14)?.as_deref(),
             "credentials",
             "expires_at",
-            r.get::<_, Option<i64>>(16)?.unwrap_or_default(),
+            r.get::<Option<i64>>(16)?.unwrap_or_default(),
         )?,
     })
 }

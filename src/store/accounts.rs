@@ -4,13 +4,14 @@
 //! row MAC in `account_row.rs`.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, Transaction, params};
 use serde::Serialize;
+use std::ops::ControlFlow;
 
 use super::account_row::{SELECT_ACCOUNT, account_place, read_account, seal_row};
 use super::audit::{self, Event};
 use super::credentials::{email_fingerprint, identity_fingerprint, write_credential};
 use super::{Keys, Store, now};
+use crate::db::{Tx, args};
 use crate::error::{Error, Result, during};
 use crate::model::{Credential, CredentialKind, Identity, Provider};
 
@@ -102,26 +103,30 @@ pub fn check_label(label: &str) -> Result<()> {
     Ok(())
 }
 
-fn all_accounts(conn: &Connection, keys: &Keys) -> Result<Vec<AccountInfo>> {
-    let mut stmt = conn.prepare(&format!("{SELECT_ACCOUNT} ORDER BY a.provider, a.label"))?;
-    let mut rows = stmt.query([])?;
+fn all_accounts(conn: &Tx<'_>, keys: &Keys) -> Result<Vec<AccountInfo>> {
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(read_account(keys, row)?);
-    }
+    conn.for_each_row(
+        &format!("{SELECT_ACCOUNT} ORDER BY a.provider, a.label"),
+        &[],
+        |row| {
+            out.push(read_account(keys, row)?);
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     Ok(out)
 }
 
-pub(crate) fn find_account(conn: &Connection, keys: &Keys, label: &str) -> Result<AccountInfo> {
-    let mut stmt = conn.prepare(&format!("{SELECT_ACCOUNT} WHERE a.label = ?1"))?;
-    let mut rows = stmt.query([label])?;
-    if let Some(row) = rows.next()? {
-        return read_account(keys, row);
+pub(crate) fn find_account(conn: &Tx<'_>, keys: &Keys, label: &str) -> Result<AccountInfo> {
+    if let Some(found) = conn.query_opt(
+        &format!("{SELECT_ACCOUNT} WHERE a.label = ?1"),
+        args![label],
+        |row| read_account(keys, row),
+    )? {
+        return Ok(found);
     }
-    let mut stmt = conn.prepare("SELECT label FROM accounts ORDER BY label")?;
-    let known = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let known = conn.query_map("SELECT label FROM accounts ORDER BY label", &[], |r| {
+        r.get(0)
+    })?;
     Err(Error::AccountNotFound {
         label: label.to_owned(),
         known,
@@ -129,7 +134,7 @@ pub(crate) fn find_account(conn: &Connection, keys: &Keys, label: &str) -> Resul
 }
 
 pub(crate) fn resolve(
-    conn: &Connection,
+    conn: &Tx<'_>,
     keys: &Keys,
     selector: AccountSelector<'_>,
 ) -> Result<AccountInfo> {
@@ -165,17 +170,17 @@ pub(crate) fn resolve(
 }
 
 /// Sets or clears an account's "needs a new login" mark.
-pub(crate) fn set_needs_login(tx: &Transaction<'_>, id: i64, needs: bool) -> Result<()> {
+pub(crate) fn set_needs_login(tx: &Tx<'_>, id: i64, needs: bool) -> Result<()> {
     tx.execute(
         "UPDATE accounts SET needs_login = ?1, updated_at = ?2 WHERE id = ?3",
-        params![needs, now(), id],
+        args![needs, now(), id],
     )?;
     Ok(())
 }
 
 /// Inserts an account with its identity and credentials; returns its id.
 pub(crate) fn insert_account(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     keys: &Keys,
     new: &NewAccount,
 ) -> Result<(i64, Vec<String>)> {
@@ -191,7 +196,7 @@ pub(crate) fn insert_account(
     }
     let taken: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM accounts WHERE label = ?1)",
-        [&new.label],
+        args![&new.label],
         |r| r.get(0),
     )?;
     if taken {
@@ -203,7 +208,7 @@ pub(crate) fn insert_account(
     let id: i64 = tx.query_row(
         "INSERT INTO accounts (provider, label, kind, identity_fp, email_fp, plan, rate_limit_tier, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
-        params![
+        args![
             p.as_str(),
             new.label,
             new.active.as_str(),
@@ -227,7 +232,7 @@ pub(crate) fn insert_account(
         .transpose()?;
     tx.execute(
         "UPDATE accounts SET email = ?1, provider_account_id = ?2 WHERE id = ?3",
-        params![email, pid, id],
+        args![email, pid, id],
     )?;
     seal_row(tx, keys, id)?;
     let mut fps = Vec::new();
@@ -307,7 +312,7 @@ impl Store {
             let account = find_account(&tx, keys, label)?;
             let taken: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM accounts WHERE label = ?1)",
-                [new_label],
+                args![new_label],
                 |r| r.get(0),
             )?;
             if taken {
@@ -315,7 +320,7 @@ impl Store {
             }
             tx.execute(
                 "UPDATE accounts SET label = ?1, updated_at = ?2 WHERE id = ?3",
-                params![new_label, now(), account.id],
+                args![new_label, now(), account.id],
             )?;
             seal_row(&tx, keys, account.id)?;
             audit::append(
@@ -342,7 +347,7 @@ impl Store {
             let account = find_account(&tx, keys, label)?;
             tx.execute(
                 "UPDATE accounts SET enabled = ?1, updated_at = ?2 WHERE id = ?3",
-                params![enabled, now(), account.id],
+                args![enabled, now(), account.id],
             )?;
             seal_row(&tx, keys, account.id)?;
             let action = if enabled {
@@ -371,7 +376,7 @@ impl Store {
         during("removing an account", || {
             let (tx, keys, actor) = self.write_tx()?;
             let account = find_account(&tx, keys, label)?;
-            tx.execute("DELETE FROM accounts WHERE id = ?1", [account.id])?;
+            tx.execute("DELETE FROM accounts WHERE id = ?1", args![account.id])?;
             audit::append(
                 &tx,
                 keys,

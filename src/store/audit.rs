@@ -8,11 +8,13 @@
 //! data key, nobody can forge an entry. Details never hold a secret; secrets
 //! appear only as keyed fingerprints.
 
-use rusqlite::{Connection, Transaction, params};
+use std::ops::ControlFlow;
+
 use serde::Serialize;
 
 use super::{Keys, Store, now};
 use crate::crypto::Key;
+use crate::db::{Row, Tx, args};
 use crate::error::{Error, Result, during};
 
 /// Who performed an action.
@@ -164,22 +166,17 @@ pub(crate) fn anchor(key: &Key, seq: i64, head: &[u8]) -> [u8; 32] {
     key.mac(&[b"authvault audit anchor v1", &seq.to_be_bytes(), head])
 }
 
-fn head(conn: &Connection) -> Result<(i64, Vec<u8>, Vec<u8>)> {
-    Ok(conn.query_row(
+fn head(tx: &Tx<'_>) -> Result<(i64, Vec<u8>, Vec<u8>)> {
+    tx.query_row(
         "SELECT audit_seq, audit_head, audit_anchor FROM vault_meta WHERE id = 1",
-        [],
+        &[],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?)
+    )
 }
 
 /// Appends `event` inside `tx`. Refuses when the anchor was tampered with, so
 /// a new entry can never launder a truncated log.
-pub(crate) fn append(
-    tx: &Transaction<'_>,
-    keys: &Keys,
-    actor: &Actor,
-    event: &Event<'_>,
-) -> Result<i64> {
+pub(crate) fn append(tx: &Tx<'_>, keys: &Keys, actor: &Actor, event: &Event<'_>) -> Result<i64> {
     let (seq, prev, stored_anchor) = head(tx)?;
     if !keys.audit.verify_mac(
         &[b"authvault audit anchor v1", &seq.to_be_bytes(), &prev],
@@ -212,7 +209,7 @@ pub(crate) fn append(
     tx.execute(
         "INSERT INTO audit_log (seq, at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
+        args![
             entry.seq,
             entry.at,
             entry.uid,
@@ -229,13 +226,13 @@ pub(crate) fn append(
     )?;
     tx.execute(
         "UPDATE vault_meta SET audit_seq = ?1, audit_head = ?2, audit_anchor = ?3 WHERE id = 1",
-        params![entry.seq, mac, anchor(&keys.audit, entry.seq, &mac)],
+        args![entry.seq, mac, anchor(&keys.audit, entry.seq, &mac)],
     )?;
     Ok(entry.seq)
 }
 
-fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
-    let details_raw: String = r.get::<_, Option<String>>(10)?.unwrap_or_default();
+fn read_entry(r: &Row<'_>) -> Result<AuditEntry> {
+    let details_raw: String = r.get::<Option<String>>(10)?.unwrap_or_default();
     Ok(AuditEntry {
         seq: r.get(0)?,
         at: r.get(1)?,
@@ -264,13 +261,13 @@ impl Store {
     /// SQLite errors.
     pub fn audit_entries(&self, limit: Option<u64>) -> Result<Vec<AuditEntry>> {
         during("reading the audit log", || {
-            let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-            let mut stmt = self
-                .conn
-                .prepare(&format!("{SELECT_ENTRY} ORDER BY seq DESC LIMIT ?1"))?;
-            let mut entries = stmt
-                .query_map([limit], read_entry)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // No limit is the largest one: a negative LIMIT is not portable.
+            let limit = limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+            let mut entries = self.conn.read_tx()?.query_map(
+                &format!("{SELECT_ENTRY} ORDER BY seq DESC LIMIT ?1"),
+                args![limit],
+                read_entry,
+            )?;
             entries.reverse();
             Ok(entries)
         })
@@ -285,41 +282,40 @@ impl Store {
             // One read transaction: the head and the entries from one
             // snapshot, so an entry appended meanwhile by another process
             // is not taken for one missing from the head.
-            let snapshot = self.conn.unchecked_transaction()?;
+            let snapshot = self.conn.read_tx()?;
             let (meta_seq, meta_head, meta_anchor) = head(&snapshot)?;
             let key = &self.keys.audit;
-            let mut stmt = snapshot.prepare(&format!("{SELECT_ENTRY} ORDER BY seq"))?;
-            let mut rows = stmt.query([])?;
             let mut prev = vec![0u8; 32];
             let mut expected = 1i64;
             let mut entries = 0u64;
             let broken = |first_bad: i64, reason: String| ChainState::Broken { first_bad, reason };
-            while let Some(row) = rows.next()? {
+            let mut first_break = None;
+            snapshot.for_each_row(&format!("{SELECT_ENTRY} ORDER BY seq"), &[], |row| {
                 let entry = read_entry(row)?;
                 entries += 1;
                 if entry.seq != expected {
-                    return Ok(AuditReport {
-                        entries,
-                        state: broken(
-                            expected,
-                            format!("entry {expected} is missing (next entry is {})", entry.seq),
-                        ),
-                    });
+                    first_break = Some(broken(
+                        expected,
+                        format!("entry {expected} is missing (next entry is {})", entry.seq),
+                    ));
+                    return Ok(ControlFlow::Break(()));
                 }
                 if entry_mac(key, &prev, &entry)[..] != entry.mac[..] {
-                    return Ok(AuditReport {
-                        entries,
-                        state: broken(
-                            entry.seq,
-                            format!(
-                                "entry {} was altered, inserted or moved (MAC mismatch)",
-                                entry.seq
-                            ),
+                    first_break = Some(broken(
+                        entry.seq,
+                        format!(
+                            "entry {} was altered, inserted or moved (MAC mismatch)",
+                            entry.seq
                         ),
-                    });
+                    ));
+                    return Ok(ControlFlow::Break(()));
                 }
                 prev = entry.mac;
                 expected += 1;
+                Ok(ControlFlow::Continue(()))
+            })?;
+            if let Some(state) = first_break {
+                return Ok(AuditReport { entries, state });
             }
             let last = expected - 1;
             let state = if !key.verify_mac(

@@ -4,7 +4,6 @@
 //! credential (each one transaction with exactly one audit entry).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::accounts::{AccountInfo, AccountSelector, find_account, resolve, set_needs_login};
@@ -12,6 +11,7 @@ use super::audit::{self, Event};
 use super::merge::{self, MergeItem};
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
+use crate::db::{Tx, args};
 use crate::error::{Error, Result, during};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
 
@@ -81,7 +81,7 @@ pub(crate) fn email_fingerprint(keys: &Keys, provider: Provider, email: &str) ->
 /// Inserts or replaces the credential of `credential.kind()` for an account;
 /// bumps its generation. Returns the credential's fingerprint.
 pub(crate) fn write_credential(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     keys: &Keys,
     account_id: i64,
     provider: Provider,
@@ -106,7 +106,7 @@ pub(crate) fn write_credential(
            last_refresh = excluded.last_refresh, updated_at = excluded.updated_at,
            generation = generation + 1, lease_holder = NULL, lease_until = NULL
          RETURNING id",
-        params![account_id, kind.as_str(), fp, expires, scopes, last_refresh, now],
+        args![account_id, kind.as_str(), fp, expires, scopes, last_refresh, now],
         |r| r.get(0),
     )?;
     let values: [Option<&SecretString>; 4] = match credential {
@@ -124,7 +124,7 @@ pub(crate) fn write_credential(
             .transpose()?;
         tx.execute(
             &format!("UPDATE credentials SET {column} = ?1 WHERE id = ?2"),
-            params![sealed, id],
+            args![sealed, id],
         )?;
     }
     Ok(fp)
@@ -132,7 +132,7 @@ pub(crate) fn write_credential(
 
 /// Opens the credential of `kind` of an account, if it has one.
 pub(crate) fn read_credential(
-    conn: &Connection,
+    conn: &Tx<'_>,
     keys: &Keys,
     account_id: i64,
     kind: CredentialKind,
@@ -145,13 +145,12 @@ pub(crate) fn read_credential(
         Option<String>,
     );
     let row: Option<Row> = conn
-        .query_row(
+        .query_opt(
             "SELECT id, api_key, access_token, refresh_token, id_token, expires_at, scopes, last_refresh
              FROM credentials WHERE account_id = ?1 AND kind = ?2",
-            params![account_id, kind.as_str()],
+            args![account_id, kind.as_str()],
             |r| Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?], r.get(5)?, r.get(6)?, r.get(7)?)),
-        )
-        .optional()?;
+        )?;
     let Some((id, sealed, expires, scopes, last_refresh)) = row else {
         return Ok(None);
     };

@@ -9,14 +9,15 @@
 //! a cooldown is, with one `account.cooldown` entry per call.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::accounts::find_account;
 use super::audit::{self, Event};
 use super::{Store, time};
+use crate::db::{Tx, args};
 use crate::error::{Error, Result, during};
 use crate::selector::{Cooldown, CooldownCause, HEALTH_TTL, Health};
 
@@ -158,14 +159,12 @@ fn extend(old: Option<Cooldown>, new: Cooldown) -> Cooldown {
     }
 }
 
-fn read_cooldown(tx: &Transaction<'_>, account_id: i64) -> Result<Option<Cooldown>> {
-    let row: Option<(String, String)> = tx
-        .query_row(
-            "SELECT until, cause FROM account_cooldowns WHERE account_id = ?1",
-            [account_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+fn read_cooldown(tx: &Tx<'_>, account_id: i64) -> Result<Option<Cooldown>> {
+    let row: Option<(String, String)> = tx.query_opt(
+        "SELECT until, cause FROM account_cooldowns WHERE account_id = ?1",
+        args![account_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     row.map(|(until, cause)| cooldown_from(account_id, &until, &cause))
         .transpose()
 }
@@ -195,7 +194,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO account_health (account_id, probed_at, latency_ms, outcome, status, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
+                args![
                     account.id,
                     time::encode(probe.probed_at),
                     probe.latency_ms,
@@ -208,7 +207,7 @@ impl Store {
                 "DELETE FROM account_health WHERE account_id = ?1 AND id NOT IN
                    (SELECT id FROM account_health WHERE account_id = ?1
                     ORDER BY probed_at DESC, id DESC LIMIT ?2)",
-                params![account.id, PROBES_KEPT],
+                args![account.id, PROBES_KEPT],
             )?;
             tx.commit()?;
             Ok(())
@@ -237,7 +236,7 @@ impl Store {
                 "INSERT INTO account_cooldowns (account_id, until, cause, set_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (account_id) DO UPDATE
                  SET until = excluded.until, cause = excluded.cause, set_at = excluded.set_at",
-                params![
+                args![
                     account.id,
                     time::encode(kept.until),
                     cause_name(kept.cause),
@@ -272,7 +271,7 @@ impl Store {
             let account = find_account(&tx, keys, label)?;
             let removed = tx.execute(
                 "DELETE FROM account_cooldowns WHERE account_id = ?1",
-                [account.id],
+                args![account.id],
             )? > 0;
             if removed {
                 audit::append(
@@ -297,34 +296,35 @@ impl Store {
         during("reading account health", || {
             let (tx, _) = self.read_tx()?;
             let mut probes: BTreeMap<i64, Vec<Probe>> = BTreeMap::new();
-            let mut stmt = tx.prepare(
+            let since = time::encode(now - HEALTH_TTL);
+            tx.for_each_row(
                 "SELECT id, account_id, probed_at, latency_ms, outcome, status, detail
                  FROM account_health WHERE probed_at >= ?1",
+                args![since],
+                |r| {
+                    let id: i64 = r.get(0)?;
+                    let outcome: String = r.get(4)?;
+                    let probe = Probe {
+                        probed_at: time::decode(
+                            &r.get::<String>(2)?,
+                            "account_health",
+                            "probed_at",
+                            id,
+                        )?,
+                        latency_ms: r.get(3)?,
+                        outcome: ProbeOutcome::parse(&outcome).ok_or(Error::Malformed {
+                            table: "account_health",
+                            column: "outcome",
+                            row: id,
+                            reason: "unknown probe outcome",
+                        })?,
+                        status: r.get(5)?,
+                        detail: r.get(6)?,
+                    };
+                    probes.entry(r.get(1)?).or_default().push(probe);
+                    Ok(ControlFlow::Continue(()))
+                },
             )?;
-            let since = time::encode(now - HEALTH_TTL);
-            let mut rows = stmt.query([since])?;
-            while let Some(r) = rows.next()? {
-                let id: i64 = r.get(0)?;
-                let outcome: String = r.get(4)?;
-                let probe = Probe {
-                    probed_at: time::decode(
-                        &r.get::<_, String>(2)?,
-                        "account_health",
-                        "probed_at",
-                        id,
-                    )?,
-                    latency_ms: r.get(3)?,
-                    outcome: ProbeOutcome::parse(&outcome).ok_or(Error::Malformed {
-                        table: "account_health",
-                        column: "outcome",
-                        row: id,
-                        reason: "unknown probe outcome",
-                    })?,
-                    status: r.get(5)?,
-                    detail: r.get(6)?,
-                };
-                probes.entry(r.get(1)?).or_default().push(probe);
-            }
             let mut out: BTreeMap<i64, AccountHealth> = probes
                 .into_iter()
                 .map(|(id, p)| {
@@ -338,15 +338,16 @@ impl Store {
                     )
                 })
                 .collect();
-            let mut stmt = tx.prepare(
+            tx.for_each_row(
                 "SELECT account_id, until, cause FROM account_cooldowns WHERE until > ?1",
+                args![time::encode(now)],
+                |r| {
+                    let id: i64 = r.get(0)?;
+                    let cooldown = cooldown_from(id, &r.get::<String>(1)?, &r.get::<String>(2)?)?;
+                    out.entry(id).or_default().cooldown = Some(cooldown);
+                    Ok(ControlFlow::Continue(()))
+                },
             )?;
-            let mut rows = stmt.query([time::encode(now)])?;
-            while let Some(r) = rows.next()? {
-                let id: i64 = r.get(0)?;
-                let cooldown = cooldown_from(id, &r.get::<_, String>(1)?, &r.get::<_, String>(2)?)?;
-                out.entry(id).or_default().cooldown = Some(cooldown);
-            }
             out.retain(|_, h| h.health.is_some() || h.cooldown.is_some());
             Ok(out)
         })

@@ -3,12 +3,13 @@
 //! transaction), and reading them back.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use std::ops::ControlFlow;
 
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
+use crate::db::{Tx, args};
 use crate::error::{Result, during};
 
 /// A selection-history entry carried by a source.
@@ -56,22 +57,22 @@ pub struct HistoryRow {
 }
 
 pub(super) fn merge_settings(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     settings: &[(String, serde_json::Value)],
 ) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     for (key, value) in settings {
         let text = value.to_string();
-        let old: Option<String> = tx
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?;
+        let old: Option<String> = tx.query_opt(
+            "SELECT value FROM settings WHERE key = ?1",
+            args![key],
+            |r| r.get(0),
+        )?;
         if old.as_deref() != Some(text.as_str()) {
             tx.execute(
                 "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                params![key, text, now()],
+                args![key, text, now()],
             )?;
             changed.push(key.clone());
         }
@@ -79,11 +80,7 @@ pub(super) fn merge_settings(
     Ok(changed)
 }
 
-pub(super) fn merge_history(
-    tx: &Transaction<'_>,
-    keys: &Keys,
-    history: &[HistoryEntry],
-) -> Result<usize> {
+pub(super) fn merge_history(tx: &Tx<'_>, keys: &Keys, history: &[HistoryEntry]) -> Result<usize> {
     let mut added = 0;
     for h in history {
         let at = h.at.map_or_else(now, time::encode);
@@ -96,7 +93,7 @@ pub(super) fn merge_history(
         ]);
         let exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM selection_history WHERE dedupe_key = ?1)",
-            [&key],
+            args![&key],
             |r| r.get(0),
         )?;
         if exists {
@@ -105,7 +102,7 @@ pub(super) fn merge_history(
         let id: i64 = tx.query_row(
             "INSERT INTO selection_history (at, origin, provider, reason, dedupe_key)
              VALUES (?1, 'import', ?2, ?3, ?4) RETURNING id",
-            params![at, h.provider, h.reason, key],
+            args![at, h.provider, h.reason, key],
             |r| r.get(0),
         )?;
         if let Some(text) = &h.task_context {
@@ -117,7 +114,7 @@ pub(super) fn merge_history(
             };
             tx.execute(
                 "UPDATE selection_history SET task_context = ?1 WHERE id = ?2",
-                params![keys.seal(&place, text.as_bytes())?, id],
+                args![keys.seal(&place, text.as_bytes())?, id],
             )?;
         }
         added += 1;
@@ -133,11 +130,11 @@ impl Store {
     pub fn setting(&mut self, key: &str) -> Result<Option<serde_json::Value>> {
         during("reading a setting", || {
             let (tx, _) = self.read_tx()?;
-            let text: Option<String> = tx
-                .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                    r.get(0)
-                })
-                .optional()?;
+            let text: Option<String> = tx.query_opt(
+                "SELECT value FROM settings WHERE key = ?1",
+                args![key],
+                |r| r.get(0),
+            )?;
             Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
         })
     }
@@ -149,47 +146,48 @@ impl Store {
     pub fn selection_history(&mut self) -> Result<Vec<HistoryRow>> {
         during("reading the selection history", || {
             let (tx, keys) = self.read_tx()?;
-            let mut stmt = tx.prepare(
+            let mut out = Vec::new();
+            tx.for_each_row(
                 "SELECT h.id, h.at, h.origin, h.provider, h.reason, h.task_context, h.task_type,
                         h.strategy, a.label, h.agent, h.outcome, h.reservation_id, h.session_id,
                         h.candidates
                  FROM selection_history h LEFT JOIN accounts a ON a.id = h.account_id
                  ORDER BY h.at, h.id",
+                &[],
+                |r| {
+                    let id: i64 = r.get(0)?;
+                    let sealed: Option<Vec<u8>> = r.get(5)?;
+                    let place = Place {
+                        table: "selection_history",
+                        column: "task_context",
+                        row: id,
+                        account: 0,
+                    };
+                    let task_context = sealed
+                        .map(|s| {
+                            keys.open_secret(&place, &s)
+                                .map(|t| t.expose_secret().to_owned())
+                        })
+                        .transpose()?;
+                    let candidates: Option<String> = r.get(13)?;
+                    out.push(HistoryRow {
+                        at: r.get(1)?,
+                        origin: r.get(2)?,
+                        task_type: r.get(6)?,
+                        strategy: r.get(7)?,
+                        provider: r.get(3)?,
+                        account: r.get(8)?,
+                        reason: r.get(4)?,
+                        agent: r.get(9)?,
+                        outcome: r.get(10)?,
+                        reservation: r.get(11)?,
+                        session: r.get(12)?,
+                        candidates: candidates.and_then(|c| serde_json::from_str(&c).ok()),
+                        task_context,
+                    });
+                    Ok(ControlFlow::Continue(()))
+                },
             )?;
-            let mut rows = stmt.query([])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                let id: i64 = r.get(0)?;
-                let sealed: Option<Vec<u8>> = r.get(5)?;
-                let place = Place {
-                    table: "selection_history",
-                    column: "task_context",
-                    row: id,
-                    account: 0,
-                };
-                let task_context = sealed
-                    .map(|s| {
-                        keys.open_secret(&place, &s)
-                            .map(|t| t.expose_secret().to_owned())
-                    })
-                    .transpose()?;
-                let candidates: Option<String> = r.get(13)?;
-                out.push(HistoryRow {
-                    at: r.get(1)?,
-                    origin: r.get(2)?,
-                    task_type: r.get(6)?,
-                    strategy: r.get(7)?,
-                    provider: r.get(3)?,
-                    account: r.get(8)?,
-                    reason: r.get(4)?,
-                    agent: r.get(9)?,
-                    outcome: r.get(10)?,
-                    reservation: r.get(11)?,
-                    session: r.get(12)?,
-                    candidates: candidates.and_then(|c| serde_json::from_str(&c).ok()),
-                    task_context,
-                });
-            }
             Ok(out)
         })
     }

@@ -14,13 +14,13 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, Transaction, params};
 use serde::Serialize;
 
 use super::audit::{self, Event};
 use super::vault::{self, verified_kek};
 use super::{Keys, Store, now};
 use crate::crypto::{self, Key};
+use crate::db::{Tx, args};
 use crate::error::{Error, Result, during};
 use crate::keys::{self, KdfParams, KekCheck, KekStore, KeyringError, Method, Unlock};
 
@@ -39,13 +39,10 @@ pub struct RekeyReport {
 }
 
 /// Reads every unlock method's key-check value.
-pub(super) fn method_checks(conn: &Connection) -> Result<MethodChecks> {
-    let mut stmt = conn.prepare_cached("SELECT method, kek_check FROM unlock_methods")?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+pub(super) fn method_checks(conn: &Tx<'_>) -> Result<MethodChecks> {
+    let rows = conn.query_map("SELECT method, kek_check FROM unlock_methods", &[], |r| {
+        Ok((r.get::<String>(0)?, r.get::<Vec<u8>>(1)?))
+    })?;
     Ok(rows
         .into_iter()
         .filter_map(|(name, check)| Some((Method::parse(&name)?, check)))
@@ -57,7 +54,7 @@ pub(super) fn method_checks(conn: &Connection) -> Result<MethodChecks> {
 /// Otherwise another process added, removed or replaced one meanwhile, and
 /// acting on what this session knows could leave a data key wrapped only
 /// under a key nobody has. Returns the methods as they are.
-fn ensure_unchanged(tx: &Transaction<'_>, keys: &Keys, vault_id: &str) -> Result<MethodChecks> {
+fn ensure_unchanged(tx: &Tx<'_>, keys: &Keys, vault_id: &str) -> Result<MethodChecks> {
     let current = method_checks(tx)?;
     let changed = current
         .keys()
@@ -83,7 +80,7 @@ fn ensure_unchanged(tx: &Transaction<'_>, keys: &Keys, vault_id: &str) -> Result
 /// matches and it unwraps every data key. `removing` names the method whose
 /// removal depends on this proof.
 fn prove(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     keys: &Keys,
     vault_id: &str,
     (method, kek): (Method, &Key),
@@ -96,7 +93,7 @@ fn prove(
     };
     let check: Vec<u8> = tx.query_row(
         "SELECT kek_check FROM unlock_methods WHERE method = ?1",
-        [method.as_str()],
+        args![method.as_str()],
         |r| r.get(0),
     )?;
     if keys::verify_kek_check(kek, vault_id, &check) == KekCheck::Mismatch {
@@ -106,7 +103,7 @@ fn prove(
         let wrapped: Vec<u8> = tx
             .query_row(
                 "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2",
-                params![id, method.as_str()],
+                args![id, method.as_str()],
                 |r| r.get(0),
             )
             .map_err(|_| fail(format!("data key {id} is not wrapped for it")))?;
@@ -120,7 +117,7 @@ fn prove(
 
 /// Inserts an unlock method and wraps every data key held for it.
 pub(super) fn insert_method(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     keys: &Keys,
     vault_id: &str,
     method: Method,
@@ -130,12 +127,12 @@ pub(super) fn insert_method(
     let kdf = kdf.map(|p| serde_json::to_string(p).expect("KDF parameters serialize"));
     tx.execute(
         "INSERT INTO unlock_methods (method, kdf_params, kek_check, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![method.as_str(), kdf, keys::kek_check(kek, vault_id), now()],
+        args![method.as_str(), kdf, keys::kek_check(kek, vault_id), now()],
     )?;
     for (id, dek) in &keys.deks {
         tx.execute(
             "INSERT INTO key_wraps (key_id, method, wrapped) VALUES (?1, ?2, ?3)",
-            params![id, method.as_str(), keys::wrap(kek, method, *id, dek)?],
+            args![id, method.as_str(), keys::wrap(kek, method, *id, dek)?],
         )?;
     }
     Ok(())
@@ -178,7 +175,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn methods(&self) -> Result<Vec<Method>> {
-        during("listing unlock methods", || vault::methods(&self.conn))
+        during("listing unlock methods", || {
+            vault::methods(&self.conn.read_tx()?)
+        })
     }
 
     /// Proves another unlock method (checks its key-check value) and keeps its
@@ -190,7 +189,8 @@ impl Store {
     pub fn add_kek(&mut self, how: &Unlock<'_>) -> Result<()> {
         during("checking another unlock method", || {
             let method = how.method();
-            let (kek, check) = verified_kek(&self.conn, &self.path, &self.vault_id, how)?;
+            let (kek, check) =
+                verified_kek(&self.conn.read_tx()?, &self.path, &self.vault_id, how)?;
             self.keys.keks.insert(method, kek);
             if check == KekCheck::Legacy {
                 self.upgrade_kek_check(method)?;
@@ -217,7 +217,7 @@ impl Store {
         if stored.is_some_and(|c| keys::verify_kek_check(kek, &vault_id, &c) == KekCheck::Legacy) {
             tx.execute(
                 "UPDATE unlock_methods SET kek_check = ?1 WHERE method = ?2",
-                params![keys::kek_check(kek, &vault_id), method.as_str()],
+                args![keys::kek_check(kek, &vault_id), method.as_str()],
             )?;
             audit::append(
                 &tx,
@@ -276,7 +276,7 @@ impl Store {
                 if let Unlock::Keyring(store) = how {
                     delete_own_entry(*store, &vault_id, &kek);
                 }
-                return Err(e.into());
+                return Err(e);
             }
             self.keys.keks.insert(method, kek);
             self.keys.methods_seen = seen;
@@ -331,7 +331,7 @@ impl Store {
             }
             tx.execute(
                 "DELETE FROM unlock_methods WHERE method = ?1",
-                [method.as_str()],
+                args![method.as_str()],
             )?;
             audit::append(
                 &tx,
@@ -385,7 +385,10 @@ impl Store {
                     have: current.keys().map(|m| m.as_str()).collect(),
                 });
             }
-            tx.execute("DELETE FROM unlock_methods WHERE method = 'passphrase'", [])?;
+            tx.execute(
+                "DELETE FROM unlock_methods WHERE method = 'passphrase'",
+                &[],
+            )?;
             insert_method(&tx, keys, &vault_id, Method::Passphrase, &kek, kdf.as_ref())?;
             audit::append(&tx, keys, actor, &Event::new("passphrase.change"))?;
             let seen = method_checks(&tx)?;
@@ -422,13 +425,13 @@ impl Store {
             let to = from.last().copied().unwrap_or(0) + 1;
             tx.execute(
                 "INSERT INTO data_keys (key_id, created_at) VALUES (?1, ?2)",
-                params![to, now()],
+                args![to, now()],
             )?;
             for method in &methods {
                 let kek = &keys.keks[method];
                 tx.execute(
                     "INSERT INTO key_wraps (key_id, method, wrapped) VALUES (?1, ?2, ?3)",
-                    params![to, method.as_str(), keys::wrap(kek, *method, to, &new_dek)?],
+                    args![to, method.as_str(), keys::wrap(kek, *method, to, &new_dek)?],
                 )?;
             }
             for (place, sealed) in super::sealed::sealed_values(&tx)? {
@@ -439,11 +442,11 @@ impl Store {
                         "UPDATE {} SET {} = ?1 WHERE id = ?2",
                         place.table, place.column
                     ),
-                    params![resealed, place.row],
+                    args![resealed, place.row],
                 )?;
                 values += 1;
             }
-            tx.execute("DELETE FROM data_keys WHERE key_id <> ?1", [to])?;
+            tx.execute("DELETE FROM data_keys WHERE key_id <> ?1", args![to])?;
             audit::append(
                 &tx,
                 keys,

@@ -8,7 +8,6 @@
 //! its e-mail, else of its API key or refresh token.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
@@ -22,6 +21,7 @@ use super::history::{HistoryEntry, merge_history, merge_settings};
 use super::labels;
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
+use crate::db::{Tx, args};
 use crate::error::{Result, during};
 use crate::model::{Credential, CredentialKind, Identity, Provider};
 
@@ -122,18 +122,17 @@ pub(super) struct StoredCredential {
 }
 
 pub(super) fn stored_credential(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     account: i64,
     kind: CredentialKind,
 ) -> Result<Option<StoredCredential>> {
     type Row = (i64, Option<String>, Option<String>, Option<String>);
     let row: Option<Row> = tx
-        .query_row(
+        .query_opt(
             "SELECT id, secret_fp, last_refresh, expires_at FROM credentials WHERE account_id = ?1 AND kind = ?2",
-            params![account, kind.as_str()],
+            args![account, kind.as_str()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
+        )?;
     let Some((id, secret_fp, last_refresh, expires_at)) = row else {
         return Ok(None);
     };
@@ -175,16 +174,10 @@ pub(super) fn same_credential(a: &Credential, b: &Credential) -> bool {
 }
 
 /// Finds the vault account an item describes.
-fn find_match(
-    tx: &Transaction<'_>,
-    keys: &Keys,
-    item: &MergeItem,
-) -> Result<Option<(i64, String)>> {
+fn find_match(tx: &Tx<'_>, keys: &Keys, item: &MergeItem) -> Result<Option<(i64, String)>> {
     let p = item.provider;
     let by = |sql: &str, fp: &str| -> Result<Option<(i64, String)>> {
-        Ok(tx
-            .query_row(sql, params![p.as_str(), fp], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+        tx.query_opt(sql, args![p.as_str(), fp], |r| Ok((r.get(0)?, r.get(1)?)))
     };
     if let Some(id) = &item.identity.provider_account_id {
         let found = by(
@@ -197,35 +190,31 @@ fn find_match(
     }
     if let Some(email) = &item.identity.email {
         // An account known under another provider-side id is another account.
-        let found = tx
-            .query_row(
-                "SELECT id, label FROM accounts WHERE provider = ?1 AND email_fp = ?2
+        let found = tx.query_opt(
+            "SELECT id, label FROM accounts WHERE provider = ?1 AND email_fp = ?2
                    AND (identity_fp IS NULL OR ?3 IS NULL) ORDER BY id LIMIT 1",
-                params![
-                    p.as_str(),
-                    email_fingerprint(keys, p, email),
-                    item.identity.provider_account_id.as_deref()
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+            args![
+                p.as_str(),
+                email_fingerprint(keys, p, email),
+                item.identity.provider_account_id.as_deref()
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         if found.is_some() {
             return Ok(found);
         }
     }
     for credential in &item.credentials {
-        let found = tx
-            .query_row(
-                "SELECT a.id, a.label FROM credentials c JOIN accounts a ON a.id = c.account_id
+        let found = tx.query_opt(
+            "SELECT a.id, a.label FROM credentials c JOIN accounts a ON a.id = c.account_id
                  WHERE a.provider = ?1 AND c.kind = ?2 AND c.secret_fp = ?3 ORDER BY a.id LIMIT 1",
-                params![
-                    p.as_str(),
-                    credential.kind().as_str(),
-                    secret_fingerprint(keys, p, credential)
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+            args![
+                p.as_str(),
+                credential.kind().as_str(),
+                secret_fingerprint(keys, p, credential)
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         if found.is_some() {
             return Ok(found);
         }
@@ -234,7 +223,7 @@ fn find_match(
 }
 
 /// `<provider>-<plan>` (or `<provider>-api-key`), numbered when taken.
-fn default_label(tx: &Transaction<'_>, item: &MergeItem) -> Result<String> {
+fn default_label(tx: &Tx<'_>, item: &MergeItem) -> Result<String> {
     let tail = match (item.active, &item.identity.plan) {
         (CredentialKind::OAuth, Some(plan)) => plan.to_lowercase(),
         (CredentialKind::OAuth, None) => "subscription".to_owned(),
@@ -247,11 +236,11 @@ fn default_label(tx: &Transaction<'_>, item: &MergeItem) -> Result<String> {
         .collect();
     let base = format!("{}-{tail}", item.provider);
     labels::free_label(&base, |l| {
-        Ok(tx.query_row(
+        tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM accounts WHERE label = ?1)",
-            [l],
+            args![l],
             |r| r.get(0),
-        )?)
+        )
     })
 }
 
@@ -276,14 +265,14 @@ fn import_event<'a>(
 
 /// Fills identity fields the vault lacks; returns what it filled.
 pub(crate) fn fill_identity(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     keys: &Keys,
     id: i64,
     item: &MergeItem,
 ) -> Result<Vec<String>> {
     let (has_email, has_account_id, plan, tier): (bool, bool, Option<String>, Option<String>) = tx.query_row(
         "SELECT email IS NOT NULL, provider_account_id IS NOT NULL, plan, rate_limit_tier FROM accounts WHERE id = ?1",
-        [id],
+        args![id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     let place = |column: &'static str| Place {
@@ -297,7 +286,7 @@ pub(crate) fn fill_identity(
     if let (false, Some(email)) = (has_email, &item.identity.email) {
         tx.execute(
             "UPDATE accounts SET email = ?1, email_fp = ?2 WHERE id = ?3",
-            params![
+            args![
                 keys.seal(&place("email"), email.as_bytes())?,
                 email_fingerprint(keys, p, email),
                 id
@@ -308,7 +297,7 @@ pub(crate) fn fill_identity(
     if let (false, Some(aid)) = (has_account_id, &item.identity.provider_account_id) {
         tx.execute(
             "UPDATE accounts SET provider_account_id = ?1, identity_fp = ?2 WHERE id = ?3",
-            params![
+            args![
                 keys.seal(&place("provider_account_id"), aid.as_bytes())?,
                 identity_fingerprint(keys, p, aid),
                 id
@@ -319,14 +308,14 @@ pub(crate) fn fill_identity(
     if let (None, Some(new)) = (&plan, &item.identity.plan) {
         tx.execute(
             "UPDATE accounts SET plan = ?1 WHERE id = ?2",
-            params![new, id],
+            args![new, id],
         )?;
         filled.push(format!("added plan {new}"));
     }
     if let (None, Some(new)) = (&tier, &item.identity.rate_limit_tier) {
         tx.execute(
             "UPDATE accounts SET rate_limit_tier = ?1 WHERE id = ?2",
-            params![new, id],
+            args![new, id],
         )?;
         filled.push(format!("added rate-limit tier {new}"));
     }
@@ -344,7 +333,7 @@ enum Decision {
 }
 
 fn decide(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     keys: &Keys,
     id: i64,
     item: &MergeItem,
@@ -367,7 +356,7 @@ fn decide(
 }
 
 fn merge_item(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     keys: &Keys,
     actor: &audit::Actor,
     item: &MergeItem,
@@ -459,7 +448,7 @@ fn merge_item(
     if changed {
         tx.execute(
             "UPDATE accounts SET updated_at = ?1 WHERE id = ?2",
-            params![now(), id],
+            args![now(), id],
         )?;
         seal_row(tx, keys, id)?;
         outcome.action = MergeAction::Update;

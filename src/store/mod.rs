@@ -31,7 +31,6 @@ use time::now;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
@@ -50,7 +49,7 @@ pub use usage::{EventRow, FileMark, UsageEvent, UsageFilter, UsageWritten};
 pub use vault::{Vault, VaultInfo};
 
 use crate::crypto::{self, Key, Place};
-use crate::db;
+use crate::db::{self, Conn, Tx, args};
 use crate::error::{Error, Result, during};
 use crate::keys::{self, Method, Unlock};
 
@@ -83,11 +82,10 @@ impl Keys {
     /// Brings the held data keys up to date with the file: another process
     /// may have rotated them since this store was unlocked. Runs inside the
     /// caller's transaction, so what it sees is what the transaction sees.
-    fn refresh(&mut self, conn: &Connection) -> Result<()> {
-        let mut stmt = conn.prepare_cached("SELECT key_id FROM data_keys ORDER BY key_id")?;
-        let ids = stmt
-            .query_map([], |r| r.get::<_, u32>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+    fn refresh(&mut self, tx: &Tx<'_>) -> Result<()> {
+        let ids = tx.query_map("SELECT key_id FROM data_keys ORDER BY key_id", &[], |r| {
+            r.get::<u32>(0)
+        })?;
         if ids.iter().eq(self.deks.keys()) {
             return Ok(());
         }
@@ -98,13 +96,11 @@ impl Keys {
             }
             let mut found = None;
             for (method, kek) in &self.keks {
-                let wrapped: Option<Vec<u8>> = conn
-                    .query_row(
-                        "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2",
-                        params![id, method.as_str()],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let wrapped: Option<Vec<u8>> = tx.query_opt(
+                    "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2",
+                    args![id, method.as_str()],
+                    |r| r.get(0),
+                )?;
                 if let Some(wrapped) = wrapped {
                     match keys::unwrap(kek, *method, &wrapped) {
                         Ok((wid, dek)) if wid == id => found = Some(dek),
@@ -180,7 +176,7 @@ const ROOT_PLACE: Place<'static> = Place {
 
 /// An unlocked vault: the repository every other layer uses.
 pub struct Store {
-    conn: Connection,
+    conn: Conn,
     path: PathBuf,
     vault_id: String,
     keys: Keys,
@@ -261,19 +257,17 @@ impl Store {
         };
         keys.derive_from_root(&root);
         let actor = Actor::current(None);
-        let tx = creating
-            .conn()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = creating.write_tx()?;
         let now = now();
         let root_sealed = keys.seal(&ROOT_PLACE, root.expose_bytes())?;
         tx.execute(
             "INSERT INTO vault_meta (id, vault_id, created_at, root_secret, audit_seq, audit_head, audit_anchor)
              VALUES (1, ?1, ?2, ?3, 0, ?4, ?5)",
-            params![vault_id, now, root_sealed, [0u8; 32], audit::anchor(&keys.audit, 0, &[0; 32])],
+            args![vault_id, now, root_sealed, [0u8; 32], audit::anchor(&keys.audit, 0, &[0; 32])],
         )?;
         tx.execute(
             "INSERT INTO data_keys (key_id, created_at) VALUES (1, ?1)",
-            [&now],
+            args![now],
         )?;
         keyops::insert_method(&tx, &keys, vault_id, method, &kek, kdf)?;
         keys.methods_seen = keyops::method_checks(&tx)?;
@@ -287,7 +281,7 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(Self {
-            conn: creating.finish()?,
+            conn: Conn::Sqlite(creating.finish()?),
             path: path.to_path_buf(),
             vault_id: vault_id.to_owned(),
             keys,
@@ -328,34 +322,29 @@ impl Store {
         self.keys.deks.keys().copied().collect()
     }
 
-    /// Runs `PRAGMA wal_checkpoint(TRUNCATE)`: moves the WAL into the main file.
+    /// Moves committed changes into the main file (SQLite:
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`, which empties the WAL).
     ///
     /// # Errors
     /// SQLite errors.
     pub fn checkpoint(&self) -> Result<()> {
         during("checkpointing the write-ahead log", || {
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
+            self.conn.checkpoint()
         })
     }
     /// Starts a `BEGIN IMMEDIATE` transaction: concurrent writers queue on the
     /// busy timeout instead of failing mid-transaction. The data keys are
     /// refreshed inside it, so nothing is sealed under a key another process
     /// has just retired.
-    fn write_tx(&mut self) -> Result<(Transaction<'_>, &Keys, &Actor)> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    fn write_tx(&mut self) -> Result<(Tx<'_>, &Keys, &Actor)> {
+        let tx = self.conn.write_tx()?;
         self.keys.refresh(&tx)?;
         Ok((tx, &self.keys, &self.actor))
     }
 
     /// Starts a read transaction: one consistent snapshot, keys refreshed for it.
-    fn read_tx(&mut self) -> Result<(Transaction<'_>, &Keys)> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+    fn read_tx(&mut self) -> Result<(Tx<'_>, &Keys)> {
+        let tx = self.conn.read_tx()?;
         self.keys.refresh(&tx)?;
         Ok((tx, &self.keys))
     }

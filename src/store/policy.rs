@@ -4,10 +4,9 @@
 //! the selector's business (`Policy::set`, `Policy::unset`); the store only
 //! keeps the rows.
 
-use rusqlite::params;
-
 use super::audit::{self, Event};
 use super::{Store, time};
+use crate::db::args;
 use crate::error::{Result, during};
 
 impl Store {
@@ -18,12 +17,11 @@ impl Store {
     pub fn settings(&mut self) -> Result<Vec<(String, serde_json::Value)>> {
         during("reading the settings", || {
             let (tx, _) = self.read_tx()?;
-            let mut stmt = tx.prepare("SELECT key, value FROM settings ORDER BY key")?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = tx.query_map("SELECT key, value FROM settings ORDER BY key", &[], |r| {
+                Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+            })?;
             let mut out = Vec::new();
-            for row in rows {
-                let (key, text) = row?;
+            for (key, text) in rows {
                 if let Ok(value) = serde_json::from_str(&text) {
                     out.push((key, value));
                 }
@@ -45,7 +43,7 @@ impl Store {
                 tx.execute(
                     "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                    params![key, value.to_string(), now],
+                    args![key, value.to_string(), now],
                 )?;
             }
             let details: serde_json::Map<_, _> = rows.iter().cloned().collect();
@@ -71,7 +69,7 @@ impl Store {
             let (tx, keys, actor) = self.write_tx()?;
             let mut removed = Vec::new();
             for key in keys_to_delete {
-                if tx.execute("DELETE FROM settings WHERE key = ?1", [key])? > 0 {
+                if tx.execute("DELETE FROM settings WHERE key = ?1", args![key])? > 0 {
                     removed.push(key.clone());
                 }
             }

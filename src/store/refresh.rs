@@ -7,16 +7,17 @@
 //! wait and re-read; a lease whose holder died simply expires.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use super::accounts::{AccountInfo, AccountSelector, find_account, resolve, set_needs_login};
 use super::audit::{self, Event};
 use super::credentials::{read_credential, write_credential};
 use super::merge::{is_newer, same_credential, stored_credential};
 use super::{Store, time};
+use crate::db::args;
 use crate::error::{Error, Result, during};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Snapshot};
 
@@ -72,12 +73,11 @@ impl Store {
             let (tx, keys) = self.read_tx()?;
             let account = resolve(&tx, keys, selector)?;
             let row: Option<(i64, i64, Option<String>, Option<String>)> = tx
-            .query_row(
+            .query_opt(
                 "SELECT id, generation, expires_at, last_refresh FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
-                [account.id],
+                args![account.id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
+            )?;
             let state = row
                 .map(|(id, generation, expires, last)| -> Result<OAuthState> {
                     Ok(OAuthState {
@@ -119,12 +119,11 @@ impl Store {
             let (tx, keys, actor) = self.write_tx()?;
             let account = find_account(&tx, keys, label)?;
             let (id, generation, lease_holder, lease_until): (i64, i64, Option<String>, Option<String>) = tx
-            .query_row(
+            .query_opt(
                 "SELECT id, generation, lease_holder, lease_until FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
-                [account.id],
+                args![account.id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?
+            )?
             .ok_or_else(|| Error::NoCredential { label: label.to_owned(), kind: CredentialKind::OAuth })?;
             if generation != seen {
                 return Ok(Lease::Changed);
@@ -142,7 +141,7 @@ impl Store {
                     .unwrap_or_else(|_| chrono::Duration::seconds(30));
             tx.execute(
             "UPDATE credentials SET lease_holder = ?1, lease_until = ?2 WHERE account_id = ?3 AND kind = 'oauth'",
-            params![holder, time::encode(until), account.id],
+            args![holder, time::encode(until), account.id],
         )?;
             let Some(Credential::OAuth(tokens)) =
                 read_credential(&tx, keys, account.id, CredentialKind::OAuth)?
@@ -193,7 +192,7 @@ impl Store {
             {
                 tx.execute(
                     "UPDATE accounts SET plan = ?1 WHERE id = ?2",
-                    params![plan, account.id],
+                    args![plan, account.id],
                 )?;
             }
             set_needs_login(&tx, account.id, false)?;
@@ -281,7 +280,7 @@ impl Store {
             tx.execute(
                 "UPDATE credentials SET lease_holder = NULL, lease_until = NULL
              WHERE account_id = ?1 AND kind = 'oauth' AND lease_holder = ?2",
-                params![account.id, holder],
+                args![account.id, holder],
             )?;
             if permanent {
                 set_needs_login(&tx, account.id, true)?;
@@ -315,7 +314,7 @@ impl Store {
             let account = find_account(&tx, keys, label)?;
             let n = tx.execute(
                 "DELETE FROM credentials WHERE account_id = ?1 AND kind = 'oauth'",
-                [account.id],
+                args![account.id],
             )?;
             if n == 0 {
                 return Err(Error::NoCredential {
@@ -351,13 +350,13 @@ impl Store {
             let source = snapshot.source.as_str().to_owned();
             tx.execute(
             "INSERT INTO subscription_snapshots (account_id, fetched_at, source, snapshot) VALUES (?1, ?2, ?3, ?4)",
-            params![account.id, time::encode(snapshot.fetched_at), source, serde_json::to_string(snapshot).expect("snapshot serializes")],
+            args![account.id, time::encode(snapshot.fetched_at), source, serde_json::to_string(snapshot).expect("snapshot serializes")],
         )?;
             // Keep the history bounded: the latest 100 per account.
             tx.execute(
             "DELETE FROM subscription_snapshots WHERE account_id = ?1 AND id NOT IN
                (SELECT id FROM subscription_snapshots WHERE account_id = ?1 ORDER BY fetched_at DESC, id DESC LIMIT 100)",
-            [account.id],
+            args![account.id],
         )?;
             tx.commit()?;
             Ok(())
@@ -372,21 +371,22 @@ impl Store {
     pub fn latest_snapshots(&mut self) -> Result<BTreeMap<i64, Snapshot>> {
         during("reading the latest usage snapshots", || {
             let (tx, _) = self.read_tx()?;
-            let mut stmt = tx.prepare(
+            let mut out = BTreeMap::new();
+            tx.for_each_row(
                 "SELECT account_id, snapshot FROM (
                      SELECT account_id, snapshot, row_number() OVER (
                          PARTITION BY account_id ORDER BY fetched_at DESC, id DESC) AS newest
-                     FROM subscription_snapshots)
+                     FROM subscription_snapshots) AS latest
                  WHERE newest = 1",
+                &[],
+                |r| {
+                    let text: String = r.get(1)?;
+                    if let Ok(snapshot) = serde_json::from_str(&text) {
+                        out.insert(r.get(0)?, snapshot);
+                    }
+                    Ok(ControlFlow::Continue(()))
+                },
             )?;
-            let mut rows = stmt.query([])?;
-            let mut out = BTreeMap::new();
-            while let Some(r) = rows.next()? {
-                let text: String = r.get(1)?;
-                if let Ok(snapshot) = serde_json::from_str(&text) {
-                    out.insert(r.get(0)?, snapshot);
-                }
-            }
             Ok(out)
         })
     }
@@ -400,12 +400,11 @@ impl Store {
             let (tx, keys) = self.read_tx()?;
             let account = find_account(&tx, keys, label)?;
             let text: Option<String> = tx
-            .query_row(
+            .query_opt(
                 "SELECT snapshot FROM subscription_snapshots WHERE account_id = ?1 ORDER BY fetched_at DESC, id DESC LIMIT 1",
-                [account.id],
+                args![account.id],
                 |r| r.get(0),
-            )
-            .optional()?;
+            )?;
             Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
         })
     }

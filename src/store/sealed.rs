@@ -1,10 +1,11 @@
 //! The list of every sealed column, and the walk over every sealed value
 //! that `rekey` re-seals and `verify_sealed` checks.
 
-use rusqlite::Connection;
+use std::ops::ControlFlow;
 
 use super::Store;
 use crate::crypto::Place;
+use crate::db::Tx;
 use crate::error::{Result, during};
 
 /// One sealed column: where it lives and which column names its account.
@@ -80,18 +81,18 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
 ];
 
 /// Every sealed value in the vault, with the place it is bound to.
-pub(super) fn sealed_values(conn: &Connection) -> Result<Vec<(Place<'static>, Vec<u8>)>> {
+pub(super) fn sealed_values(tx: &Tx<'_>) -> Result<Vec<(Place<'static>, Vec<u8>)>> {
     let mut out = Vec::new();
     for col in SEALED_COLUMNS {
-        let mut stmt = conn.prepare(&format!(
+        let sql = format!(
             "SELECT {row}, {acct}, {c} FROM {t} WHERE {c} IS NOT NULL",
             row = col.row_expr,
             acct = col.account_expr,
             c = col.column,
             t = col.table
-        ))?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
+        );
+        tx.for_each_row(&sql, &[], |r| {
+            out.push((
                 Place {
                     table: col.table,
                     column: col.column,
@@ -99,11 +100,9 @@ pub(super) fn sealed_values(conn: &Connection) -> Result<Vec<(Place<'static>, Ve
                     account: r.get(1)?,
                 },
                 r.get(2)?,
-            ))
+            ));
+            Ok(ControlFlow::Continue(()))
         })?;
-        for row in rows {
-            out.push(row?);
-        }
     }
     Ok(out)
 }

@@ -13,16 +13,17 @@
 //! itself: the manager checks them (see [`crate::process`]).
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::accounts::find_account;
 use super::audit::{self, Event};
 use super::quota::{Reservation, reserve_in};
 use super::{Store, time};
+use crate::db::{Row, Tx, args};
 use crate::error::{Error, Result, during};
 use crate::model::Provider;
 use crate::process::ProcessRef;
@@ -203,7 +204,7 @@ impl Store {
                 "INSERT INTO agent_sessions (agent, account_id, kind, pid, pid_start, host,
                      started_at, last_seen, reservation_id, cwd_fingerprint)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) RETURNING id",
-                params![
+                args![
                     req.agent,
                     account.id,
                     req.kind.as_str(),
@@ -245,20 +246,21 @@ impl Store {
     pub fn last_grants(&mut self) -> Result<BTreeMap<String, DateTime<Utc>>> {
         during("reading the selection history", || {
             let (tx, _) = self.read_tx()?;
-            let mut stmt = tx.prepare(
+            let mut out = BTreeMap::new();
+            tx.for_each_row(
                 "SELECT a.label, max(h.at), max(h.id) FROM selection_history h
                  JOIN accounts a ON a.id = h.account_id
-                 WHERE h.session_id IS NOT NULL GROUP BY a.id",
+                 WHERE h.session_id IS NOT NULL GROUP BY a.id, a.label",
+                &[],
+                |r| {
+                    let at: String = r.get(1)?;
+                    out.insert(
+                        r.get(0)?,
+                        time::decode(&at, "selection_history", "at", r.get(2)?)?,
+                    );
+                    Ok(ControlFlow::Continue(()))
+                },
             )?;
-            let mut rows = stmt.query([])?;
-            let mut out = BTreeMap::new();
-            while let Some(r) = rows.next()? {
-                let at: String = r.get(1)?;
-                out.insert(
-                    r.get(0)?,
-                    time::decode(&at, "selection_history", "at", r.get(2)?)?,
-                );
-            }
             Ok(out)
         })
     }
@@ -271,52 +273,55 @@ impl Store {
     pub fn open_sessions(&mut self) -> Result<Vec<Session>> {
         during("reading agent sessions", || {
             let (tx, _) = self.read_tx()?;
-            let mut stmt = tx.prepare(
+            let mut out = Vec::new();
+            tx.for_each_row(
                 "SELECT s.id, s.agent, a.label, s.kind, s.pid, s.pid_start, s.host,
                         s.started_at, s.last_seen, s.reservation_id, r.tokens, r.expires_at
                  FROM agent_sessions s LEFT JOIN accounts a ON a.id = s.account_id
                  LEFT JOIN quota_reservations r ON r.id = s.reservation_id AND r.state = 'open'
                  WHERE s.ended_at IS NULL ORDER BY s.started_at, s.id",
+                &[],
+                |r| {
+                    let id: i64 = r.get(0)?;
+                    let at = |i: usize, column| -> Result<DateTime<Utc>> {
+                        time::decode(&r.get::<String>(i)?, "agent_sessions", column, id)
+                    };
+                    let kind: String = r.get(3)?;
+                    out.push(Session {
+                        id,
+                        agent: r.get(1)?,
+                        account: r.get(2)?,
+                        kind: if kind == "env" {
+                            SessionKind::Env
+                        } else {
+                            SessionKind::Exec
+                        },
+                        process: ProcessRef {
+                            pid: r.get(4)?,
+                            start: r.get::<Option<i64>>(5)?.and_then(|s| u64::try_from(s).ok()),
+                            host: r.get(6)?,
+                        },
+                        started_at: at(7, "started_at")?,
+                        last_seen: at(8, "last_seen")?,
+                        reservation: r.get(9)?,
+                        reserved_tokens: match r.get::<Option<String>>(11)? {
+                            Some(expires)
+                                if time::decode(
+                                    &expires,
+                                    "quota_reservations",
+                                    "expires_at",
+                                    id,
+                                )? > Utc::now() =>
+                            {
+                                r.get::<Option<i64>>(10)?
+                                    .and_then(|t| u64::try_from(t).ok())
+                            }
+                            _ => None,
+                        },
+                    });
+                    Ok(ControlFlow::Continue(()))
+                },
             )?;
-            let mut rows = stmt.query([])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                let id: i64 = r.get(0)?;
-                let at = |i: usize, column| -> Result<DateTime<Utc>> {
-                    time::decode(&r.get::<_, String>(i)?, "agent_sessions", column, id)
-                };
-                let kind: String = r.get(3)?;
-                out.push(Session {
-                    id,
-                    agent: r.get(1)?,
-                    account: r.get(2)?,
-                    kind: if kind == "env" {
-                        SessionKind::Env
-                    } else {
-                        SessionKind::Exec
-                    },
-                    process: ProcessRef {
-                        pid: r.get(4)?,
-                        start: r
-                            .get::<_, Option<i64>>(5)?
-                            .and_then(|s| u64::try_from(s).ok()),
-                        host: r.get(6)?,
-                    },
-                    started_at: at(7, "started_at")?,
-                    last_seen: at(8, "last_seen")?,
-                    reservation: r.get(9)?,
-                    reserved_tokens: match r.get::<_, Option<String>>(11)? {
-                        Some(expires)
-                            if time::decode(&expires, "quota_reservations", "expires_at", id)?
-                                > Utc::now() =>
-                        {
-                            r.get::<_, Option<i64>>(10)?
-                                .and_then(|t| u64::try_from(t).ok())
-                        }
-                        _ => None,
-                    },
-                });
-            }
             Ok(out)
         })
     }
@@ -331,46 +336,42 @@ impl Store {
     pub fn sessions_in_same_dir(&mut self, id: i64) -> Result<Option<(Span, Vec<Span>)>> {
         during("reading agent sessions", || {
             let (tx, _) = self.read_tx()?;
-            let span = |r: &rusqlite::Row<'_>| -> Result<Span> {
+            let span = |r: &Row<'_>| -> Result<Span> {
                 let id: i64 = r.get(0)?;
                 Ok(Span {
-                    start: time::decode(
-                        &r.get::<_, String>(1)?,
-                        "agent_sessions",
-                        "started_at",
-                        id,
-                    )?,
+                    start: time::decode(&r.get::<String>(1)?, "agent_sessions", "started_at", id)?,
                     end: time::decode_opt(
-                        r.get::<_, Option<String>>(2)?.as_deref(),
+                        r.get::<Option<String>>(2)?.as_deref(),
                         "agent_sessions",
                         "ended_at",
                         id,
                     )?,
                 })
             };
-            let mut stmt = tx.prepare(
+            let Some((run, cwd)) = tx.query_opt(
                 "SELECT id, started_at, ended_at, cwd_fingerprint FROM agent_sessions WHERE id = ?1",
-            )?;
-            let mut rows = stmt.query([id])?;
-            let Some(r) = rows.next()? else {
+                args![id],
+                |r| Ok((span(r)?, r.get::<Option<String>>(3)?)),
+            )?
+            else {
                 return Err(Error::InvalidInput {
                     what: "session".into(),
                     reason: format!("there is no session {id}"),
                 });
             };
-            let Some(cwd) = r.get::<_, Option<String>>(3)? else {
+            let Some(cwd) = cwd else {
                 return Ok(None);
             };
-            let run = span(r)?;
-            let mut stmt = tx.prepare(
+            let mut others = Vec::new();
+            tx.for_each_row(
                 "SELECT id, started_at, ended_at FROM agent_sessions
                  WHERE cwd_fingerprint = ?1 AND id <> ?2",
+                args![cwd, id],
+                |r| {
+                    others.push(span(r)?);
+                    Ok(ControlFlow::Continue(()))
+                },
             )?;
-            let mut rows = stmt.query(params![cwd, id])?;
-            let mut others = Vec::new();
-            while let Some(r) = rows.next()? {
-                others.push(span(r)?);
-            }
             Ok(Some((run, others)))
         })
     }
@@ -389,7 +390,7 @@ impl Store {
             for id in ids {
                 tx.execute(
                     "UPDATE agent_sessions SET last_seen = ?2 WHERE id = ?1 AND ended_at IS NULL",
-                    params![id, now],
+                    args![id, now],
                 )?;
             }
             tx.commit()?;
@@ -476,14 +477,12 @@ enum Ended {
 }
 
 /// Ends session `id` inside `tx`.
-fn end_in(tx: &Transaction<'_>, id: i64, end: SessionEnd) -> Result<Ended> {
-    let row: Option<(Option<String>, Option<i64>)> = tx
-        .query_row(
-            "SELECT ended_at, reservation_id FROM agent_sessions WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+fn end_in(tx: &Tx<'_>, id: i64, end: SessionEnd) -> Result<Ended> {
+    let row: Option<(Option<String>, Option<i64>)> = tx.query_opt(
+        "SELECT ended_at, reservation_id FROM agent_sessions WHERE id = ?1",
+        args![id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let Some((ended, reservation)) = row else {
         return Err(Error::InvalidInput {
             what: "session".into(),
@@ -501,14 +500,14 @@ fn end_in(tx: &Transaction<'_>, id: i64, end: SessionEnd) -> Result<Ended> {
     tx.execute(
         "UPDATE agent_sessions SET ended_at = ?2, last_seen = ?2, end_reason = ?3, exit_status = ?4
          WHERE id = ?1",
-        params![id, now, end_reason(end), status],
+        args![id, now, end_reason(end), status],
     )?;
     let released = match reservation {
         Some(r) => {
             let n = tx.execute(
                 "UPDATE quota_reservations SET state = 'released', ended_at = ?2
                  WHERE id = ?1 AND state = 'open'",
-                params![r, now],
+                args![r, now],
             )?;
             (n > 0).then_some(r)
         }
@@ -518,17 +517,17 @@ fn end_in(tx: &Transaction<'_>, id: i64, end: SessionEnd) -> Result<Ended> {
 }
 
 fn insert_selection(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     s: &Selection,
     reservation: Option<i64>,
     session: Option<i64>,
 ) -> Result<i64> {
-    Ok(tx.query_row(
+    tx.query_row(
         "INSERT INTO selection_history (at, origin, task_type, strategy, provider, account_id,
              reason, candidates, agent, outcome, reservation_id, session_id)
          VALUES (?1, 'selector', ?2, ?3, ?4, (SELECT id FROM accounts WHERE label = ?5),
                  ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
-        params![
+        args![
             time::now(),
             s.task_type,
             s.strategy,
@@ -542,5 +541,5 @@ fn insert_selection(
             session
         ],
         |r| r.get(0),
-    )?)
+    )
 }

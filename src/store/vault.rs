@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
-
 use super::{Actor, Keys, ROOT_PLACE, Store, keyops};
 use crate::crypto::Key;
-use crate::db::{self, ModePolicy};
+use crate::db::{self, Conn, ModePolicy, Tx, args};
 use crate::error::{Error, Result, during};
 use crate::keys::{self, Method, Unlock};
 
@@ -33,7 +31,7 @@ pub struct VaultInfo {
 
 /// An opened, locked vault file.
 pub struct Vault {
-    conn: Connection,
+    conn: Conn,
     path: PathBuf,
 }
 
@@ -65,7 +63,7 @@ impl Vault {
         during("opening the vault", || {
             let conn = db::open(path, policy)?;
             Ok(Self {
-                conn,
+                conn: Conn::Sqlite(conn),
                 path: path.to_path_buf(),
             })
         })
@@ -82,7 +80,7 @@ impl Vault {
     /// # Errors
     /// SQLite errors.
     pub fn vault_id(&self) -> Result<String> {
-        during("reading the vault id", || vault_id(&self.conn))
+        during("reading the vault id", || vault_id(&self.conn.read_tx()?))
     }
 
     /// The unlock methods this vault has.
@@ -90,7 +88,7 @@ impl Vault {
     /// # Errors
     /// SQLite errors.
     pub fn methods(&self) -> Result<Vec<Method>> {
-        during("listing unlock methods", || methods(&self.conn))
+        during("listing unlock methods", || methods(&self.conn.read_tx()?))
     }
 
     /// Format, methods and counts, without unlocking.
@@ -99,45 +97,42 @@ impl Vault {
     /// SQLite errors.
     pub fn info(&self) -> Result<VaultInfo> {
         during("reading the vault's status", || {
-            let (vault_id, created_at) = self.conn.query_row(
+            // One read snapshot: the counts and the methods agree.
+            let snapshot = self.conn.read_tx()?;
+            let (vault_id, created_at) = snapshot.query_row(
                 "SELECT vault_id, created_at FROM vault_meta WHERE id = 1",
-                [],
+                &[],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let mut accounts = BTreeMap::new();
-            let mut stmt = self
-                .conn
-                .prepare("SELECT provider, count(*) FROM accounts GROUP BY provider")?;
-            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-                let (p, n) = row?;
-                accounts.insert(p, n as u64);
-            }
+            let accounts = snapshot
+                .query_map(
+                    "SELECT provider, count(*) FROM accounts GROUP BY provider",
+                    &[],
+                    |r| Ok((r.get::<String>(0)?, r.get::<u64>(1)?)),
+                )?
+                .into_iter()
+                .collect();
             Ok(VaultInfo {
                 path: self.path.clone(),
                 vault_id,
-                format_version: self
-                    .conn
-                    .pragma_query_value(None, "user_version", |r| r.get(0))?,
+                format_version: snapshot.format_version()?,
                 created_at,
-                unlock_methods: self.methods()?,
+                unlock_methods: methods(&snapshot)?,
                 accounts,
-                audit_entries: self
-                    .conn
-                    .query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))?
-                    as u64,
+                audit_entries: snapshot
+                    .query_row("SELECT count(*) FROM audit_log", &[], |r| r.get::<u64>(0))?,
             })
         })
     }
 
-    /// `PRAGMA integrity_check`: `["ok"]` when the file is sound.
+    /// The database's own consistency check (SQLite: `PRAGMA
+    /// integrity_check`): `["ok"]` when the file is sound.
     ///
     /// # Errors
     /// SQLite errors.
     pub fn integrity_check(&self) -> Result<Vec<String>> {
         during("checking the database's integrity", || {
-            let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            self.conn.integrity_check()
         })
     }
 
@@ -150,7 +145,7 @@ impl Vault {
     /// As [`Vault::unlock`].
     pub fn check(&self, how: &Unlock<'_>) -> Result<()> {
         during("checking an unlock method", || {
-            let snapshot = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+            let snapshot = self.conn.read_tx()?;
             let vault_id = vault_id(&snapshot)?;
             let (kek, _) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
             unwrap_all(&snapshot, &self.path, how.method(), &kek)?;
@@ -168,16 +163,17 @@ impl Vault {
         during("unlocking the vault", || {
             let method = how.method();
             // One read snapshot: the key check, the wraps and the method list agree.
-            let snapshot = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+            let snapshot = self.conn.read_tx()?;
             let vault_id = vault_id(&snapshot)?;
             let (kek, check) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
             let methods_seen = keyops::method_checks(&snapshot)?;
             let deks = unwrap_all(&snapshot, &self.path, method, &kek)?;
-            let root_sealed: Vec<u8> =
-                snapshot.query_row("SELECT root_secret FROM vault_meta WHERE id = 1", [], |r| {
-                    r.get(0)
-                })?;
-            snapshot.finish()?;
+            let root_sealed: Vec<u8> = snapshot.query_row(
+                "SELECT root_secret FROM vault_meta WHERE id = 1",
+                &[],
+                |r| r.get(0),
+            )?;
+            snapshot.commit()?;
             let mut keys = Keys {
                 deks,
                 keks: BTreeMap::from([(method, kek)]),
@@ -204,20 +200,13 @@ impl Vault {
 }
 
 /// Opens every data key wrapped for `method` with `kek`.
-fn unwrap_all(
-    conn: &Connection,
-    path: &Path,
-    method: Method,
-    kek: &Key,
-) -> Result<BTreeMap<u32, Key>> {
+fn unwrap_all(tx: &Tx<'_>, path: &Path, method: Method, kek: &Key) -> Result<BTreeMap<u32, Key>> {
     let mut deks = BTreeMap::new();
-    let mut stmt =
-        conn.prepare("SELECT key_id, wrapped FROM key_wraps WHERE method = ?1 ORDER BY key_id")?;
-    let wraps = stmt
-        .query_map([method.as_str()], |r| {
-            Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let wraps = tx.query_map(
+        "SELECT key_id, wrapped FROM key_wraps WHERE method = ?1 ORDER BY key_id",
+        args![method.as_str()],
+        |r| Ok((r.get::<u32>(0)?, r.get::<Vec<u8>>(1)?)),
+    )?;
     for (key_id, wrapped) in wraps {
         match keys::unwrap(kek, method, &wrapped) {
             Ok((id, dek)) if id == key_id => {
@@ -240,12 +229,10 @@ fn unwrap_all(
     Ok(deks)
 }
 
-fn vault_id(conn: &Connection) -> Result<String> {
-    Ok(
-        conn.query_row("SELECT vault_id FROM vault_meta WHERE id = 1", [], |r| {
-            r.get(0)
-        })?,
-    )
+fn vault_id(tx: &Tx<'_>) -> Result<String> {
+    tx.query_row("SELECT vault_id FROM vault_meta WHERE id = 1", &[], |r| {
+        r.get(0)
+    })
 }
 
 fn open_root(keys: &Keys, sealed: &[u8]) -> Result<Key> {
@@ -259,11 +246,12 @@ fn open_root(keys: &Keys, sealed: &[u8]) -> Result<Key> {
     Ok(Key::from_bytes(arr))
 }
 
-pub(super) fn methods(conn: &Connection) -> Result<Vec<Method>> {
-    let mut stmt = conn.prepare("SELECT method FROM unlock_methods ORDER BY method")?;
-    let names = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+pub(super) fn methods(tx: &Tx<'_>) -> Result<Vec<Method>> {
+    let names = tx.query_map(
+        "SELECT method FROM unlock_methods ORDER BY method",
+        &[],
+        |r| r.get::<String>(0),
+    )?;
     Ok(names.iter().filter_map(|n| Method::parse(n)).collect())
 }
 
@@ -271,23 +259,21 @@ pub(super) fn methods(conn: &Connection) -> Result<Vec<Method>> {
 /// value (which binds the vault id). Says whether the check is still in its
 /// legacy form, written before the vault id was bound.
 pub(super) fn verified_kek(
-    conn: &Connection,
+    tx: &Tx<'_>,
     path: &Path,
     vault_id: &str,
     how: &Unlock<'_>,
 ) -> Result<(Key, keys::KekCheck)> {
     let method = how.method();
-    let row: Option<(Option<String>, Vec<u8>)> = conn
-        .query_row(
-            "SELECT kdf_params, kek_check FROM unlock_methods WHERE method = ?1",
-            [method.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let row: Option<(Option<String>, Vec<u8>)> = tx.query_opt(
+        "SELECT kdf_params, kek_check FROM unlock_methods WHERE method = ?1",
+        args![method.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let Some((params, check)) = row else {
         return Err(Error::NoSuchMethod {
             method: method.as_str(),
-            have: methods(conn)?.iter().map(|m| m.as_str()).collect(),
+            have: methods(tx)?.iter().map(|m| m.as_str()).collect(),
         });
     };
     let kek = match how {

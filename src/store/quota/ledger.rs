@@ -3,10 +3,10 @@
 //! caller's transaction.
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::ops::ControlFlow;
 
 use super::{Budget, Notice, Target};
+use crate::db::{Arg, Row, Tx, Value, args};
 use crate::error::{Error, Result};
 use crate::model::Provider;
 use crate::quota::{self, Period, Scope, Unit, Window, Zone};
@@ -70,14 +70,12 @@ pub(super) fn check_name(what: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn read_zone(conn: &Connection) -> Result<Zone> {
-    let text: Option<String> = conn
-        .query_row(
-            "SELECT value FROM settings WHERE key = ?1",
-            [ZONE_SETTING],
-            |r| r.get(0),
-        )
-        .optional()?;
+pub(super) fn read_zone(conn: &Tx<'_>) -> Result<Zone> {
+    let text: Option<String> = conn.query_opt(
+        "SELECT value FROM settings WHERE key = ?1",
+        args![ZONE_SETTING],
+        |r| r.get(0),
+    )?;
     let Some(text) = text else {
         return Ok(Zone::default());
     };
@@ -95,7 +93,7 @@ pub(super) const SELECT_BUDGET: &str =
     "SELECT b.id, b.scope, b.unit, b.period, b.limit_value, b.subject, a.label
      FROM quota_budgets b LEFT JOIN accounts a ON a.id = b.account_id";
 
-pub(super) fn read_budget(r: &rusqlite::Row<'_>) -> Result<Applicable> {
+pub(super) fn read_budget(r: &Row<'_>) -> Result<Applicable> {
     let id: i64 = r.get(0)?;
     let parse_err = |column: &'static str| Error::Malformed {
         table: "quota_budgets",
@@ -104,22 +102,19 @@ pub(super) fn read_budget(r: &rusqlite::Row<'_>) -> Result<Applicable> {
         reason: "unknown value",
     };
     let scope: Scope = r
-        .get::<_, String>(1)?
+        .get::<String>(1)?
         .parse()
         .map_err(|_| parse_err("scope"))?;
-    let unit: Unit = r
-        .get::<_, String>(2)?
-        .parse()
-        .map_err(|_| parse_err("unit"))?;
+    let unit: Unit = r.get::<String>(2)?.parse().map_err(|_| parse_err("unit"))?;
     let period: Period = r
-        .get::<_, String>(3)?
+        .get::<String>(3)?
         .parse()
         .map_err(|_| parse_err("period"))?;
-    let limit = u64::try_from(r.get::<_, i64>(4)?).map_err(|_| parse_err("limit_value"))?;
+    let limit = u64::try_from(r.get::<i64>(4)?).map_err(|_| parse_err("limit_value"))?;
     let subject: String = r.get(5)?;
     let label: Option<String> = r.get(6)?;
     let key = match scope {
-        Scope::Account => Value::Integer(subject.parse().map_err(|_| parse_err("subject"))?),
+        Scope::Account => Value::I64(subject.parse().map_err(|_| parse_err("subject"))?),
         Scope::Provider | Scope::Agent => Value::Text(subject.clone()),
     };
     Ok(Applicable {
@@ -138,40 +133,44 @@ pub(super) fn read_budget(r: &rusqlite::Row<'_>) -> Result<Applicable> {
 /// Every budget that applies to a reservation on `account_id` (of
 /// `provider`) for `agent`.
 pub(super) fn applicable(
-    conn: &Connection,
+    conn: &Tx<'_>,
     account_id: i64,
     provider: Provider,
     agent: Option<&str>,
 ) -> Result<Vec<Applicable>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT_BUDGET} WHERE b.account_id = ?1
+    let mut out = Vec::new();
+    conn.for_each_row(
+        &format!(
+            "{SELECT_BUDGET} WHERE b.account_id = ?1
             OR (b.scope = 'provider' AND b.subject = ?2)
             OR (b.scope = 'agent' AND b.subject = ?3)
          ORDER BY b.id"
-    ))?;
-    let mut rows = stmt.query(params![account_id, provider.as_str(), agent])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(read_budget(r)?);
-    }
+        ),
+        args![account_id, provider.as_str(), agent],
+        |r| {
+            out.push(read_budget(r)?);
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     Ok(out)
 }
 
-pub(super) fn all_budgets(conn: &Connection) -> Result<Vec<Applicable>> {
-    let mut stmt = conn.prepare(&format!(
-        "{SELECT_BUDGET} ORDER BY b.scope, b.subject, b.unit, b.period"
-    ))?;
-    let mut rows = stmt.query([])?;
+pub(super) fn all_budgets(conn: &Tx<'_>) -> Result<Vec<Applicable>> {
     let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(read_budget(r)?);
-    }
+    conn.for_each_row(
+        &format!("{SELECT_BUDGET} ORDER BY b.scope, b.subject, b.unit, b.period"),
+        &[],
+        |r| {
+            out.push(read_budget(r)?);
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     Ok(out)
 }
 
 /// Usage and reservations a budget counts at `now`.
 pub(super) fn measure(
-    conn: &Connection,
+    conn: &Tx<'_>,
     b: &Applicable,
     zone: Zone,
     now: DateTime<Utc>,
@@ -189,18 +188,26 @@ pub(super) fn measure(
     } else {
         ""
     };
-    let (used, oldest): (i64, Option<String>) = conn
-        .prepare_cached(&format!(
-            "SELECT COALESCE(SUM({sum}), 0), MIN({time_col}) FROM quota_reservations
+    // The key binds with its column's type (an integer for account_id):
+    // only SQLite would coerce a text to compare it.
+    let (used, oldest): (i64, Option<String>) = conn.query_row(
+        &format!(
+            "SELECT CAST(COALESCE(SUM({sum}), 0) AS BIGINT), MIN({time_col}) FROM quota_reservations
              WHERE {col} = ?1 {state} AND {time_col} >= ?2"
-        ))?
-        .query_row(params![b.key, start], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        ),
+        &[b.key.as_arg(), Arg::Text(&start)],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let reserved: i64 = if b.budget.unit == Unit::Tokens {
-        conn.prepare_cached(&format!(
-            "SELECT COALESCE(SUM(tokens), 0) FROM quota_reservations
-             WHERE {col} = ?1 AND state = 'open' AND expires_at > ?2"
-        ))?
-        .query_row(params![b.key, time::encode(now)], |r| r.get(0))?
+        let now = time::encode(now);
+        conn.query_row(
+            &format!(
+                "SELECT CAST(COALESCE(SUM(tokens), 0) AS BIGINT) FROM quota_reservations
+                 WHERE {col} = ?1 AND state = 'open' AND expires_at > ?2"
+            ),
+            &[b.key.as_arg(), Arg::Text(&now)],
+            |r| r.get(0),
+        )?
     } else {
         0
     };
@@ -215,7 +222,7 @@ pub(super) fn measure(
 
 /// The first budget that `requested` (tokens) does not fit into, as an error.
 pub(super) fn refusal(
-    conn: &Connection,
+    conn: &Tx<'_>,
     budgets: &[Applicable],
     zone: Zone,
     now: DateTime<Utc>,
@@ -244,7 +251,7 @@ pub(super) fn refusal(
 
 /// Records and returns the thresholds newly reached in each budget's window.
 pub(super) fn notices(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     budgets: &[Applicable],
     zone: Zone,
     now: DateTime<Utc>,
@@ -254,29 +261,26 @@ pub(super) fn notices(
         let m = measure(tx, b, zone, now)?;
         let level = m.used.saturating_add(m.reserved);
         for threshold in quota::reached(level, b.budget.limit) {
-            let told: bool = tx
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM quota_notices
+            let told: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM quota_notices
                      WHERE budget_id = ?1 AND threshold = ?2 AND at >= ?3)",
-                )?
-                .query_row(
-                    params![b.budget.id, threshold, time::encode(m.window.start)],
-                    |r| r.get(0),
-                )?;
+                args![b.budget.id, threshold, time::encode(m.window.start)],
+                |r| r.get(0),
+            )?;
             if told {
                 continue;
             }
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO quota_notices (budget_id, threshold, level, limit_value, at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                b.budget.id,
-                threshold,
-                to_i64(level, "budget level")?,
-                to_i64(b.budget.limit, "budget limit")?,
-                time::encode(now)
-            ])?;
+                args![
+                    b.budget.id,
+                    threshold,
+                    to_i64(level, "budget level")?,
+                    to_i64(b.budget.limit, "budget limit")?,
+                    time::encode(now)
+                ],
+            )?;
             out.push(Notice {
                 budget: b.budget.describe(),
                 threshold,
@@ -298,24 +302,23 @@ pub(super) struct Held {
     pub(super) expires_at: DateTime<Utc>,
 }
 
-pub(super) fn held(conn: &Connection, id: i64) -> Result<Held> {
+pub(super) fn held(conn: &Tx<'_>, id: i64) -> Result<Held> {
     let row = conn
-        .query_row(
+        .query_opt(
             "SELECT account_id, provider, agent, tokens, state, expires_at
              FROM quota_reservations WHERE id = ?1",
-            [id],
+            args![id],
             |r| {
                 Ok((
-                    r.get::<_, Option<i64>>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
+                    r.get::<Option<i64>>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<Option<String>>(2)?,
+                    r.get::<i64>(3)?,
+                    r.get::<String>(4)?,
+                    r.get::<String>(5)?,
                 ))
             },
-        )
-        .optional()?
+        )?
         .ok_or(Error::ReservationNotFound(id))?;
     let (account_id, provider, agent, tokens, state, expires_at) = row;
     Ok(Held {
@@ -334,15 +337,13 @@ pub(super) fn held(conn: &Connection, id: i64) -> Result<Held> {
 }
 
 /// The label of an account id, if it still exists.
-pub(super) fn label_of(conn: &Connection, account_id: Option<i64>) -> Result<Option<String>> {
+pub(super) fn label_of(conn: &Tx<'_>, account_id: Option<i64>) -> Result<Option<String>> {
     let Some(id) = account_id else {
         return Ok(None);
     };
-    Ok(conn
-        .query_row("SELECT label FROM accounts WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .optional()?)
+    conn.query_opt("SELECT label FROM accounts WHERE id = ?1", args![id], |r| {
+        r.get(0)
+    })
 }
 
 /// Refuses to settle a reservation that is no longer open.
@@ -392,11 +393,7 @@ impl Resolved {
     }
 }
 
-pub(super) fn resolve_target(
-    conn: &Connection,
-    keys: &Keys,
-    target: Target<'_>,
-) -> Result<Resolved> {
+pub(super) fn resolve_target(conn: &Tx<'_>, keys: &Keys, target: Target<'_>) -> Result<Resolved> {
     let (scope, account, subject) = match target {
         Target::Account(label) => {
             let a = find_account(conn, keys, label)?;
@@ -417,22 +414,17 @@ pub(super) fn resolve_target(
 }
 
 pub(super) fn find_budget(
-    conn: &Connection,
+    conn: &Tx<'_>,
     scope: Scope,
     subject: &str,
     unit: Unit,
     period: Period,
 ) -> Result<Option<Budget>> {
-    let mut stmt = conn.prepare(&format!(
-        "{SELECT_BUDGET} WHERE b.scope = ?1 AND b.subject = ?2 AND b.unit = ?3 AND b.period = ?4"
-    ))?;
-    let mut rows = stmt.query(params![
-        scope.as_str(),
-        subject,
-        unit.as_str(),
-        period.as_str()
-    ])?;
-    rows.next()?
-        .map(|r| read_budget(r).map(|a| a.budget))
-        .transpose()
+    conn.query_opt(
+        &format!(
+            "{SELECT_BUDGET} WHERE b.scope = ?1 AND b.subject = ?2 AND b.unit = ?3 AND b.period = ?4"
+        ),
+        args![scope.as_str(), subject, unit.as_str(), period.as_str()],
+        |r| read_budget(r).map(|a| a.budget),
+    )
 }

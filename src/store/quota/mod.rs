@@ -9,12 +9,12 @@
 mod ledger;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rusqlite::{Transaction, params};
 use serde::Serialize;
 
 use super::accounts::find_account;
 use super::audit::{self, Actor, Event};
 use super::{Keys, Store, time};
+use crate::db::{Tx, args};
 use crate::error::{Error, Result, during};
 use crate::model::Provider;
 use crate::quota::{self, Period, Scope, Unit, Zone};
@@ -187,7 +187,7 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
              ON CONFLICT (scope, subject, unit, period)
              DO UPDATE SET limit_value = excluded.limit_value, updated_at = excluded.updated_at",
-            params![t.scope.as_str(), t.account.as_ref().map(|a| a.0), t.subject, unit.as_str(), period.as_str(), limit_i, now],
+            args![t.scope.as_str(), t.account.as_ref().map(|a| a.0), t.subject, unit.as_str(), period.as_str(), limit_i, now],
         )?;
             let budget = find_budget(&tx, t.scope, &t.subject, unit, period)?
                 .expect("the budget was just written");
@@ -230,7 +230,7 @@ impl Store {
                     reason: "no such budget is set; `vault quota` lists them".into(),
                 });
             };
-            tx.execute("DELETE FROM quota_budgets WHERE id = ?1", [budget.id])?;
+            tx.execute("DELETE FROM quota_budgets WHERE id = ?1", args![budget.id])?;
             audit::append(
                 &tx,
                 keys,
@@ -291,7 +291,7 @@ impl Store {
             tx.execute(
             "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            params![ZONE_SETTING, value.to_string(), time::now()],
+            args![ZONE_SETTING, value.to_string(), time::now()],
         )?;
             audit::append(
                 &tx,
@@ -378,23 +378,23 @@ impl Store {
                 tx.commit()?;
                 return Err(err);
             }
-            tx.prepare_cached(
+            tx.execute(
                 "UPDATE quota_reservations SET state = 'committed', ended_at = ?2,
                 input_tokens = ?3, output_tokens = ?4, cache_read_tokens = ?5,
                 cache_write_tokens = ?6, used_tokens = ?7, usd_micros = ?8, model = ?9
              WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                time::encode(now),
-                numbers[0],
-                numbers[1],
-                numbers[2],
-                numbers[3],
-                numbers[4],
-                cost_micros,
-                usage.model
-            ])?;
+                args![
+                    id,
+                    time::encode(now),
+                    numbers[0],
+                    numbers[1],
+                    numbers[2],
+                    numbers[3],
+                    numbers[4],
+                    cost_micros,
+                    usage.model
+                ],
+            )?;
             super::usage::record_ledger(
                 &tx,
                 keys,
@@ -439,7 +439,7 @@ impl Store {
             let label = label_of(&tx, h.account_id)?;
             tx.execute(
                 "UPDATE quota_reservations SET state = 'released', ended_at = ?2 WHERE id = ?1",
-                params![id, time::encode(now)],
+                args![id, time::encode(now)],
             )?;
             audit::append(
                 &tx,
@@ -464,7 +464,7 @@ impl Store {
 /// outer error is a failure to be rolled back; the inner one a refusal,
 /// already recorded in the audit log, for the caller to commit and return.
 pub(super) fn reserve_in(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     keys: &Keys,
     actor: &Actor,
     label: &str,
@@ -492,19 +492,15 @@ pub(super) fn reserve_in(
         return Ok(Err(err));
     }
     let expires_at = time::canonical(now + ttl);
-    tx.prepare_cached(
-        "INSERT INTO quota_reservations (account_id, provider, agent, tokens, created_at, expires_at, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
-    )?
-    .execute(params![
+    let id: i64 = tx.query_row("INSERT INTO quota_reservations (account_id, provider, agent, tokens, created_at, expires_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open') RETURNING id", args![
         account.id,
         account.provider.as_str(),
         agent,
         tokens_i,
         time::encode(now),
         time::encode(expires_at)
-    ])?;
-    let id = tx.last_insert_rowid();
+    ], |r| r.get(0))?;
     let notices = notices(tx, &budgets, zone, now)?;
     audit::append(
         tx,

@@ -12,15 +12,16 @@ mod prices;
 mod query;
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::accounts::find_account;
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
+use crate::db::{Tx, args};
 use crate::error::{Error, Result, during};
 use crate::model::Provider;
 use crate::model::usage::{GIVEN_COST, Source, Tokens};
@@ -119,23 +120,24 @@ const fn project_place(row: i64) -> Place<'static> {
 }
 
 /// The id of `project`'s row, created (path sealed) when new.
-fn project_id(tx: &Transaction<'_>, keys: &Keys, project: &str) -> Result<i64> {
+fn project_id(tx: &Tx<'_>, keys: &Keys, project: &str) -> Result<i64> {
     let fingerprint = keys.fingerprint(&[b"usage-project", project.as_bytes()]);
-    let found: Option<i64> = tx
-        .prepare_cached("SELECT id FROM usage_projects WHERE fingerprint = ?1")?
-        .query_row([&fingerprint], |r| r.get(0))
-        .optional()?;
+    let found: Option<i64> = tx.query_opt(
+        "SELECT id FROM usage_projects WHERE fingerprint = ?1",
+        args![&fingerprint],
+        |r| r.get(0),
+    )?;
     if let Some(id) = found {
         return Ok(id);
     }
     let id: i64 = tx.query_row(
-        "INSERT INTO usage_projects (fingerprint, path) VALUES (?1, X'') RETURNING id",
-        [&fingerprint],
+        "INSERT INTO usage_projects (fingerprint, path) VALUES (?1, ?2) RETURNING id",
+        args![fingerprint, [0u8; 0]],
         |r| r.get(0),
     )?;
     tx.execute(
         "UPDATE usage_projects SET path = ?1 WHERE id = ?2",
-        params![keys.seal(&project_place(id), project.as_bytes())?, id],
+        args![keys.seal(&project_place(id), project.as_bytes())?, id],
     )?;
     Ok(id)
 }
@@ -148,7 +150,7 @@ struct Ids {
 }
 
 impl Ids {
-    fn account(&mut self, tx: &Transaction<'_>, keys: &Keys, label: &str) -> Result<i64> {
+    fn account(&mut self, tx: &Tx<'_>, keys: &Keys, label: &str) -> Result<i64> {
         if let Some(id) = self.accounts.get(label) {
             return Ok(*id);
         }
@@ -157,7 +159,7 @@ impl Ids {
         Ok(id)
     }
 
-    fn project(&mut self, tx: &Transaction<'_>, keys: &Keys, project: &str) -> Result<i64> {
+    fn project(&mut self, tx: &Tx<'_>, keys: &Keys, project: &str) -> Result<i64> {
         if let Some(id) = self.projects.get(project) {
             return Ok(*id);
         }
@@ -174,7 +176,7 @@ impl Ids {
 /// keep their triggers (`0010_usage_rollup_in_code.sql`). Every insert into
 /// `usage_events` goes through [`EventWriter::write`].
 struct EventWriter<'t> {
-    tx: &'t Transaction<'t>,
+    tx: &'t Tx<'t>,
     keys: &'t Keys,
     ids: Ids,
     hours: HashMap<HourKey, [i64; 8]>,
@@ -195,7 +197,7 @@ struct HourKey {
 }
 
 impl<'t> EventWriter<'t> {
-    fn new(tx: &'t Transaction<'t>, keys: &'t Keys) -> Self {
+    fn new(tx: &'t Tx<'t>, keys: &'t Keys) -> Self {
         Self {
             tx,
             keys,
@@ -234,16 +236,17 @@ impl<'t> EventWriter<'t> {
             to_i64(t.reasoning, "reasoning tokens")?,
             to_i64(e.cost_pico, "cost")?,
         ];
-        let values = params![
+        let (provider, source) = (e.provider.as_str(), e.source.as_str());
+        let values = args![
             at,
-            e.provider.as_str(),
+            provider,
             account,
             e.model,
             e.agent,
             e.task_type,
             e.session,
             project,
-            e.source.as_str(),
+            source,
             counts[1],
             counts[2],
             counts[3],
@@ -257,28 +260,27 @@ impl<'t> EventWriter<'t> {
         // Most events are new: insert first, and only for a copy already
         // stored compare totals. A larger copy without an account or agent
         // keeps the ones the stored copy was attributed to.
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO usage_events (at, provider, account_id, model, agent, task_type,
+        let inserted = tx.execute(
+            "INSERT INTO usage_events (at, provider, account_id, model, agent, task_type,
                     session, project_id, source, input_tokens, cache_read_tokens,
                     cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens,
                     cost_pusd, price_version, dedupe_key)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                          ?17, ?18)
                  ON CONFLICT (dedupe_key) DO NOTHING",
-            )?
-            .execute(values)?;
+            values,
+        )?;
         if inserted == 1 {
             self.count_new(e, &at, account, counts);
             return Ok(());
         }
-        let stored: i64 = tx
-            .prepare_cached(
-                "SELECT input_tokens + output_tokens + cache_read_tokens
+        let stored: i64 = tx.query_row(
+            "SELECT input_tokens + output_tokens + cache_read_tokens
                             + cache_write_5m_tokens + cache_write_1h_tokens
                  FROM usage_events WHERE dedupe_key = ?1",
-            )?
-            .query_row([&key], |r| r.get(0))?;
+            args![&key],
+            |r| r.get(0),
+        )?;
         if stored >= to_i64(t.total(), "usage tokens")? {
             self.written.unchanged += 1;
             return Ok(());
@@ -286,7 +288,7 @@ impl<'t> EventWriter<'t> {
         // The update trigger moves the stored copy's values out of the
         // rollup: they must be there first.
         self.add_hours()?;
-        tx.prepare_cached(
+        tx.execute(
             "UPDATE usage_events SET at = ?1, provider = ?2,
                 account_id = coalesce(?3, account_id), model = ?4,
                 agent = coalesce(?5, agent), task_type = ?6, session = ?7, project_id = ?8,
@@ -295,8 +297,8 @@ impl<'t> EventWriter<'t> {
                 cache_write_1h_tokens = ?13, output_tokens = ?14, reasoning_tokens = ?15,
                 cost_pusd = ?16, price_version = ?17
              WHERE dedupe_key = ?18",
-        )?
-        .execute(values)?;
+            values,
+        )?;
         self.written.replaced += 1;
         Ok(())
     }
@@ -322,37 +324,42 @@ impl<'t> EventWriter<'t> {
 
     /// Adds the new events' sums to the rollup.
     fn add_hours(&mut self) -> Result<()> {
-        let mut upsert = self.tx.prepare_cached(
-            "INSERT INTO usage_hourly VALUES
-                (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-             ON CONFLICT DO UPDATE SET
-                events = events + excluded.events,
-                input_tokens = input_tokens + excluded.input_tokens,
-                cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-                cache_write_5m_tokens = cache_write_5m_tokens + excluded.cache_write_5m_tokens,
-                cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens,
-                output_tokens = output_tokens + excluded.output_tokens,
-                reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-                cost_pusd = cost_pusd + excluded.cost_pusd",
-        )?;
         for (k, n) in self.hours.drain() {
-            upsert.execute(params![
-                k.hour,
-                k.provider.as_str(),
-                k.account,
-                k.model,
-                k.source.as_str(),
-                k.agent,
-                k.task_type,
-                n[0],
-                n[1],
-                n[2],
-                n[3],
-                n[4],
-                n[5],
-                n[6],
-                n[7],
-            ])?;
+            self.tx.execute(
+                "INSERT INTO usage_hourly (hour, provider, account_id, model, source, agent,
+                    task_type, events, input_tokens, cache_read_tokens, cache_write_5m_tokens,
+                    cache_write_1h_tokens, output_tokens, reasoning_tokens, cost_pusd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 ON CONFLICT (hour, provider, account_id, model, source, agent, task_type)
+                 DO UPDATE SET
+                    events = usage_hourly.events + excluded.events,
+                    input_tokens = usage_hourly.input_tokens + excluded.input_tokens,
+                    cache_read_tokens = usage_hourly.cache_read_tokens + excluded.cache_read_tokens,
+                    cache_write_5m_tokens =
+                        usage_hourly.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
+                    cache_write_1h_tokens =
+                        usage_hourly.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+                    output_tokens = usage_hourly.output_tokens + excluded.output_tokens,
+                    reasoning_tokens = usage_hourly.reasoning_tokens + excluded.reasoning_tokens,
+                    cost_pusd = usage_hourly.cost_pusd + excluded.cost_pusd",
+                args![
+                    k.hour,
+                    k.provider.as_str(),
+                    k.account,
+                    k.model,
+                    k.source.as_str(),
+                    k.agent,
+                    k.task_type,
+                    n[0],
+                    n[1],
+                    n[2],
+                    n[3],
+                    n[4],
+                    n[5],
+                    n[6],
+                    n[7],
+                ],
+            )?;
         }
         Ok(())
     }
@@ -370,7 +377,7 @@ impl<'t> EventWriter<'t> {
 /// caller's cost when given (else 0 until `vault usage reprice`).
 #[allow(clippy::too_many_arguments)] // one call site, the commit's own values
 pub(in crate::store) fn record_ledger(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     keys: &Keys,
     reservation: i64,
     provider: Provider,
@@ -433,9 +440,9 @@ impl Store {
     /// # Errors
     /// `write`'s, SQLite errors.
     pub fn bulk_usage<T>(&mut self, write: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        self.conn.pragma_update(None, "cache_size", -262_144)?;
+        self.conn.set_cache_kib(262_144)?;
         let result = write(self);
-        self.conn.pragma_update(None, "cache_size", -2000)?;
+        self.conn.set_cache_kib(2000)?;
         result
     }
 
@@ -453,7 +460,7 @@ impl Store {
             let written = writer.finish()?;
             let at = now();
             for (source, path, mark) in files {
-                tx.prepare_cached(
+                tx.execute(
                     "INSERT INTO usage_files
                         (source, fingerprint, device, inode, size, read_to, lines, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -461,17 +468,17 @@ impl Store {
                         device = excluded.device, inode = excluded.inode, size = excluded.size,
                         read_to = excluded.read_to, lines = excluded.lines,
                         updated_at = excluded.updated_at",
-                )?
-                .execute(params![
-                    source.as_str(),
-                    file_key(keys, *source, path),
-                    to_i64(mark.device, "device")?,
-                    to_i64(mark.inode, "inode")?,
-                    to_i64(mark.size, "file size")?,
-                    to_i64(mark.read_to, "file offset")?,
-                    to_i64(mark.lines, "line count")?,
-                    at,
-                ])?;
+                    args![
+                        source.as_str(),
+                        file_key(keys, *source, path),
+                        to_i64(mark.device, "device")?,
+                        to_i64(mark.inode, "inode")?,
+                        to_i64(mark.size, "file size")?,
+                        to_i64(mark.read_to, "file offset")?,
+                        to_i64(mark.lines, "line count")?,
+                        at,
+                    ],
+                )?;
             }
             tx.commit()?;
             Ok(written)
@@ -501,7 +508,7 @@ impl Store {
                 "UPDATE usage_events SET account_id = ?1, agent = coalesce(agent, ?2)
                  WHERE source = ?3 AND session = ?4 AND at BETWEEN ?5 AND ?6
                    AND account_id IS NULL",
-                params![
+                args![
                     account,
                     agent,
                     source.as_str(),
@@ -526,26 +533,22 @@ impl Store {
     ) -> Result<Vec<Option<FileMark>>> {
         during("reading usage import state", || {
             let (tx, keys) = self.read_tx()?;
-            let mut stmt = tx.prepare(
-                "SELECT device, inode, size, read_to, lines FROM usage_files
-                 WHERE source = ?1 AND fingerprint = ?2",
-            )?;
             let mut out = Vec::with_capacity(paths.len());
             for path in paths {
-                let mark = stmt
-                    .query_row(
-                        params![source.as_str(), file_key(keys, source, path)],
-                        |r| {
-                            Ok(FileMark {
-                                device: r.get::<_, i64>(0)?.cast_unsigned(),
-                                inode: r.get::<_, i64>(1)?.cast_unsigned(),
-                                size: r.get::<_, i64>(2)?.cast_unsigned(),
-                                read_to: r.get::<_, i64>(3)?.cast_unsigned(),
-                                lines: r.get::<_, i64>(4)?.cast_unsigned(),
-                            })
-                        },
-                    )
-                    .optional()?;
+                let mark = tx.query_opt(
+                    "SELECT device, inode, size, read_to, lines FROM usage_files
+                         WHERE source = ?1 AND fingerprint = ?2",
+                    args![source.as_str(), file_key(keys, source, path)],
+                    |r| {
+                        Ok(FileMark {
+                            device: r.get::<i64>(0)?.cast_unsigned(),
+                            inode: r.get::<i64>(1)?.cast_unsigned(),
+                            size: r.get::<i64>(2)?.cast_unsigned(),
+                            read_to: r.get::<i64>(3)?.cast_unsigned(),
+                            lines: r.get::<i64>(4)?.cast_unsigned(),
+                        })
+                    },
+                )?;
                 out.push(mark);
             }
             Ok(out)
@@ -569,43 +572,44 @@ impl Store {
             let mut changes = Vec::new();
             let mut seen = 0;
             {
-                let mut stmt = tx.prepare(
+                tx.for_each_row(
                     "SELECT id, source, model, input_tokens, cache_read_tokens,
                             cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
                             reasoning_tokens, cost_pusd, price_version
-                     FROM usage_events WHERE price_version IS NOT ?1",
+                     FROM usage_events WHERE price_version IS DISTINCT FROM ?1",
+                    args![GIVEN_COST],
+                    |r| {
+                        seen += 1;
+                        let id: i64 = r.get(0)?;
+                        let source: String = r.get(1)?;
+                        let Ok(source) = source.parse::<Source>() else {
+                            return Ok(ControlFlow::Continue(()));
+                        };
+                        let model: String = r.get(2)?;
+                        let n = |i: usize| r.get::<i64>(i).map(i64::cast_unsigned);
+                        let tokens = Tokens {
+                            input: n(3)?,
+                            cache_read: n(4)?,
+                            cache_write_5m: n(5)?,
+                            cache_write_1h: n(6)?,
+                            output: n(7)?,
+                            reasoning: n(8)?,
+                        };
+                        let old: (u64, Option<String>) = (n(9)?, r.get(10)?);
+                        let new = price(source, &model, &tokens)
+                            .map_or((0, None), |c| (c, Some(version.to_owned())));
+                        if new != old {
+                            changes.push((id, new));
+                        }
+                        Ok(ControlFlow::Continue(()))
+                    },
                 )?;
-                let mut rows = stmt.query([GIVEN_COST])?;
-                while let Some(r) = rows.next()? {
-                    seen += 1;
-                    let id: i64 = r.get(0)?;
-                    let source: String = r.get(1)?;
-                    let Ok(source) = source.parse::<Source>() else {
-                        continue;
-                    };
-                    let model: String = r.get(2)?;
-                    let n = |i: usize| r.get::<_, i64>(i).map(i64::cast_unsigned);
-                    let tokens = Tokens {
-                        input: n(3)?,
-                        cache_read: n(4)?,
-                        cache_write_5m: n(5)?,
-                        cache_write_1h: n(6)?,
-                        output: n(7)?,
-                        reasoning: n(8)?,
-                    };
-                    let old: (u64, Option<String>) = (n(9)?, r.get(10)?);
-                    let new = price(source, &model, &tokens)
-                        .map_or((0, None), |c| (c, Some(version.to_owned())));
-                    if new != old {
-                        changes.push((id, new));
-                    }
-                }
             }
             for (id, (cost, version)) in &changes {
-                tx.prepare_cached(
+                tx.execute(
                     "UPDATE usage_events SET cost_pusd = ?1, price_version = ?2 WHERE id = ?3",
-                )?
-                .execute(params![to_i64(*cost, "cost")?, version, id])?;
+                    args![to_i64(*cost, "cost")?, version, id],
+                )?;
             }
             tx.commit()?;
             Ok((seen, changes.len() as u64))
@@ -620,7 +624,7 @@ impl Store {
     pub fn rebuild_usage_rollups(&mut self) -> Result<u64> {
         during("rebuilding usage rollups", || {
             let (tx, _, _) = self.write_tx()?;
-            tx.execute("DELETE FROM usage_hourly", [])?;
+            tx.execute("DELETE FROM usage_hourly", &[])?;
             let rows = tx.execute(
                 "INSERT INTO usage_hourly
                  SELECT substr(at, 1, 13), provider, coalesce(account_id, 0), model, source,
@@ -630,10 +634,10 @@ impl Store {
                         sum(cost_pusd)
                  FROM usage_events
                  GROUP BY 1, 2, 3, 4, 5, 6, 7",
-                [],
+                &[],
             )?;
             tx.commit()?;
-            Ok(rows as u64)
+            Ok(rows)
         })
     }
 }

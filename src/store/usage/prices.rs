@@ -2,10 +2,9 @@
 //! given (already checked by `usage::price`), one row at most. Loading and
 //! removing it are audited; the text holds prices only.
 
-use rusqlite::{OptionalExtension, params};
-
 use super::super::audit::{self, Event};
 use super::{Store, time};
+use crate::db::args;
 use crate::error::{Result, during};
 
 impl Store {
@@ -21,7 +20,7 @@ impl Store {
                 "INSERT INTO usage_price_table (id, version, loaded_at, body) VALUES (1, ?1, ?2, ?3)
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version,
                     loaded_at = excluded.loaded_at, body = excluded.body",
-                params![version, time::now(), body],
+                args![version, time::now(), body],
             )?;
             audit::append(
                 &tx,
@@ -42,13 +41,11 @@ impl Store {
     pub fn price_table(&mut self) -> Result<Option<(String, String)>> {
         during("reading the price table", || {
             let (tx, _) = self.read_tx()?;
-            Ok(tx
-                .query_row(
-                    "SELECT version, body FROM usage_price_table WHERE id = 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?)
+            tx.query_opt(
+                "SELECT version, body FROM usage_price_table WHERE id = 1",
+                &[],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
         })
     }
 
@@ -60,7 +57,7 @@ impl Store {
     pub fn reset_price_table(&mut self) -> Result<bool> {
         during("removing the loaded price table", || {
             let (tx, keys, actor) = self.write_tx()?;
-            let removed = tx.execute("DELETE FROM usage_price_table", [])? > 0;
+            let removed = tx.execute("DELETE FROM usage_price_table", &[])? > 0;
             audit::append(
                 &tx,
                 keys,

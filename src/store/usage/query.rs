@@ -4,13 +4,13 @@
 //! ([`crate::usage::query`]); this file only filters and decodes.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::types::ToSql;
-use rusqlite::{OptionalExtension, Row, Transaction};
 use secrecy::ExposeSecret;
 
 use super::{Keys, Store, project_place, time};
+use crate::db::{Arg, Row, Tx, Value, args};
 use crate::error::{Error, Result, during};
 use crate::model::Provider;
 use crate::model::usage::{Source, Tokens};
@@ -81,51 +81,52 @@ pub struct EventRow {
 /// The WHERE clause and its parameters for `filter` over a table whose
 /// time column is `time_col`.
 fn conditions(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     keys: &Keys,
     filter: &UsageFilter,
     time_col: &str,
     time_of: fn(DateTime<Utc>) -> String,
-) -> Result<(String, Vec<Box<dyn ToSql>>)> {
-    let mut sql = vec!["1".to_owned()];
-    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-    let mut push = |cond: String, arg: Box<dyn ToSql>| {
+) -> Result<(String, Vec<Value>)> {
+    let mut sql = vec!["1 = 1".to_owned()];
+    let mut args: Vec<Value> = Vec::new();
+    // `?N` in a condition becomes its argument's number.
+    let mut push = |cond: String, arg: Value| {
         args.push(arg);
-        sql.push(cond.replace('?', &format!("?{}", args.len())));
+        sql.push(cond.replace("?N", &format!("?{}", args.len())));
     };
     if let Some(t) = filter.from {
-        push(format!("u.{time_col} >= ?"), Box::new(time_of(t)));
+        push(format!("u.{time_col} >= ?N"), Value::Text(time_of(t)));
     }
     if let Some(t) = filter.until {
-        push(format!("u.{time_col} < ?"), Box::new(time_of(t)));
+        push(format!("u.{time_col} < ?N"), Value::Text(time_of(t)));
     }
     if let Some(p) = filter.provider {
-        push("u.provider = ?".into(), Box::new(p.as_str()));
+        push("u.provider = ?N".into(), Value::Text(p.as_str().to_owned()));
     }
     if let Some(label) = &filter.account {
         let id = super::find_account(tx, keys, label)?.id;
-        push("u.account_id = ?".into(), Box::new(id));
+        push("u.account_id = ?N".into(), Value::I64(id));
     }
     if let Some(s) = filter.source {
-        push("u.source = ?".into(), Box::new(s.as_str()));
+        push("u.source = ?N".into(), Value::Text(s.as_str().to_owned()));
     }
     if let Some(m) = &filter.model {
-        push("u.model = ?".into(), Box::new(m.clone()));
+        push("u.model = ?N".into(), Value::Text(m.clone()));
     }
     if let Some(a) = &filter.agent {
-        push("u.agent = ?".into(), Box::new(a.clone()));
+        push("u.agent = ?N".into(), Value::Text(a.clone()));
     }
     if let Some(t) = &filter.task_type {
-        push("u.task_type = ?".into(), Box::new(t.clone()));
+        push("u.task_type = ?N".into(), Value::Text(t.clone()));
     }
     if let Some(s) = &filter.session {
-        push("u.session = ?".into(), Box::new(s.clone()));
+        push("u.session = ?N".into(), Value::Text(s.clone()));
     }
     if let Some(p) = &filter.project {
         let fingerprint = keys.fingerprint(&[b"usage-project", p.as_bytes()]);
         push(
-            "u.project_id = (SELECT id FROM usage_projects WHERE fingerprint = ?)".into(),
-            Box::new(fingerprint),
+            "u.project_id = (SELECT id FROM usage_projects WHERE fingerprint = ?N)".into(),
+            Value::Text(fingerprint),
         );
     }
     Ok((sql.join(" AND "), args))
@@ -152,11 +153,11 @@ fn hour_start(text: &str) -> Option<DateTime<Utc>> {
     Some(date.and_hms_opt(field(11..13)?, 0, 0)?.and_utc())
 }
 
-fn count(r: &Row<'_>, i: usize) -> rusqlite::Result<u64> {
-    Ok(r.get::<_, i64>(i)?.cast_unsigned())
+fn count(r: &Row<'_>, i: usize) -> Result<u64> {
+    Ok(r.get::<i64>(i)?.cast_unsigned())
 }
 
-fn tokens(r: &Row<'_>, first: usize) -> rusqlite::Result<Tokens> {
+fn tokens(r: &Row<'_>, first: usize) -> Result<Tokens> {
     Ok(Tokens {
         input: count(r, first)?,
         cache_read: count(r, first + 1)?,
@@ -203,26 +204,26 @@ impl Store {
         during("reading usage events", || {
             let (tx, keys) = self.read_tx()?;
             let (cond, args) = conditions(&tx, keys, filter, "at", time::encode)?;
-            let mut stmt = tx.prepare(&format!(
+            let args: Vec<Arg<'_>> = args.iter().map(Value::as_arg).collect();
+            let mut projects: HashMap<i64, String> = HashMap::new();
+            let mut out = Vec::new();
+            let sql = format!(
                 "SELECT u.id, u.at, u.provider, a.label, u.model, u.agent, u.task_type,
                         u.session, u.project_id, u.source, {TOKEN_COLUMNS}
                  FROM usage_events u LEFT JOIN accounts a ON a.id = u.account_id
                  WHERE {cond} ORDER BY u.at, u.id"
-            ))?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
-            let mut projects: HashMap<i64, String> = HashMap::new();
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
+            );
+            tx.for_each_row(&sql, &args, |r| {
                 let id: i64 = r.get(0)?;
                 let at: String = r.get(1)?;
-                let project = match r.get::<_, Option<i64>>(8)? {
+                let project = match r.get::<Option<i64>>(8)? {
                     None => None,
                     Some(pid) => Some(if let Some(p) = projects.get(&pid) {
                         p.clone()
                     } else {
                         let sealed: Vec<u8> = tx.query_row(
                             "SELECT path FROM usage_projects WHERE id = ?1",
-                            [pid],
+                            args![pid],
                             |r| r.get(0),
                         )?;
                         let text = keys
@@ -235,19 +236,20 @@ impl Store {
                 };
                 out.push(EventRow {
                     at: time::decode(&at, "usage_events", "at", id)?,
-                    provider: provider_of(&r.get::<_, String>(2)?, "usage_events")?,
+                    provider: provider_of(&r.get::<String>(2)?, "usage_events")?,
                     account: r.get(3)?,
                     model: r.get(4)?,
                     agent: r.get(5)?,
                     task_type: r.get(6)?,
                     session: r.get(7)?,
                     project,
-                    source: source_of(&r.get::<_, String>(9)?, "usage_events")?,
+                    source: source_of(&r.get::<String>(9)?, "usage_events")?,
                     events: 1,
                     tokens: tokens(r, 10)?,
                     cost_pico: count(r, 16)?,
                 });
-            }
+                Ok(ControlFlow::Continue(()))
+            })?;
             Ok(out)
         })
     }
@@ -260,14 +262,12 @@ impl Store {
     pub fn usage_session_account(&mut self, session: &str) -> Result<Option<String>> {
         during("reading usage events", || {
             let (tx, _) = self.read_tx()?;
-            Ok(tx
-                .query_row(
-                    "SELECT a.label FROM usage_events u JOIN accounts a ON a.id = u.account_id
+            tx.query_opt(
+                "SELECT a.label FROM usage_events u JOIN accounts a ON a.id = u.account_id
                      WHERE u.session = ?1 ORDER BY u.at DESC LIMIT 1",
-                    [session],
-                    |r| r.get(0),
-                )
-                .optional()?)
+                args![session],
+                |r| r.get(0),
+            )
         })
     }
 
@@ -290,32 +290,35 @@ impl Store {
             let (cond, args) = conditions(&tx, keys, filter, "hour", |t| {
                 t.format("%Y-%m-%dT%H").to_string()
             })?;
-            let mut stmt = tx.prepare(&format!(
-                "SELECT u.hour, u.provider, a.label, u.model, u.agent, u.task_type, u.source,
+            let mut out = Vec::new();
+            tx.for_each_row(
+                &format!(
+                    "SELECT u.hour, u.provider, a.label, u.model, u.agent, u.task_type, u.source,
                         u.events, {TOKEN_COLUMNS}
                  FROM usage_hourly u LEFT JOIN accounts a ON a.id = u.account_id
                  WHERE {cond} ORDER BY u.hour"
-            ))?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                let at = hour_start(r.get_ref(0)?.as_str().unwrap_or_default())
-                    .ok_or_else(|| malformed("usage_hourly", "hour", "not YYYY-MM-DDTHH"))?;
-                out.push(EventRow {
-                    at,
-                    provider: provider_of(&r.get::<_, String>(1)?, "usage_hourly")?,
-                    account: r.get(2)?,
-                    model: r.get(3)?,
-                    agent: none_if_empty(r.get(4)?),
-                    task_type: none_if_empty(r.get(5)?),
-                    session: None,
-                    project: None,
-                    source: source_of(&r.get::<_, String>(6)?, "usage_hourly")?,
-                    events: count(r, 7)?,
-                    tokens: tokens(r, 8)?,
-                    cost_pico: count(r, 14)?,
-                });
-            }
+                ),
+                &args.iter().map(Value::as_arg).collect::<Vec<_>>(),
+                |r| {
+                    let at = hour_start(&r.get::<String>(0)?)
+                        .ok_or_else(|| malformed("usage_hourly", "hour", "not YYYY-MM-DDTHH"))?;
+                    out.push(EventRow {
+                        at,
+                        provider: provider_of(&r.get::<String>(1)?, "usage_hourly")?,
+                        account: r.get(2)?,
+                        model: r.get(3)?,
+                        agent: none_if_empty(r.get(4)?),
+                        task_type: none_if_empty(r.get(5)?),
+                        session: None,
+                        project: None,
+                        source: source_of(&r.get::<String>(6)?, "usage_hourly")?,
+                        events: count(r, 7)?,
+                        tokens: tokens(r, 8)?,
+                        cost_pico: count(r, 14)?,
+                    });
+                    Ok(ControlFlow::Continue(()))
+                },
+            )?;
             Ok(out)
         })
     }
