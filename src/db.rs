@@ -5,6 +5,7 @@
 //! never seals, opens or interprets a row.
 
 mod create;
+mod location;
 mod modes;
 pub mod pg;
 pub mod sql;
@@ -17,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 pub(crate) use create::create;
 pub use create::vacant;
+pub use location::Location;
 pub use modes::{ModeProblem, fix_modes, mode_problems, vault_files};
 pub(crate) use sql::{Arg, Conn, Row, ToArg, Tx, Value, args};
 

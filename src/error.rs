@@ -34,6 +34,15 @@ pub enum Error {
         /// The underlying error.
         source: rusqlite::Error,
     },
+    /// PostgreSQL refused a statement, or the connection to it failed,
+    /// while the vault was doing `op`. Never holds the database password.
+    #[error("vault database, {op}: {source}")]
+    Postgres {
+        /// What was being done, as for [`Error::Sqlite`].
+        op: &'static str,
+        /// The driver's error.
+        source: crate::db::pg::PgError,
+    },
     /// The vault directory or a vault file is accessible to other users.
     #[error(
         "{what} {path} has mode {mode:04o}, which lets other users read it; \
@@ -462,7 +471,16 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
-/// Runs `body` and names `op` in the SQLite error it returns, unless a
+impl From<crate::db::pg::PgError> for Error {
+    fn from(source: crate::db::pg::PgError) -> Self {
+        Self::Postgres {
+            op: UNNAMED_OP,
+            source,
+        }
+    }
+}
+
+/// Runs `body` and names `op` in the database error it returns, unless a
 /// function it called named a more specific one already. Every public store
 /// and `db` function wraps its body in it, so that every "vault database"
 /// error says what was being done.
@@ -472,6 +490,10 @@ pub(crate) fn during<T>(op: &'static str, body: impl FnOnce() -> Result<T>) -> R
             op: UNNAMED_OP,
             source,
         } => Error::Sqlite { op, source },
+        Error::Postgres {
+            op: UNNAMED_OP,
+            source,
+        } => Error::Postgres { op, source },
         other => other,
     })
 }

@@ -55,6 +55,25 @@ impl Vault {
         })
     }
 
+    /// Opens the vault at `location` (a file as [`Vault::open`] does).
+    ///
+    /// # Errors
+    /// As [`Vault::open`]; for PostgreSQL, connection errors.
+    pub fn open_at(location: &db::Location) -> Result<Self> {
+        Self::open_with_at(location, ModePolicy::Refuse)
+    }
+
+    /// [`Vault::open_with`] for any location; `policy` applies to files only.
+    ///
+    /// # Errors
+    /// As [`Vault::open_at`].
+    pub fn open_with_at(location: &db::Location, policy: ModePolicy) -> Result<Self> {
+        match location {
+            db::Location::File(path) => Self::open_with(path, policy),
+            db::Location::Postgres(_) => Err(super::no_postgres_yet()),
+        }
+    }
+
     /// Opens the vault even when its modes are loose (for `vault doctor`).
     ///
     /// # Errors
