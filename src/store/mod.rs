@@ -306,7 +306,9 @@ impl Store {
     /// # Errors
     /// As [`Vault::open_at`] and [`Vault::unlock`].
     pub fn open_at(location: &db::Location, how: &Unlock<'_>) -> Result<Self> {
-        during("opening the vault", || Vault::open_at(location)?.unlock(how))
+        during("opening the vault", || {
+            Vault::open_at(location)?.unlock(how)
+        })
     }
 
     /// Opens the vault at `path` and unlocks it.
@@ -397,4 +399,3 @@ fn no_postgres_yet() -> Error {
         reason: "PostgreSQL vaults are not supported by this build yet".to_owned(),
     }
 }
-
