@@ -10,6 +10,9 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::db::Location;
+use crate::db::pg::DatabaseUrl;
+
 /// Every provider URL, with the real endpoints as defaults. Full URLs for the
 /// authorize and token endpoints; base URLs for APIs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -179,8 +182,15 @@ fn check_trusted(path: &Path, file: &std::fs::File) -> Result<(), String> {
     Ok(())
 }
 
-/// Environment variable naming the vault file.
+/// Environment variable naming the vault file (or, as `--vault`, a
+/// PostgreSQL URL).
 pub const ENV_PATH: &str = "AUTHVAULT_PATH";
+/// Environment variable selecting a PostgreSQL vault by URL (below
+/// `--vault` and `AUTHVAULT_PATH`).
+pub const ENV_DATABASE_URL: &str = "AUTHVAULT_DATABASE_URL";
+/// Environment variable naming the directory for local state of a
+/// PostgreSQL vault.
+pub const ENV_STATE_DIR: &str = "AUTHVAULT_STATE_DIR";
 /// Environment variable holding the passphrase for non-interactive use.
 pub const ENV_PASSPHRASE: &str = "AUTHVAULT_PASSPHRASE";
 /// Environment variable holding the new passphrase for `vault passphrase add|change`.
@@ -190,20 +200,107 @@ pub const ENV_AGENT_ID: &str = "AUTHVAULT_AGENT_ID";
 
 /// Names of the `AUTHVAULT_*` variables set in this process's environment:
 /// what a child process (the browser opener) must not inherit, since they
-/// include the passphrase.
+/// include the passphrase and the database URL (which may hold a password).
 #[must_use]
+#[allow(clippy::disallowed_methods)] // the one place allowed to read the environment
 pub fn own_variables() -> Vec<std::ffi::OsString> {
     std::env::vars_os()
         .map(|(name, _)| name)
-        .filter(|name| name.as_encoded_bytes().starts_with(b"AUTHVAULT_"))
+        .filter(|name| is_own_variable(name))
         .collect()
 }
 
+/// Whether `name` is one of authvault's variables (`AUTHVAULT_*`).
+#[must_use]
+pub fn is_own_variable(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes().starts_with(b"AUTHVAULT_")
+}
+
+/// A setting that cannot be used; the message names where it came from and
+/// never holds a database password.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    /// The flag or variable, e.g. `--vault` or `AUTHVAULT_DATABASE_URL`.
+    pub source_name: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Where the vault is: `--vault` (a `postgres://`/`postgresql://` URL or a
+/// path), else `AUTHVAULT_PATH` (read the same way), else
+/// `AUTHVAULT_DATABASE_URL` (a URL only), else [`default_vault_path`].
+///
+/// # Errors
+/// A URL that does not parse, or a non-URL in `AUTHVAULT_DATABASE_URL`;
+/// the error names the flag or variable, never the password.
+pub fn choose_location(
+    flag: Option<&str>,
+    path_var: Option<&str>,
+    url_var: Option<&str>,
+) -> Result<Location, ConfigError> {
+    let parse = |source_name, text: &str| {
+        if !DatabaseUrl::is_postgres(text) {
+            return Ok(Location::File(PathBuf::from(text)));
+        }
+        DatabaseUrl::parse(text)
+            .map(Location::Postgres)
+            .map_err(|e| ConfigError {
+                source_name,
+                message: e.to_string(),
+            })
+    };
+    if let Some(text) = flag {
+        return parse("--vault", text);
+    }
+    if let Some(text) = path_var {
+        return parse(ENV_PATH, text);
+    }
+    if let Some(text) = url_var {
+        if !DatabaseUrl::is_postgres(text) {
+            return Err(ConfigError {
+                source_name: ENV_DATABASE_URL,
+                message: "is not a postgres:// or postgresql:// URL (a vault file goes in \
+                          AUTHVAULT_PATH or --vault)"
+                    .into(),
+            });
+        }
+        return parse(ENV_DATABASE_URL, text);
+    }
+    Ok(Location::File(default_vault_path()))
+}
+
+/// The directory for local state (Codex homes of `vault exec`, the browser
+/// login page): the vault file's directory; for PostgreSQL, `state_var`
+/// (`AUTHVAULT_STATE_DIR`) when set, else `<platform data dir>/authvault/state`.
+#[must_use]
+pub fn choose_state_dir(location: &Location, state_var: Option<&str>) -> PathBuf {
+    match location {
+        Location::File(path) => match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        Location::Postgres(_) => state_var.map_or_else(
+            || {
+                dirs::data_dir()
+                    .unwrap_or_else(home)
+                    .join("authvault")
+                    .join("state")
+            },
+            PathBuf::from,
+        ),
+    }
+}
+
 /// Settings gathered from flags and the environment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    /// The vault file.
-    pub vault_path: PathBuf,
+    /// Where the vault is: a file or a PostgreSQL database.
+    pub location: Location,
+    /// The directory for local state: Codex homes of `vault exec`, the
+    /// browser login page. See [`choose_state_dir`]; [`Config::local_state`]
+    /// creates it.
+    pub state_dir: PathBuf,
     /// Passphrase from `AUTHVAULT_PASSPHRASE`.
     pub passphrase: Option<SecretString>,
     /// New passphrase from `AUTHVAULT_NEW_PASSPHRASE`.
@@ -235,16 +332,24 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the environment; `vault_path` (from `--vault`) wins over
-    /// `AUTHVAULT_PATH`, which wins over [`default_vault_path`].
-    #[must_use]
+    /// Reads the environment; `vault` (from `--vault`) wins over
+    /// `AUTHVAULT_PATH`, then `AUTHVAULT_DATABASE_URL`, then
+    /// [`default_vault_path`] (see [`choose_location`]).
+    ///
+    /// # Errors
+    /// A vault location that cannot be used (see [`choose_location`]).
     #[allow(clippy::disallowed_methods)] // the one place allowed to read the environment
-    pub fn from_env(vault_path: Option<PathBuf>) -> Self {
+    pub fn from_env(vault: Option<&str>) -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let location = choose_location(
+            vault,
+            var(ENV_PATH).as_deref(),
+            var(ENV_DATABASE_URL).as_deref(),
+        )?;
+        let state_dir = choose_state_dir(&location, var(ENV_STATE_DIR).as_deref());
         let mut config = Self {
-            vault_path: vault_path
-                .or_else(|| var(ENV_PATH).map(PathBuf::from))
-                .unwrap_or_else(default_vault_path),
+            location,
+            state_dir,
             passphrase: var(ENV_PASSPHRASE).map(SecretString::from),
             new_passphrase: var(ENV_NEW_PASSPHRASE).map(SecretString::from),
             agent_id: var(ENV_AGENT_ID),
@@ -295,7 +400,25 @@ impl Config {
         };
         config.endpoints =
             base.with_overrides(ENDPOINT_VARS.iter().filter_map(|n| var(n).map(|v| (*n, v))));
-        config
+        Ok(config)
+    }
+
+    /// The directory for local state, created (0700, with any missing
+    /// parent) for a PostgreSQL vault. A file vault's directory is the
+    /// vault's own, which exists once the vault does.
+    ///
+    /// # Errors
+    /// When the directory cannot be created.
+    pub fn local_state(&self) -> crate::Result<&Path> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        if matches!(self.location, Location::Postgres(_)) {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.state_dir)
+                .map_err(crate::Error::io("create directory", &self.state_dir))?;
+        }
+        Ok(&self.state_dir)
     }
 }
 
@@ -373,5 +496,81 @@ mod tests {
             err.contains("config.json") && err.contains("claude_tokn_url"),
             "{err}"
         );
+    }
+
+    const PG_URL: &str = "postgres://app:pg-s3cret@db.example/vault";
+
+    #[test]
+    fn the_flag_wins_then_authvault_path_then_the_database_url_then_the_default() {
+        let chosen = |flag, path, url| choose_location(flag, path, url).unwrap().to_string();
+        assert_eq!(
+            chosen(Some("/a/flag.db"), Some("/b/env.db"), Some(PG_URL)),
+            "/a/flag.db"
+        );
+        assert_eq!(chosen(None, Some("/b/env.db"), Some(PG_URL)), "/b/env.db");
+        let pg = choose_location(None, None, Some(PG_URL)).unwrap();
+        assert!(matches!(pg, Location::Postgres(_)), "{pg}");
+        assert!(!pg.to_string().contains("pg-s3cret"), "{pg}");
+        assert!(matches!(
+            choose_location(Some(PG_URL), None, None).unwrap(),
+            Location::Postgres(_)
+        ));
+        assert_eq!(
+            choose_location(None, None, None).unwrap().file(),
+            Some(default_vault_path().as_path())
+        );
+    }
+
+    #[test]
+    fn a_bad_url_names_its_source_and_never_its_password() {
+        let bad = "postgres://app:pg-s3cret@db.example/vault?nonsense=1";
+        for (flag, path, url, source) in [
+            (Some(bad), None, None, "--vault"),
+            (None, Some(bad), None, ENV_PATH),
+            (None, None, Some(bad), ENV_DATABASE_URL),
+        ] {
+            let err = choose_location(flag, path, url).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{source}: ")), "{err}");
+            assert!(err.contains("nonsense"), "names the problem: {err}");
+            assert!(!err.contains("pg-s3cret"), "{err}");
+        }
+        let err = choose_location(None, None, Some("/a/file.db"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("AUTHVAULT_DATABASE_URL: ") && err.contains("postgres://"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn local_state_is_beside_a_file_vault_and_apart_for_postgres() {
+        let file = Location::File(PathBuf::from("/srv/vaults/vault.db"));
+        assert_eq!(
+            choose_state_dir(&file, Some("/ignored")),
+            Path::new("/srv/vaults")
+        );
+        let bare = Location::File(PathBuf::from("vault.db"));
+        assert_eq!(choose_state_dir(&bare, None), Path::new("."));
+        let pg = Location::parse(PG_URL).unwrap();
+        assert_eq!(
+            choose_state_dir(&pg, Some("/run/me/av")),
+            Path::new("/run/me/av")
+        );
+        let default = choose_state_dir(&pg, None);
+        assert!(
+            default.ends_with("authvault/state"),
+            "{}",
+            default.display()
+        );
+    }
+
+    #[test]
+    fn children_never_inherit_the_database_url_or_the_state_dir() {
+        for name in [ENV_DATABASE_URL, ENV_STATE_DIR, "AUTHVAULT_HOST", ENV_PATH] {
+            assert!(is_own_variable(name.as_ref()), "{name}");
+        }
+        assert!(!is_own_variable("DATABASE_URL".as_ref()));
+        assert!(!is_own_variable("PGPASSWORD".as_ref()));
     }
 }

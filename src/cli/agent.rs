@@ -185,11 +185,7 @@ pub struct ExecArgs {
 
 pub fn exec(ctx: &Ctx, args: &ExecArgs) -> Result<ExitCode> {
     let mut manager = ctx.manager()?;
-    let run_dir = ctx
-        .config
-        .vault_path
-        .parent()
-        .map_or_else(|| PathBuf::from("run"), |d| d.join("run"));
+    let run_dir = ctx.config.local_state()?.join("run");
     recover_stale_homes(&mut manager, &run_dir, &ctx.config.codex_home);
     // The command runs where `vault exec` does.
     let cwd = std::env::current_dir().ok();

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use authvault::db::{self, ModePolicy, ModeProblem};
+use authvault::db::{self, Location, ModePolicy, ModeProblem};
 use authvault::keys::{KekStore, KeyringError, Method, OsKeyring};
 use authvault::store::{ChainState, Vault};
 use serde::Serialize;
@@ -38,16 +38,32 @@ impl Check {
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
-    let path = &ctx.config.vault_path;
-    let fixed = if args.fix {
-        db::fix_modes(path)?
-    } else {
-        Vec::new()
+    let location = &ctx.config.location;
+    let (problems, fixed, modes_check) = match location {
+        Location::File(path) => {
+            let fixed = if args.fix {
+                db::fix_modes(path)?
+            } else {
+                Vec::new()
+            };
+            let problems = db::mode_problems(path)?;
+            let check = modes(&problems, &fixed);
+            (problems, fixed, check)
+        }
+        Location::Postgres(_) => {
+            if args.fix {
+                anyhow::bail!(
+                    "`vault doctor --fix` repairs file modes, and the PostgreSQL vault at {location} \
+                     has none; nothing was changed (run `vault doctor` to check it)"
+                );
+            }
+            let check = Check::new("modes", true, "not applicable (PostgreSQL)");
+            (Vec::new(), Vec::new(), check)
+        }
     };
-    let problems = db::mode_problems(path)?;
-    let mut checks = vec![modes(&problems, &fixed)];
+    let mut checks = vec![modes_check];
 
-    let vault = Vault::open_with(path, ModePolicy::Allow)?;
+    let vault = Vault::open_with_at(location, ModePolicy::Allow)?;
     let integrity = vault.integrity_check()?;
     checks.push(Check::new(
         "integrity",
@@ -68,7 +84,17 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
     }
 
     let ok = checks.iter().all(|c| c.ok);
-    ctx.emit(&serde_json::json!({ "ok": ok, "checks": checks }), || {
+    let file_modes = match location {
+        Location::File(_) => "checked",
+        Location::Postgres(_) => "not_applicable",
+    };
+    let report = serde_json::json!({
+        "ok": ok,
+        "location": location.to_string(),
+        "file_modes": file_modes,
+        "checks": checks,
+    });
+    ctx.emit(&report, || {
         let lines: Vec<_> = checks
             .iter()
             .map(|c| {
@@ -80,7 +106,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
                 )
             })
             .collect();
-        lines.join("\n")
+        format!("vault      {}\n{}", location, lines.join("\n"))
     })?;
     Ok(if ok {
         ExitCode::SUCCESS

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use authvault::keys::{KekStore, OsKeyring, Unlock};
-use authvault::store::Store;
+use authvault::store::{Store, Vault, VaultInfo};
+use authvault::terminal::escape;
+use serde::Serialize;
 
 use super::{Ctx, KdfArgs};
 
@@ -18,15 +20,28 @@ pub struct Args {
     kdf: KdfArgs,
 }
 
+/// `vault init --json`: the vault's info (with `path`) and its location.
+#[derive(Debug, Serialize)]
+struct Created {
+    /// The file, or the PostgreSQL URL without its password.
+    location: String,
+    #[serde(flatten)]
+    info: VaultInfo,
+}
+
 pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
-    let path = &ctx.config.vault_path;
+    let location = &ctx.config.location;
     let store = create(ctx, args.passphrase, &args.kdf)?;
-    let info = authvault::store::Vault::open(path)?.info()?;
-    ctx.emit(&info, || {
+    let info = Vault::open_at(location)?.info()?;
+    let created = Created {
+        location: location.to_string(),
+        info,
+    };
+    ctx.emit(&created, || {
         format!(
             "Created vault {} at {} (unlock: {})",
             store.vault_id(),
-            path.display(),
+            escape(&created.location),
             if args.passphrase {
                 "passphrase"
             } else {
@@ -40,14 +55,14 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
 /// Creates the vault: with the OS keyring unless `passphrase`. Shared with
 /// `vault migrate`'s first use.
 pub fn create(ctx: &Ctx, passphrase: bool, kdf: &KdfArgs) -> Result<Store> {
-    let path = &ctx.config.vault_path;
+    let location = &ctx.config.location;
     let store = if passphrase {
         let cost = kdf.cost()?;
         let p = Ctx::new_passphrase(
             ctx.config.passphrase.as_ref(),
             authvault::config::ENV_PASSPHRASE,
         )?;
-        Store::init(path, &Unlock::Passphrase(&p, cost))?
+        Store::init_at(location, &Unlock::Passphrase(&p, cost))?
     } else {
         if let Err(e) = OsKeyring.probe() {
             anyhow::bail!(
@@ -55,7 +70,7 @@ pub fn create(ctx: &Ctx, passphrase: bool, kdf: &KdfArgs) -> Result<Store> {
                  passphrase instead (set AUTHVAULT_PASSPHRASE for non-interactive use)"
             );
         }
-        Store::init(path, &Unlock::Keyring(&OsKeyring)).map_err(|e| match e {
+        Store::init_at(location, &Unlock::Keyring(&OsKeyring)).map_err(|e| match e {
             authvault::Error::Keyring(k) => anyhow::anyhow!(
                 "{k}; no vault was created. Run `vault init --passphrase` to use a passphrase instead \
                  (set AUTHVAULT_PASSPHRASE for non-interactive use)"

@@ -229,7 +229,10 @@ fn oauth_login(
     ));
     // Removed (with its directory) when the login ends, however it ends.
     let _page = if port.is_some() && ctx.config.has_display {
-        open_browser(&ctx.config.vault_path, &session.pending.url)
+        ctx.config
+            .local_state()
+            .map_err(anyhow::Error::from)
+            .and_then(|dir| open_browser(dir, &session.pending.url))
             .map_err(|e| {
                 super::print_warn(&format!(
                     "warning: not opening a browser ({e:#}); open the address above yourself"
@@ -255,7 +258,8 @@ fn oauth_login(
 }
 
 /// A page that sends the browser to the authorize address, readable only by
-/// this user: a 0600 file in a fresh 0700 directory beside the vault. The
+/// this user: a 0600 file in a fresh 0700 directory in the local state
+/// directory (beside a vault file; see `Config::state_dir`). The
 /// opener gets the file's path, so the address (with its `state` and PKCE
 /// challenge) never appears on a command line other users can read.
 pub(super) struct BrowserPage {
@@ -263,11 +267,10 @@ pub(super) struct BrowserPage {
 }
 
 impl BrowserPage {
-    fn write(vault_path: &Path, url: &str) -> Result<Self> {
+    fn write(state_dir: &Path, url: &str) -> Result<Self> {
         let mut nonce = [0u8; 16];
         authvault::crypto::fill_random(&mut nonce)?;
-        let parent = vault_path.parent().unwrap_or_else(|| Path::new("."));
-        let dir = parent.join(format!(".login-{}", authvault::crypto::hex(&nonce)));
+        let dir = state_dir.join(format!(".login-{}", authvault::crypto::hex(&nonce)));
         DirBuilder::new()
             .mode(0o700)
             .create(&dir)
@@ -327,8 +330,8 @@ fn html_escape(text: &str) -> String {
 /// # Errors
 /// When the page cannot be written or the opener cannot be started (the
 /// page is removed then).
-pub(super) fn open_browser(vault_path: &Path, url: &str) -> Result<BrowserPage> {
-    let page = BrowserPage::write(vault_path, url)?;
+pub(super) fn open_browser(state_dir: &Path, url: &str) -> Result<BrowserPage> {
+    let page = BrowserPage::write(state_dir, url)?;
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else {

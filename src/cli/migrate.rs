@@ -45,9 +45,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         skip_invalid: args.skip_invalid,
         remove_source: args.remove_source,
     };
-    let path = &ctx.config.vault_path;
+    let location = &ctx.config.location;
     let mut created = None;
-    let report = if !authvault::db::vacant(path)? {
+    let report = if !ctx.vacant()? {
         import::migrate(&mut ctx.unlock()?, &options)?
     } else if args.dry_run {
         // Plan against a throw-away vault: exactly what a first import would do.
@@ -70,14 +70,18 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
         import::migrate(&mut store, &options)?
     };
     ctx.emit(
-        &serde_json::json!({ "vault_created": created.is_some(), "report": report }),
+        &serde_json::json!({
+            "vault_created": created.is_some(),
+            "location": location.to_string(),
+            "report": report,
+        }),
         || {
             let mut text = String::new();
             if let Some(how) = created {
                 let _ = writeln!(
                     text,
                     "Created a new vault at {} (unlock: {how}).",
-                    escape(&path.display().to_string())
+                    escape(&location.to_string())
                 );
             }
             text + &describe(&report)

@@ -29,12 +29,12 @@ mod subscription;
 mod token;
 mod usage;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use authvault::Error;
 use authvault::config::Config;
+use authvault::db::Location;
 use authvault::hardening::HardeningError;
 use authvault::keys::{KdfCost, Method, OsKeyring, Unlock};
 use authvault::manager::Manager;
@@ -63,9 +63,11 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "vault", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Vault file [env: AUTHVAULT_PATH] [default: DATA_DIR/authvault/vault.db]
-    #[arg(long, global = true, value_name = "PATH")]
-    vault: Option<PathBuf>,
+    /// Vault file, or a PostgreSQL database as postgres://USER@HOST/DB
+    /// [env: AUTHVAULT_PATH, then AUTHVAULT_DATABASE_URL] [default:
+    /// DATA_DIR/authvault/vault.db]
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    vault: Option<String>,
     /// Print machine-readable JSON (stable field names) instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -200,7 +202,7 @@ pub struct Ctx {
 /// Runs the parsed command line; `hardening` is what `main` got from
 /// [`authvault::hardening::harden_process`], reported once logging is set up.
 pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> {
-    let config = Config::from_env(cli.vault);
+    let config = Config::from_env(cli.vault.as_deref())?;
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     // Quiet keeps errors in the log; an explicit RUST_LOG still wins.
     let default_filter = if cli.quiet { "error" } else { "warn" };
@@ -317,7 +319,7 @@ impl Ctx {
             return Ok(p.clone());
         }
         // Read from the controlling terminal, not stdin (which may carry an API key).
-        let text = format!("Passphrase for {}: ", self.config.vault_path.display());
+        let text = format!("Passphrase for {}: ", self.config.location);
         Ok(prompt(&text).ok_or(Error::PassphraseRequired)?)
     }
 
@@ -345,6 +347,19 @@ impl Ctx {
         Ok(p)
     }
 
+    /// Whether no vault exists yet at the configured location (`vault
+    /// migrate` creates one then).
+    fn vacant(&self) -> Result<bool> {
+        match &self.config.location {
+            Location::File(path) => Ok(authvault::db::vacant(path)?),
+            Location::Postgres(_) => match Vault::open_at(&self.config.location) {
+                Ok(_) => Ok(false),
+                Err(Error::NoVault { .. }) => Ok(true),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
     /// Opens and unlocks the vault: the OS keyring when the vault has that
     /// method and it answers, else the passphrase (prompting on a terminal).
     fn unlock(&self) -> Result<Store> {
@@ -353,8 +368,8 @@ impl Ctx {
 
     /// As [`Ctx::unlock`]; with `prompt` false, never asks on the terminal.
     fn unlock_with(&self, prompt: bool) -> Result<Store> {
-        let path = &self.config.vault_path;
-        let vault = Vault::open(path)?;
+        let location = &self.config.location;
+        let vault = Vault::open_at(location)?;
         let methods = vault.methods()?;
         let mut keyring_failure = None;
         let vault = if methods.contains(&Method::Keyring) {
@@ -363,7 +378,7 @@ impl Ctx {
                 Err(e) => {
                     tracing::info!(error = %e, "keyring unlock failed");
                     keyring_failure = Some(e);
-                    Vault::open(path)?
+                    Vault::open_at(location)?
                 }
             }
         } else {

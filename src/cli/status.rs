@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use authvault::db::Location;
 use authvault::keys::{KdfCost, KekStore, Method, OsKeyring, Unlock};
 use authvault::store::{AuditReport, ChainState, Vault, VaultInfo};
 use serde::Serialize;
@@ -11,6 +12,11 @@ use super::Ctx;
 
 #[derive(Debug, Serialize)]
 struct Status {
+    /// The file, or the PostgreSQL URL without its password.
+    location: String,
+    /// `ok` for a vault file (it opened, so its modes are private);
+    /// `not_applicable` for PostgreSQL.
+    file_modes: &'static str,
     #[serde(flatten)]
     info: VaultInfo,
     /// Each unlock method and whether it opens the vault now.
@@ -83,7 +89,8 @@ enum AuditState {
 }
 
 pub fn run(ctx: &Ctx) -> Result<ExitCode> {
-    let vault = Vault::open(&ctx.config.vault_path)?;
+    let location = &ctx.config.location;
+    let vault = Vault::open_at(location)?;
     let info = vault.info()?;
     let methods = info
         .unlock_methods
@@ -108,6 +115,11 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
         }
     };
     let status = Status {
+        location: location.to_string(),
+        file_modes: match location {
+            Location::File(_) => "ok",
+            Location::Postgres(_) => "not_applicable",
+        },
         info,
         methods,
         keyring,
@@ -152,9 +164,14 @@ fn text(s: &Status) -> String {
         }) => format!("BROKEN at entry {first_bad}: {reason}"),
         AuditState::Unverified { reason } => format!("not verified ({reason})"),
     };
+    let modes = if s.file_modes == "ok" {
+        "directory 0700, files 0600"
+    } else {
+        "not applicable (PostgreSQL)"
+    };
     format!(
-        "vault:          {}\nvault id:       {}\nformat:         {}\nunlock methods: {}\nOS keyring:     {keyring}\naccounts:       {accounts}\naudit:          {} entries, chain {chain}",
-        s.info.path.display(),
+        "vault:          {}\nmodes:          {modes}\nvault id:       {}\nformat:         {}\nunlock methods: {}\nOS keyring:     {keyring}\naccounts:       {accounts}\naudit:          {} entries, chain {chain}",
+        s.location,
         s.info.vault_id,
         s.info.format_version,
         methods.join(", "),

@@ -55,6 +55,8 @@ impl TempVault {
         c.arg("--vault").arg(&self.path).args(args);
         for var in [
             "AUTHVAULT_PATH",
+            "AUTHVAULT_DATABASE_URL",
+            "AUTHVAULT_STATE_DIR",
             "AUTHVAULT_PASSPHRASE",
             "AUTHVAULT_NEW_PASSPHRASE",
             "AUTHVAULT_AGENT_ID",

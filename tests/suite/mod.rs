@@ -15,6 +15,7 @@ mod keyops;
 mod keyring;
 mod login_hardening;
 mod migrate;
+mod pg_cli;
 mod pg_driver;
 mod providers;
 mod quota;

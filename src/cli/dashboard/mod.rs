@@ -65,10 +65,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
     let worker_tx = wake_tx.clone();
     let setup = worker::Setup {
         interval: Duration::from_secs(args.interval),
-        browser: ctx
-            .config
-            .has_display
-            .then(|| ctx.config.vault_path.clone()),
+        browser: if ctx.config.has_display {
+            Some(ctx.config.local_state()?.to_path_buf())
+        } else {
+            None
+        },
     };
     worker::spawn(manager, setup, request_rx, move |update| {
         worker_tx.send(Wake::Worker(update)).is_ok()

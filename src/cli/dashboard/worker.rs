@@ -43,7 +43,7 @@ pub const LOGIN_TIMEOUT: Duration = Duration::from_mins(5);
 pub struct Setup {
     /// Time between reloads (`--interval`).
     pub interval: Duration,
-    /// The vault's path, beside which a login writes the page the browser
+    /// The local state directory, where a login writes the page the browser
     /// opens; `None` when there is no display to open a browser on.
     pub browser: Option<PathBuf>,
 }
@@ -192,7 +192,7 @@ fn perform(manager: &mut Manager, setup: &Setup, request: &Request) -> Result<St
 fn login(manager: &mut Manager, setup: &Setup, provider: Provider) -> Result<String> {
     // First, for narrow terminals: what to do instead.
     let use_cli = format!("Run `vault login {provider}` in a shell");
-    let Some(vault_path) = &setup.browser else {
+    let Some(state_dir) = &setup.browser else {
         return Ok(format!(
             "{use_cli}: there is no display to open a browser on."
         ));
@@ -205,7 +205,7 @@ fn login(manager: &mut Manager, setup: &Setup, provider: Provider) -> Result<Str
     };
     let session = manager.start_login(provider, Some(port))?;
     // Removed (with its directory) when the login ends, however it ends.
-    let _page = match super::super::login::open_browser(vault_path, &session.pending.url) {
+    let _page = match super::super::login::open_browser(state_dir, &session.pending.url) {
         Ok(page) => page,
         Err(e) => return Ok(format!("{use_cli}: no browser could be opened ({e:#}).")),
     };
