@@ -336,8 +336,24 @@ impl RawDb {
         }
     }
 
+    /// `bytes` as a literal of this backend's blob type (BLOB, BYTEA).
+    pub fn blob_literal(&self, bytes: &[u8]) -> String {
+        let hex = authvault::crypto::hex(bytes);
+        match self {
+            Self::Sqlite(_) => format!("X'{hex}'"),
+            Self::Postgres { .. } => format!("'\\x{hex}'::bytea"),
+        }
+    }
+
+    /// An expression for the lowercase hex of the blob expression `expr`.
+    pub fn hex_of(&self, expr: &str) -> String {
+        match self {
+            Self::Sqlite(_) => format!("lower(hex({expr}))"),
+            Self::Postgres { .. } => format!("encode({expr}, 'hex')"),
+        }
+    }
+
     /// The one text `sql` selects (a single-line value).
-    #[allow(dead_code)] // for tamper tests that read a value back
     pub fn query_text(&self, sql: &str) -> String {
         match self {
             Self::Sqlite(c) => c
