@@ -16,6 +16,7 @@ mod keyring;
 mod login_hardening;
 mod migrate;
 mod pg_driver;
+mod pg_store;
 mod providers;
 mod quota;
 mod real_clients;
