@@ -8,6 +8,7 @@ mod create;
 mod location;
 mod modes;
 pub mod pg;
+pub(crate) mod pg_schema;
 pub mod sql;
 
 use std::fs;
@@ -53,6 +54,51 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0010_usage_rollup_in_code",
         include_str!("../migrations/0010_usage_rollup_in_code.sql"),
+    ),
+];
+
+/// The same migrations for PostgreSQL, same names: format N is the same
+/// schema on both backends.
+const PG_MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        "0002_settings_history",
+        include_str!("../migrations/postgres/0002_settings_history.sql"),
+    ),
+    (
+        "0003_snapshots",
+        include_str!("../migrations/postgres/0003_snapshots.sql"),
+    ),
+    (
+        "0004_time_encoding",
+        include_str!("../migrations/postgres/0004_time_encoding.sql"),
+    ),
+    (
+        "0005_quota",
+        include_str!("../migrations/postgres/0005_quota.sql"),
+    ),
+    (
+        "0006_health",
+        include_str!("../migrations/postgres/0006_health.sql"),
+    ),
+    (
+        "0007_sessions",
+        include_str!("../migrations/postgres/0007_sessions.sql"),
+    ),
+    (
+        "0008_usage",
+        include_str!("../migrations/postgres/0008_usage.sql"),
+    ),
+    (
+        "0009_session_cwd",
+        include_str!("../migrations/postgres/0009_session_cwd.sql"),
+    ),
+    (
+        "0010_usage_rollup_in_code",
+        include_str!("../migrations/postgres/0010_usage_rollup_in_code.sql"),
     ),
 ];
 
@@ -207,6 +253,15 @@ mod tests {
     fn migrations_are_numbered_in_order() {
         for (i, (name, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(name[..4].parse::<usize>().unwrap(), i + 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn postgres_migrations_have_the_sqlite_names_in_the_same_order() {
+        let names = |list: &[(&'static str, &str)]| list.iter().map(|m| m.0).collect::<Vec<_>>();
+        assert_eq!(names(PG_MIGRATIONS), names(MIGRATIONS));
+        for (name, sql) in PG_MIGRATIONS {
+            assert!(!sql.trim().is_empty(), "{name} is empty");
         }
     }
 

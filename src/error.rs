@@ -41,7 +41,7 @@ pub enum Error {
         /// What was being done, as for [`Error::Sqlite`].
         op: &'static str,
         /// The driver's error.
-        source: crate::db::pg::PgError,
+        source: PgError,
     },
     /// The vault directory or a vault file is accessible to other users.
     #[error(
@@ -459,6 +459,47 @@ fn known_list(known: &[String]) -> String {
     }
 }
 
+/// An error of the PostgreSQL driver (`db::pg`), defined here, below the
+/// `db` layer, so that [`Error`] can carry it; its methods and the
+/// classification of driver errors live in `db::pg`. Messages never hold a password, the
+/// URL's password, or a server DETAIL line (it can quote row values).
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The connection is gone (I/O error, server shut down, SQLSTATE class 08,
+    /// 57P01/57P02/57P03). `sent_commit`: whether a COMMIT had been sent on it
+    /// (then whether it took effect is unknown).
+    #[error("{}", lost_message(*.sent_commit, .reason))]
+    ConnectionLost {
+        /// A COMMIT was sent and its answer never came.
+        sent_commit: bool,
+        /// What the driver or the server said.
+        reason: String,
+    },
+    /// The server refused the statement: SQLSTATE and primary message only,
+    /// never DETAIL (it can quote values), never the URL.
+    #[error("PostgreSQL refused the statement: {message} (SQLSTATE {code})")]
+    Database {
+        /// The SQLSTATE, e.g. `23505` for a unique violation.
+        code: String,
+        /// The server's primary message.
+        message: String,
+    },
+    /// Bad URL, TLS setup, a column of an unsupported type, anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn lost_message(sent_commit: bool, reason: &str) -> String {
+    if sent_commit {
+        format!(
+            "the connection to PostgreSQL was lost after COMMIT was sent, so whether the \
+             transaction took effect is unknown: {reason}"
+        )
+    } else {
+        format!("the connection to PostgreSQL was lost: {reason}")
+    }
+}
+
 /// The operation of an SQLite error that no public function has named yet.
 const UNNAMED_OP: &str = "accessing the vault file";
 
@@ -471,8 +512,8 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
-impl From<crate::db::pg::PgError> for Error {
-    fn from(source: crate::db::pg::PgError) -> Self {
+impl From<PgError> for Error {
+    fn from(source: PgError) -> Self {
         Self::Postgres {
             op: UNNAMED_OP,
             source,

@@ -39,6 +39,7 @@ pub mod agent;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod endpoints;
 pub mod error;
 pub mod hardening;
 pub mod import;

@@ -15,7 +15,14 @@ use std::ops::ControlFlow;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params_from_iter};
 
-use crate::error::Result;
+use super::pg::{PgConn, PgError};
+use crate::error::{Error, Result};
+
+/// The key of the vault-wide PostgreSQL write lock ("AUVT"), paired with a
+/// hash of the schema so two vaults in two schemas of one database do not
+/// contend.
+const PG_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(1096111700, \
+     hashtext(coalesce(current_schema(), '')))";
 
 /// The declared type of a parameter; a NULL must carry one (PostgreSQL
 /// cannot infer the type of `$3 IS NULL`).
@@ -57,10 +64,6 @@ impl fmt::Debug for Arg<'_> {
 /// One owned column value, as PostgreSQL rows come back. Same redacted
 /// `Debug` as [`Arg`].
 #[derive(Clone, PartialEq, Eq)]
-#[allow(
-    dead_code,
-    reason = "the owned-value path serves a backend that returns owned rows"
-)]
 pub enum Value {
     /// NULL.
     Null,
@@ -100,10 +103,6 @@ impl Value {
         }
     }
 
-    #[allow(
-        dead_code,
-        reason = "the owned-value path serves a backend that returns owned rows"
-    )]
     fn kind_name(&self) -> &'static str {
         match self {
             Self::Null => "NULL",
@@ -227,10 +226,6 @@ pub(crate) use args;
 
 /// A column value's type did not match what the store reads.
 #[derive(Debug, thiserror::Error)]
-#[allow(
-    dead_code,
-    reason = "the owned-value path serves a backend that returns owned rows"
-)]
 #[error("column {index}: expected {expected}, found {found}")]
 pub struct ColumnError {
     /// The column's index in the row.
@@ -252,17 +247,9 @@ pub trait FromColumn: Sized {
     ///
     /// # Errors
     /// A value of another type, NULL for a non-`Option`, an integer out of range.
-    #[allow(
-        dead_code,
-        reason = "the owned-value path serves a backend that returns owned rows"
-    )]
     fn from_value(value: &Value, i: usize) -> Result<Self, ColumnError>;
 }
 
-#[allow(
-    dead_code,
-    reason = "the owned-value path serves a backend that returns owned rows"
-)]
 fn mismatch(value: &Value, index: usize, expected: &'static str) -> ColumnError {
     ColumnError {
         index,
@@ -353,10 +340,18 @@ impl<T: FromColumn> FromColumn for Option<T> {
     }
 }
 
+impl From<ColumnError> for Error {
+    fn from(e: ColumnError) -> Self {
+        PgError::Other(e.to_string()).into()
+    }
+}
+
 /// One result row, valid inside the callback it is passed to.
 pub enum Row<'r> {
     /// A row of a SQLite statement.
     Sqlite(&'r rusqlite::Row<'r>),
+    /// A row of owned values (PostgreSQL).
+    Values(&'r [Value]),
 }
 
 impl Row<'_> {
@@ -367,6 +362,14 @@ impl Row<'_> {
     pub fn get<T: FromColumn>(&self, i: usize) -> Result<T> {
         match self {
             Self::Sqlite(r) => Ok(T::from_sqlite(r, i)?),
+            Self::Values(values) => {
+                let value = values.get(i).ok_or(ColumnError {
+                    index: i,
+                    expected: std::any::type_name::<T>(),
+                    found: "no such column",
+                })?;
+                Ok(T::from_value(value, i)?)
+            }
         }
     }
 }
@@ -375,28 +378,42 @@ impl Row<'_> {
 pub enum Conn {
     /// A SQLite file.
     Sqlite(Connection),
+    /// A PostgreSQL database.
+    Pg(PgConn),
 }
 
 impl fmt::Debug for Conn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sqlite(_) => f.write_str("Conn::Sqlite"),
+            Self::Pg(_) => f.write_str("Conn::Pg"),
         }
     }
 }
 
 impl Conn {
     /// Starts a write transaction that holds the vault's write lock from its
-    /// start (SQLite: `BEGIN IMMEDIATE`; other writers queue on the busy
-    /// timeout instead of failing mid-transaction).
+    /// start, so other writers queue instead of failing mid-transaction.
+    /// SQLite: `BEGIN IMMEDIATE` (the busy timeout bounds the wait).
+    /// PostgreSQL: `BEGIN` (READ COMMITTED) then the vault-wide
+    /// transaction-scoped advisory lock, one writer at a time across all
+    /// hosts, released by COMMIT/ROLLBACK or when the connection dies
+    /// (`lock_timeout` bounds the wait). Every audited write updates the one
+    /// `vault_meta` row anyway; one lock taken first keeps every
+    /// read-modify-write of the store correct unchanged and cannot deadlock.
     ///
     /// # Errors
-    /// Backend errors (a lock wait past the busy timeout).
+    /// Backend errors (a lock wait past the timeout).
     pub fn write_tx(&mut self) -> Result<Tx<'_>> {
         match self {
             Self::Sqlite(c) => Ok(Tx::Sqlite(
                 c.transaction_with_behavior(TransactionBehavior::Immediate)?,
             )),
+            Self::Pg(c) => {
+                let tx = PgTx::begin(c, "BEGIN")?;
+                c.execute(PG_WRITE_LOCK, &[])?;
+                Ok(Tx::Pg(tx))
+            }
         }
     }
 
@@ -410,6 +427,10 @@ impl Conn {
                 c,
                 TransactionBehavior::Deferred,
             )?)),
+            Self::Pg(c) => Ok(Tx::Pg(PgTx::begin(
+                c,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            )?)),
         }
     }
 
@@ -421,12 +442,17 @@ impl Conn {
     pub fn checkpoint(&self) -> Result<()> {
         match self {
             Self::Sqlite(c) => c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?,
+            // The server moves its own WAL into place.
+            Self::Pg(_) => {}
         }
         Ok(())
     }
 
     /// The backend's own consistency check: `["ok"]` when sound (SQLite:
-    /// `PRAGMA integrity_check`).
+    /// `PRAGMA integrity_check`). PostgreSQL checks its own pages (and
+    /// data checksums where the cluster enables them), so it answers
+    /// `["ok"]`; the audit chain and the seals are verified by their own
+    /// commands on every backend.
     ///
     /// # Errors
     /// Backend errors.
@@ -437,6 +463,7 @@ impl Conn {
                 let rows = stmt.query_map([], |r| r.get(0))?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             }
+            Self::Pg(_) => Ok(vec!["ok".to_owned()]),
         }
     }
 
@@ -448,6 +475,8 @@ impl Conn {
     pub fn set_cache_kib(&self, kib: i64) -> Result<()> {
         match self {
             Self::Sqlite(c) => c.pragma_update(None, "cache_size", -kib)?,
+            // The server's buffers are its administrator's business.
+            Self::Pg(_) => {}
         }
         Ok(())
     }
@@ -457,6 +486,38 @@ impl Conn {
 pub enum Tx<'c> {
     /// A SQLite transaction.
     Sqlite(Transaction<'c>),
+    /// A PostgreSQL transaction.
+    Pg(PgTx<'c>),
+}
+
+/// An open PostgreSQL transaction on a connection. Dropped without
+/// a commit, it sends `ROLLBACK` (errors ignored: a lost connection
+/// has rolled back on the server already).
+pub struct PgTx<'c> {
+    conn: &'c PgConn,
+    open: bool,
+}
+
+impl<'c> PgTx<'c> {
+    /// Sends `begin` (a `BEGIN …` text).
+    fn begin(conn: &'c PgConn, begin: &str) -> Result<Self> {
+        conn.batch(begin)?;
+        Ok(Self { conn, open: true })
+    }
+
+    /// Sends `COMMIT` or `ROLLBACK`.
+    fn end(mut self, statement: &str) -> Result<()> {
+        self.open = false;
+        Ok(self.conn.batch(statement)?)
+    }
+}
+
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.batch("ROLLBACK");
+        }
+    }
 }
 
 impl Tx<'_> {
@@ -470,6 +531,18 @@ impl Tx<'_> {
                 let n = t.prepare_cached(sql)?.execute(params_from_iter(args))?;
                 Ok(n as u64)
             }
+            Self::Pg(t) => Ok(t.conn.execute(sql, args)?),
+        }
+    }
+
+    /// Runs a script of statements without arguments (migrations).
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn run_script(&self, sql: &str) -> Result<()> {
+        match self {
+            Self::Sqlite(t) => Ok(t.execute_batch(sql)?),
+            Self::Pg(t) => Ok(t.conn.batch(sql)?),
         }
     }
 
@@ -490,6 +563,14 @@ impl Tx<'_> {
                 let mut rows = stmt.query(params_from_iter(args))?;
                 while let Some(r) = rows.next()? {
                     if f(&Row::Sqlite(r))?.is_break() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Self::Pg(t) => {
+                for r in t.conn.query(sql, args)? {
+                    if f(&Row::Values(&r))?.is_break() {
                         break;
                     }
                 }
@@ -518,6 +599,10 @@ impl Tx<'_> {
                     None => Ok(None),
                 }
             }
+            Self::Pg(t) => match t.conn.query(sql, args)?.first() {
+                Some(r) => f(&Row::Values(r)).map(Some),
+                None => Ok(None),
+            },
         }
     }
 
@@ -531,8 +616,10 @@ impl Tx<'_> {
         args: &[Arg<'_>],
         f: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<T> {
-        self.query_opt(sql, args, f)?
-            .ok_or_else(|| rusqlite::Error::QueryReturnedNoRows.into())
+        self.query_opt(sql, args, f)?.ok_or_else(|| match self {
+            Self::Sqlite(_) => rusqlite::Error::QueryReturnedNoRows.into(),
+            Self::Pg(_) => PgError::Other("the query returned no rows".into()).into(),
+        })
     }
 
     /// Every row of a query through `f`.
@@ -553,13 +640,19 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// The format version recorded in the database (SQLite: `PRAGMA user_version`).
+    /// The format version recorded in the database (SQLite: `PRAGMA
+    /// user_version`; PostgreSQL: the `authvault_format` row).
     ///
     /// # Errors
     /// Backend errors.
     pub fn format_version(&self) -> Result<i64> {
         match self {
             Self::Sqlite(t) => Ok(t.pragma_query_value(None, "user_version", |r| r.get(0))?),
+            Self::Pg(_) => self.query_row(
+                "SELECT version FROM authvault_format WHERE id = 1",
+                &[],
+                |r| r.get(0),
+            ),
         }
     }
 
@@ -571,6 +664,7 @@ impl Tx<'_> {
     pub fn rollback(self) -> Result<()> {
         match self {
             Self::Sqlite(t) => Ok(t.rollback()?),
+            Self::Pg(t) => t.end("ROLLBACK"),
         }
     }
 
@@ -581,6 +675,7 @@ impl Tx<'_> {
     pub fn commit(self) -> Result<()> {
         match self {
             Self::Sqlite(t) => Ok(t.commit()?),
+            Self::Pg(t) => t.end("COMMIT"),
         }
     }
 }

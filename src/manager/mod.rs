@@ -17,7 +17,7 @@
 use std::cell::OnceCell;
 use std::time::Duration;
 
-use crate::config::Endpoints;
+use crate::endpoints::Endpoints;
 use crate::error::{Error, Result};
 use crate::model::{Identity, Provider};
 use crate::providers::http::{Http, RetryPolicy};

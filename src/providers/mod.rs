@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::Endpoints;
+use crate::endpoints::Endpoints;
 use crate::model::{Credential, Identity, Provider, Snapshot, SnapshotSource};
 use http::{Http, HttpError};
 use oauth::{Grant, OAuthSpec, PendingLogin};

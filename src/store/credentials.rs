@@ -104,7 +104,7 @@ pub(crate) fn write_credential(
          ON CONFLICT (account_id, kind) DO UPDATE SET
            secret_fp = excluded.secret_fp, expires_at = excluded.expires_at, scopes = excluded.scopes,
            last_refresh = excluded.last_refresh, updated_at = excluded.updated_at,
-           generation = generation + 1, lease_holder = NULL, lease_until = NULL
+           generation = credentials.generation + 1, lease_holder = NULL, lease_until = NULL
          RETURNING id",
         args![account_id, kind.as_str(), fp, expires, scopes, last_refresh, now],
         |r| r.get(0),

@@ -177,7 +177,9 @@ const ROOT_PLACE: Place<'static> = Place {
 /// An unlocked vault: the repository every other layer uses.
 pub struct Store {
     conn: Conn,
+    /// As [`Vault::path`].
     path: PathBuf,
+    location: db::Location,
     vault_id: String,
     keys: Keys,
     actor: Actor,
@@ -204,11 +206,30 @@ impl Store {
     /// # Errors
     /// `AlreadyExists`, keyring errors, KDF parameter errors, I/O, SQLite.
     pub fn init(path: &Path, how: &Unlock<'_>) -> Result<Self> {
+        Self::init_at(&db::Location::File(path.to_path_buf()), how)
+    }
+
+    /// Creates a vault at `location`: a file as [`Store::init`] does, or in
+    /// an empty PostgreSQL database (or schema): the schema, the first rows
+    /// and the `vault.init` audit entry in one transaction under the vault's
+    /// write lock, so the vault appears complete or not at all.
+    ///
+    /// # Errors
+    /// As [`Store::init`]; for PostgreSQL, `AlreadyExists` for a vault and
+    /// `NotAVault` for a database holding other tables (nothing written).
+    pub fn init_at(location: &db::Location, how: &Unlock<'_>) -> Result<Self> {
         during("creating the vault", || {
-            if !db::vacant(path)? {
-                return Err(Error::AlreadyExists {
-                    path: path.to_path_buf(),
-                });
+            match location {
+                db::Location::File(path) if !db::vacant(path)? => {
+                    return Err(Error::AlreadyExists { path: path.clone() });
+                }
+                db::Location::File(_) => {}
+                // Checked again inside the creating transaction.
+                db::Location::Postgres(url) => {
+                    let conn = Conn::Pg(db::pg_schema::connect(url)?);
+                    let found = db::pg_schema::inspect(&conn.read_tx()?, url)?;
+                    db::pg_schema::refuse_occupied(found, url)?;
+                }
             }
             let mut id = [0u8; 16];
             crypto::fill_random(&mut id)?;
@@ -224,11 +245,17 @@ impl Store {
                     (params.derive(passphrase)?, Some(params))
                 }
             };
-            let created = Self::create(path, &vault_id, how.method(), kek, kdf_params.as_ref());
+            let first = FirstRows {
+                vault_id: &vault_id,
+                method: how.method(),
+                kek,
+                kdf: kdf_params.as_ref(),
+            };
+            let created = Self::create(location, first);
             if created.is_err()
                 && let Unlock::Keyring(store) = how
             {
-                let landed = Vault::open(path).and_then(|v| v.vault_id()).ok();
+                let landed = Vault::open_at(location).and_then(|v| v.vault_id()).ok();
                 if landed.as_deref() != Some(vault_id.as_str()) {
                     let _ = store.delete(&vault_id);
                 }
@@ -237,68 +264,35 @@ impl Store {
         })
     }
 
-    fn create(
-        path: &Path,
-        vault_id: &str,
-        method: Method,
-        kek: Key,
-        kdf: Option<&keys::KdfParams>,
-    ) -> Result<Self> {
-        let mut creating = db::create(path)?;
-        let dek = Key::generate()?;
-        let root = Key::generate()?;
-        let mut keys = Keys {
-            deks: BTreeMap::from([(1, dek)]),
-            keks: BTreeMap::new(),
-            methods_seen: keyops::MethodChecks::new(),
-            audit: Key::from_bytes([0; 32]),
-            fingerprint: Key::from_bytes([0; 32]),
-            rows: Key::from_bytes([0; 32]),
+    fn create(location: &db::Location, first: FirstRows<'_>) -> Result<Self> {
+        let vault_id = first.vault_id.to_owned();
+        let (conn, keys) = match location {
+            db::Location::File(path) => {
+                let mut creating = db::create(path)?;
+                let tx = creating.write_tx()?;
+                let keys = first.insert(&tx)?;
+                tx.commit()?;
+                (Conn::Sqlite(creating.finish()?), keys)
+            }
+            db::Location::Postgres(url) => {
+                let mut conn = Conn::Pg(db::pg_schema::connect(url)?);
+                let tx = conn.write_tx()?;
+                db::pg_schema::create_schema(&tx, url)?;
+                let keys = first.insert(&tx)?;
+                tx.commit()?;
+                (conn, keys)
+            }
         };
-        keys.derive_from_root(&root);
-        let actor = Actor::current(None);
-        let tx = creating.write_tx()?;
-        let now = now();
-        let root_sealed = keys.seal(&ROOT_PLACE, root.expose_bytes())?;
-        tx.execute(
-            "INSERT INTO vault_meta (id, vault_id, created_at, root_secret, audit_seq, audit_head, audit_anchor)
-             VALUES (1, ?1, ?2, ?3, 0, ?4, ?5)",
-            args![vault_id, now, root_sealed, [0u8; 32], audit::anchor(&keys.audit, 0, &[0; 32])],
-        )?;
-        tx.execute(
-            "INSERT INTO data_keys (key_id, created_at) VALUES (1, ?1)",
-            args![now],
-        )?;
-        keyops::insert_method(&tx, &keys, vault_id, method, &kek, kdf)?;
-        keys.methods_seen = keyops::method_checks(&tx)?;
-        keys.keks.insert(method, kek);
-        audit::append(
-            &tx,
-            &keys,
-            &actor,
-            &audit::Event::new("vault.init")
-                .details(serde_json::json!({ "unlock_method": method, "vault_id": vault_id })),
-        )?;
-        tx.commit()?;
         Ok(Self {
-            conn: Conn::Sqlite(creating.finish()?),
-            path: path.to_path_buf(),
-            vault_id: vault_id.to_owned(),
+            conn,
+            path: location
+                .file()
+                .map_or_else(|| PathBuf::from(location.to_string()), Path::to_path_buf),
+            location: location.clone(),
+            vault_id,
             keys,
-            actor,
+            actor: Actor::current(None),
         })
-    }
-
-    /// Creates a vault at `location`: a file as [`Store::init`] does, or in
-    /// an empty PostgreSQL database (or schema).
-    ///
-    /// # Errors
-    /// As [`Store::init`]; for PostgreSQL also a database that is not empty.
-    pub fn init_at(location: &db::Location, how: &Unlock<'_>) -> Result<Self> {
-        match location {
-            db::Location::File(path) => Self::init(path, how),
-            db::Location::Postgres(_) => Err(no_postgres_yet()),
-        }
     }
 
     /// Opens the vault at `location` and unlocks it.
@@ -326,10 +320,16 @@ impl Store {
         self
     }
 
-    /// The vault file's path.
+    /// The vault file's path; for PostgreSQL, the URL without its password.
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the vault lives.
+    #[must_use]
+    pub fn location(&self) -> &db::Location {
+        &self.location
     }
 
     /// The vault id.
@@ -345,7 +345,8 @@ impl Store {
     }
 
     /// Moves committed changes into the main file (SQLite:
-    /// `PRAGMA wal_checkpoint(TRUNCATE)`, which empties the WAL).
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`, which empties the WAL; nothing on
+    /// PostgreSQL, whose server does this itself).
     ///
     /// # Errors
     /// SQLite errors.
@@ -391,11 +392,57 @@ impl Store {
     }
 }
 
-/// Until the store drives PostgreSQL: a clear refusal, never a file created
-/// at a path that looks like a URL.
-fn no_postgres_yet() -> Error {
-    Error::InvalidInput {
-        what: "--vault".to_owned(),
-        reason: "PostgreSQL vaults are not supported by this build yet".to_owned(),
+/// What a new vault's first rows need: its id and its first unlock method.
+struct FirstRows<'a> {
+    vault_id: &'a str,
+    method: Method,
+    kek: Key,
+    kdf: Option<&'a keys::KdfParams>,
+}
+
+impl FirstRows<'_> {
+    /// Writes a new vault's first rows in `tx` (fresh data key and root
+    /// secret, the unlock method, the `vault.init` audit entry); the keys
+    /// of the unlocked vault.
+    fn insert(self, tx: &Tx<'_>) -> Result<Keys> {
+        let Self {
+            vault_id,
+            method,
+            kek,
+            kdf,
+        } = self;
+        let dek = Key::generate()?;
+        let root = Key::generate()?;
+        let mut keys = Keys {
+            deks: BTreeMap::from([(1, dek)]),
+            keks: BTreeMap::new(),
+            methods_seen: keyops::MethodChecks::new(),
+            audit: Key::from_bytes([0; 32]),
+            fingerprint: Key::from_bytes([0; 32]),
+            rows: Key::from_bytes([0; 32]),
+        };
+        keys.derive_from_root(&root);
+        let now = now();
+        let root_sealed = keys.seal(&ROOT_PLACE, root.expose_bytes())?;
+        tx.execute(
+            "INSERT INTO vault_meta (id, vault_id, created_at, root_secret, audit_seq, audit_head, audit_anchor)
+             VALUES (1, ?1, ?2, ?3, 0, ?4, ?5)",
+            args![vault_id, now, root_sealed, [0u8; 32], audit::anchor(&keys.audit, 0, &[0; 32])],
+        )?;
+        tx.execute(
+            "INSERT INTO data_keys (key_id, created_at) VALUES (1, ?1)",
+            args![now],
+        )?;
+        keyops::insert_method(tx, &keys, vault_id, method, &kek, kdf)?;
+        keys.methods_seen = keyops::method_checks(tx)?;
+        keys.keks.insert(method, kek);
+        audit::append(
+            tx,
+            &keys,
+            &Actor::current(None),
+            &audit::Event::new("vault.init")
+                .details(serde_json::json!({ "unlock_method": method, "vault_id": vault_id })),
+        )?;
+        Ok(keys)
     }
 }

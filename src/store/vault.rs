@@ -13,7 +13,7 @@ use crate::keys::{self, Method, Unlock};
 /// What can be known of a vault without unlocking it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VaultInfo {
-    /// The vault file.
+    /// The vault file; for PostgreSQL, the URL without its password.
     pub path: PathBuf,
     /// Random id naming this vault (and its keyring entry).
     pub vault_id: String,
@@ -32,7 +32,10 @@ pub struct VaultInfo {
 /// An opened, locked vault file.
 pub struct Vault {
     conn: Conn,
+    /// The file; for PostgreSQL, the URL without its password (what
+    /// messages name).
     path: PathBuf,
+    location: db::Location,
 }
 
 impl std::fmt::Debug for Vault {
@@ -70,7 +73,13 @@ impl Vault {
     pub fn open_with_at(location: &db::Location, policy: ModePolicy) -> Result<Self> {
         match location {
             db::Location::File(path) => Self::open_with(path, policy),
-            db::Location::Postgres(_) => Err(super::no_postgres_yet()),
+            db::Location::Postgres(url) => during("opening the vault", || {
+                Ok(Self {
+                    conn: db::pg_schema::open(url)?,
+                    path: PathBuf::from(location.to_string()),
+                    location: location.clone(),
+                })
+            }),
         }
     }
 
@@ -84,14 +93,21 @@ impl Vault {
             Ok(Self {
                 conn: Conn::Sqlite(conn),
                 path: path.to_path_buf(),
+                location: db::Location::File(path.to_path_buf()),
             })
         })
     }
 
-    /// The vault file's path.
+    /// The vault file's path; for PostgreSQL, the URL without its password.
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the vault lives.
+    #[must_use]
+    pub fn location(&self) -> &db::Location {
+        &self.location
     }
 
     /// The vault id.
@@ -206,6 +222,7 @@ impl Vault {
             let mut store = Store {
                 conn: self.conn,
                 path: self.path,
+                location: self.location,
                 vault_id,
                 keys,
                 actor: Actor::current(None),

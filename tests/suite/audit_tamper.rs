@@ -3,50 +3,54 @@
 
 use authvault::store::{AuditReport, ChainState};
 
-use super::common::{TempVault, api_key_account, fails, ok, stdout};
-use authvault::model::Provider;
+use super::common::{Backend, TempVault, fails, ok, on_both_backends, stdout, with_stdin};
 
-/// A vault with `n` audit entries, as a template copied per case.
-fn template(n: usize) -> TempVault {
-    let tv = TempVault::new();
-    let mut store = tv.init_passphrase();
-    store
-        .add_account(&api_key_account(Provider::OpenAi, "a", "sk-a"))
-        .expect("add");
-    while store.audit_entries(None).expect("list").len() < n {
-        store
-            .token(authvault::store::AccountSelector {
-                label: Some("a"),
-                provider: None,
-            })
-            .expect("token");
+/// A passphrase vault on `backend` with exactly `n` audit entries, made
+/// through the CLI, as a template copied per case.
+fn template(backend: Backend, n: i64) -> TempVault {
+    let tv = TempVault::on(backend);
+    tv.init_cli_passphrase();
+    let out = with_stdin(
+        &mut tv.cmd_pw(&[
+            "login",
+            "openai",
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            "a",
+        ]),
+        b"sk-a",
+    );
+    assert!(out.status.success(), "{}", super::common::stderr(&out));
+    let entries = || tv.raw_db().query_i64("SELECT count(*) FROM audit_log");
+    while entries() < n {
+        ok(&mut tv.cmd_pw(&["token", "--account", "a"]));
     }
-    store.checkpoint().expect("checkpoint");
+    assert_eq!(entries(), n);
     tv
 }
 
-fn copy_of(t: &TempVault) -> TempVault {
-    let tv = TempVault::new();
-    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-        .create(tv.vault_dir())
-        .expect("dir");
-    std::fs::copy(&t.path, &tv.path).expect("copy");
-    tv
+/// `vault --json audit verify`: the report, whatever the exit status.
+fn verify(tv: &TempVault) -> serde_json::Value {
+    let out = tv
+        .cmd_pw(&["--json", "audit", "verify"])
+        .output()
+        .expect("spawn vault");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", super::common::stderr(&out)))
 }
 
-fn verify(tv: &TempVault) -> AuditReport {
-    tv.open_passphrase().verify_audit().expect("verify")
-}
-
-fn first_bad(report: &AuditReport) -> i64 {
-    match &report.state {
-        ChainState::Broken { first_bad, .. } => *first_bad,
-        ChainState::Intact => panic!("tampering went unnoticed: {report:?}"),
-    }
+fn first_bad(report: &serde_json::Value) -> i64 {
+    assert_eq!(
+        report["state"], "broken",
+        "tampering went unnoticed: {report}"
+    );
+    report["first_bad"].as_i64().expect("first_bad")
 }
 
 const N: i64 = 8;
-const FIELDS: [(&str, &str); 11] = [
+/// Each column of an entry and an edit of it (`mac`, a blob, per backend below).
+const FIELDS: [(&str, &str); 10] = [
     ("at", "'2020-01-01T00:00:00.000000Z'"),
     ("uid", "uid + 1"),
     ("pid", "pid + 1"),
@@ -57,16 +61,20 @@ const FIELDS: [(&str, &str); 11] = [
     ("account", "'other'"),
     ("outcome", "'denied'"),
     ("details", "'{}'"),
-    ("mac", "zeroblob(32)"),
 ];
 
-#[test]
-fn every_tampering_is_detected_naming_the_first_bad_entry() {
-    let t = template(N as usize);
-    assert_eq!(verify(&t).state, ChainState::Intact);
+on_both_backends!(
+    every_tampering_is_detected_naming_the_first_bad_entry,
+    vault_audit_verify_exits_non_zero_naming_the_entry_and_appends_refuse_a_forged_head,
+);
+
+fn every_tampering_is_detected_naming_the_first_bad_entry(backend: Backend) {
+    let t = template(backend, N);
+    assert_eq!(verify(&t)["state"], "intact");
+    let zero_mac = t.raw_db().blob_literal(&[0; 32]);
     let mut cases: Vec<(String, String, i64)> = Vec::new();
     for seq in 1..=N {
-        for (field, value) in FIELDS {
+        for (field, value) in FIELDS.into_iter().chain([("mac", zero_mac.as_str())]) {
             cases.push((
                 format!("modify {field} of {seq}"),
                 format!("UPDATE audit_log SET {field} = {value} WHERE seq = {seq}"),
@@ -122,24 +130,22 @@ fn every_tampering_is_detected_naming_the_first_bad_entry() {
     cases.push(("empty the log".into(), "DELETE FROM audit_log".into(), 1));
     let total = cases.len();
     for (name, sql, expected) in cases {
-        let tv = copy_of(&t);
-        tv.raw()
-            .execute_batch(&sql)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let tv = t.copy();
+        tv.raw_db().exec(&sql);
         let report = verify(&tv);
         assert_eq!(first_bad(&report), expected, "{name}: {report:?}");
     }
     assert!(total >= 100, "{total} cases");
 }
 
-#[test]
-fn vault_audit_verify_exits_non_zero_naming_the_entry_and_appends_refuse_a_forged_head() {
-    let t = template(5);
-    let tv = copy_of(&t);
+fn vault_audit_verify_exits_non_zero_naming_the_entry_and_appends_refuse_a_forged_head(
+    backend: Backend,
+) {
+    let t = template(backend, 5);
+    let tv = t.copy();
     ok(&mut tv.cmd_pw(&["audit", "verify"]));
-    tv.raw()
-        .execute("UPDATE audit_log SET outcome = 'denied' WHERE seq = 3", [])
-        .expect("tamper");
+    tv.raw_db()
+        .exec("UPDATE audit_log SET outcome = 'denied' WHERE seq = 3");
     let out = fails(&mut tv.cmd_pw(&["audit", "verify"]));
     assert!(
         stdout(&out).contains("first bad entry 3"),
@@ -152,10 +158,9 @@ fn vault_audit_verify_exits_non_zero_naming_the_entry_and_appends_refuse_a_forge
     assert_eq!(report["first_bad"], 3);
 
     // Truncation plus a forged head: no new entry may paper over it.
-    let tv = copy_of(&t);
-    tv.raw()
-        .execute_batch("DELETE FROM audit_log WHERE seq = 5; UPDATE vault_meta SET audit_seq = 4, audit_head = (SELECT mac FROM audit_log WHERE seq = 4);")
-        .expect("tamper");
+    let tv = t.copy();
+    tv.raw_db()
+        .exec("DELETE FROM audit_log WHERE seq = 5; UPDATE vault_meta SET audit_seq = 4, audit_head = (SELECT mac FROM audit_log WHERE seq = 4);");
     let out = fails(&mut tv.cmd_pw(&["token", "--account", "a"]));
     assert!(out.stdout.is_empty());
     assert_eq!(first_bad(&verify(&tv)), 5);
@@ -165,11 +170,12 @@ fn vault_audit_verify_exits_non_zero_naming_the_entry_and_appends_refuse_a_forge
 /// and the entries are read from one snapshot, so a write landing between
 /// the two reads is not taken for tampering. The test verifies until 200
 /// verifications have seen the log grow since the one before (the window
-/// it is about), and fails if that never happens.
+/// it is about), and fails if that never happens. SQLite only: it drives
+/// two library stores in one process.
 #[test]
 fn a_chain_verified_while_it_grows_is_intact_every_time() {
     const GROWN: usize = 200;
-    let tv = template(2);
+    let tv = template(Backend::Sqlite, 2);
     let writing = std::sync::atomic::AtomicBool::new(true);
     let reports = std::thread::scope(|s| {
         s.spawn(|| {

@@ -1,5 +1,7 @@
 //! Shared test fixtures: temp vaults, the `vault` binary, deadlines, a seeded RNG.
 
+use std::ffi::OsStr;
+use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -35,28 +37,168 @@ pub fn keyring_lock() -> MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A vault path in a fresh private temp directory.
+/// Where a test vault lives: a SQLite file, or a PostgreSQL database on the
+/// private cluster `scripts/test.sh` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Turns each named `fn scenario(backend: Backend)` of the enclosing module
+/// into `mod scenario { #[test] fn sqlite() … #[test] fn postgres() … }`, so
+/// test names read `suite::quota::scenario::postgres` and
+/// `cargo test --test all postgres` selects the PostgreSQL half.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name($crate::suite::common::Backend::Sqlite);
+            }
+
+            #[test]
+            fn postgres() {
+                super::$name($crate::suite::common::Backend::Postgres);
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_backends;
+
+/// The private cluster's superuser URL (a Unix socket). Missing → the test fails.
+#[allow(clippy::disallowed_methods)] // the harness's own variable, not configuration
+fn cluster_url() -> String {
+    std::env::var("AUTHVAULT_TEST_PG_URL")
+        .expect("AUTHVAULT_TEST_PG_URL is not set: run under scripts/test.sh (it starts a private PostgreSQL)")
+}
+
+/// `psql` of the cluster's binaries, else the one on `PATH`.
+#[allow(clippy::disallowed_methods)] // the harness's own variable, not configuration
+fn psql_program() -> PathBuf {
+    std::env::var_os("AUTHVAULT_TEST_PGBIN")
+        .map(|dir| Path::new(&dir).join("psql"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("psql"))
+}
+
+/// Runs one SQL text through `psql` on `url`, stopping at the first error;
+/// returns the unaligned, tuples-only output.
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new(psql_program())
+        .args(["-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn psql (install postgresql-client; run under scripts/test.sh)");
+    assert!(
+        out.status.success(),
+        "psql failed ({}) on: {sql}\n{}",
+        out.status,
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// A PostgreSQL database of its own on the shared cluster.
+struct PgDatabase {
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    /// `CREATE DATABASE av_<16 hex>`, empty, or a copy of `template`.
+    fn create(template: Option<&PgDatabase>) -> Self {
+        let cluster = cluster_url();
+        let mut b = [0u8; 8];
+        authvault::crypto::fill_random(&mut b).expect("random");
+        let name = format!("av_{:016x}", u64::from_le_bytes(b));
+        let mut sql = format!("CREATE DATABASE {name}");
+        if let Some(t) = template {
+            write!(sql, " TEMPLATE {}", t.name).expect("write");
+        }
+        psql(&cluster, &sql);
+        let mut url = url::Url::parse(&cluster).expect("AUTHVAULT_TEST_PG_URL is a URL");
+        url.set_path(&name);
+        Self {
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new(psql_program())
+            .args(["-X", "-Atq", "-d", &cluster_url(), "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
+/// A vault in a fresh private temp directory: a SQLite file in it, or a
+/// fresh PostgreSQL database with the directory as its local state.
 pub struct TempVault {
-    /// Held for its `Drop`: the directory lives as long as the vault.
-    _dir: tempfile::TempDir,
+    /// The directory lives as long as the vault; for PostgreSQL it holds the
+    /// local state.
+    dir: tempfile::TempDir,
+    /// The SQLite vault file (SQLite only: for PostgreSQL nothing is there).
     pub path: PathBuf,
+    /// The database, on PostgreSQL; dropped with the vault.
+    pg: Option<PgDatabase>,
 }
 
 impl TempVault {
+    /// A SQLite vault.
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("vault").join("vault.db");
-        Self { _dir: dir, path }
+        Self::on(Backend::Sqlite)
     }
 
-    /// `vault --vault <path> ARGS…` with no inherited authvault settings.
+    /// A vault on `backend`: nothing is created until `vault init` (the
+    /// PostgreSQL database exists, empty).
+    pub fn on(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vault").join("vault.db");
+        let pg = (backend == Backend::Postgres).then(|| PgDatabase::create(None));
+        Self { dir, path, pg }
+    }
+
+    /// What `--vault` names: the file path, or the database URL.
+    pub fn location(&self) -> &OsStr {
+        match &self.pg {
+            Some(db) => OsStr::new(&db.url),
+            None => self.path.as_os_str(),
+        }
+    }
+
+    /// A separate vault holding a copy of this one's database as it is now
+    /// (no `vault` process may be running on it).
+    pub fn copy(&self) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vault").join("vault.db");
+        let pg = self.pg.as_ref().map(|db| PgDatabase::create(Some(db)));
+        if pg.is_none() {
+            std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+                .create(path.parent().expect("vault dir"))
+                .expect("vault dir");
+            fs::copy(&self.path, &path).expect("copy vault file");
+        }
+        Self { dir, path, pg }
+    }
+
+    /// `vault --vault <location> ARGS…` with no inherited authvault settings;
+    /// for PostgreSQL, the temp directory holds the local state.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vault"));
-        c.arg("--vault").arg(&self.path).args(args);
+        c.arg("--vault").arg(self.location()).args(args);
         for var in [
             "AUTHVAULT_PATH",
             "AUTHVAULT_DATABASE_URL",
             "AUTHVAULT_STATE_DIR",
+            "AUTHVAULT_HOST",
             "AUTHVAULT_PASSPHRASE",
             "AUTHVAULT_NEW_PASSPHRASE",
             "AUTHVAULT_AGENT_ID",
@@ -66,6 +208,12 @@ impl TempVault {
             "WAYLAND_DISPLAY",
         ] {
             c.env_remove(var);
+        }
+        if self.pg.is_some() {
+            // The temp directory is also the working directory: a URL taken
+            // for a relative file path would land there, not in the tree.
+            c.env("AUTHVAULT_STATE_DIR", self.dir.path())
+                .current_dir(self.dir.path());
         }
         // Hermetic: no test reaches the internet (every provider URL points at a
         // closed local port unless a test points it at the fake provider), and
@@ -88,29 +236,134 @@ impl TempVault {
         c
     }
 
+    /// `vault init --passphrase` with the test passphrase (fast KDF), through
+    /// the CLI: works on both backends.
+    pub fn init_cli_passphrase(&self) {
+        let mut args = vec!["init", "--passphrase"];
+        args.extend(FAST_KDF_ARGS);
+        ok(&mut self.cmd_pw(&args));
+        if self.pg.is_some() {
+            // The vault is in the database, not in some file named like the URL.
+            assert_eq!(
+                self.raw_db()
+                    .query_i64("SELECT count(*) FROM authvault_format"),
+                1
+            );
+        }
+    }
+
+    /// The directory of the SQLite vault file.
     pub fn vault_dir(&self) -> &Path {
+        self.sqlite_only("vault_dir");
         self.path.parent().expect("vault dir")
+    }
+
+    fn sqlite_only(&self, what: &str) {
+        assert!(
+            self.pg.is_none(),
+            "TempVault::{what} is SQLite-only; on PostgreSQL go through the CLI and raw_db()"
+        );
     }
 
     /// Creates the vault through the library with the test passphrase (fast KDF).
     pub fn init_passphrase(&self) -> Store {
+        self.sqlite_only("init_passphrase");
         let pw = SecretString::from(PASSPHRASE);
         Store::init(&self.path, &Unlock::Passphrase(&pw, FAST_KDF)).expect("init")
     }
 
     pub fn open_passphrase(&self) -> Store {
+        self.sqlite_only("open_passphrase");
         let pw = SecretString::from(PASSPHRASE);
         Store::open(&self.path, &Unlock::Passphrase(&pw, FAST_KDF)).expect("open")
     }
 
     /// The main vault file's bytes.
     pub fn bytes(&self) -> Vec<u8> {
+        self.sqlite_only("bytes");
         fs::read(&self.path).expect("read vault")
     }
 
     /// A plain SQLite connection to the file (for tampering), bypassing authvault.
     pub fn raw(&self) -> rusqlite::Connection {
+        self.sqlite_only("raw");
         rusqlite::Connection::open(&self.path).expect("raw open")
+    }
+
+    /// A plain connection to the vault's database on either backend, bypassing
+    /// authvault (for reading and tampering).
+    pub fn raw_db(&self) -> RawDb {
+        match &self.pg {
+            Some(db) => RawDb::Postgres {
+                url: db.url.clone(),
+            },
+            None => RawDb::Sqlite(self.raw()),
+        }
+    }
+}
+
+/// The vault's database without authvault: rusqlite on SQLite, `psql` on
+/// PostgreSQL. Each call is one SQL text (several statements allowed in
+/// `exec`), run on its own; a failure panics with the SQL.
+pub enum RawDb {
+    Sqlite(rusqlite::Connection),
+    Postgres { url: String },
+}
+
+impl RawDb {
+    /// Runs `sql` (one or more statements) to the end.
+    pub fn exec(&self, sql: &str) {
+        match self {
+            Self::Sqlite(c) => c
+                .execute_batch(sql)
+                .unwrap_or_else(|e| panic!("{e} on: {sql}")),
+            Self::Postgres { url } => drop(psql(url, sql)),
+        }
+    }
+
+    /// The one integer `sql` selects.
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        match self {
+            Self::Sqlite(c) => c
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{e} on: {sql}")),
+            Self::Postgres { url } => {
+                let text = psql(url, sql);
+                text.trim()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{e}: {text:?} from: {sql}"))
+            }
+        }
+    }
+
+    /// `bytes` as a literal of this backend's blob type (BLOB, BYTEA).
+    pub fn blob_literal(&self, bytes: &[u8]) -> String {
+        let hex = authvault::crypto::hex(bytes);
+        match self {
+            Self::Sqlite(_) => format!("X'{hex}'"),
+            Self::Postgres { .. } => format!("'\\x{hex}'::bytea"),
+        }
+    }
+
+    /// An expression for the lowercase hex of the blob expression `expr`.
+    pub fn hex_of(&self, expr: &str) -> String {
+        match self {
+            Self::Sqlite(_) => format!("lower(hex({expr}))"),
+            Self::Postgres { .. } => format!("encode({expr}, 'hex')"),
+        }
+    }
+
+    /// The one text `sql` selects (a single-line value).
+    pub fn query_text(&self, sql: &str) -> String {
+        match self {
+            Self::Sqlite(c) => c
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{e} on: {sql}")),
+            Self::Postgres { url } => {
+                let text = psql(url, sql);
+                text.strip_suffix('\n').unwrap_or(&text).to_owned()
+            }
+        }
     }
 }
 

@@ -3,12 +3,17 @@
 
 use std::thread;
 
-use super::common::{TempVault, keyring_lock, ok, stderr, with_stdin};
+use super::common::{Backend, TempVault, keyring_lock, ok, on_both_backends, stderr, with_stdin};
 
-#[test]
-fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_each() {
+on_both_backends!(
+    eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_each
+);
+
+fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_each(
+    backend: Backend,
+) {
     let _lock = keyring_lock();
-    let tv = TempVault::new();
+    let tv = TempVault::on(backend);
     ok(&mut tv.cmd(&["init"])); // real OS keyring: the path agents use
     let out = with_stdin(
         &mut tv.cmd(&[
@@ -22,10 +27,7 @@ fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_
         b"sk-shared",
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let entries_before = tv
-        .raw()
-        .query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))
-        .expect("count");
+    let entries_before = tv.raw_db().query_i64("SELECT count(*) FROM audit_log");
 
     const WORKERS: usize = 8;
     const CALLS: usize = 100;
@@ -65,18 +67,14 @@ fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_
             });
         }
     });
-    let raw = tv.raw();
-    let entries = raw
-        .query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))
-        .expect("count");
+    let raw = tv.raw_db();
+    let entries = raw.query_i64("SELECT count(*) FROM audit_log");
     assert_eq!(
         entries - entries_before,
         (WORKERS * CALLS) as i64,
         "one audit entry per call"
     );
-    let accounts = raw
-        .query_row("SELECT count(*) FROM accounts", [], |r| r.get::<_, i64>(0))
-        .expect("accounts");
+    let accounts = raw.query_i64("SELECT count(*) FROM accounts");
     assert_eq!(accounts, 1 + (WORKERS * CALLS / 2) as i64);
     ok(&mut tv.cmd(&["audit", "verify"]));
 }

@@ -15,8 +15,8 @@ use authvault::store::{AccountSelector, Store, Vault};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::common::{
-    FAST_KDF, FAST_KDF_ARGS, PASSPHRASE, TempVault, api_key_account, fails, keyring_lock, ok,
-    stderr, stdout, with_stdin,
+    Backend, FAST_KDF, FAST_KDF_ARGS, PASSPHRASE, TempVault, api_key_account, fails, keyring_lock,
+    ok, on_both_backends, stderr, stdout, with_stdin,
 };
 
 /// The key operations, as `vault` arguments.
@@ -383,24 +383,18 @@ fn of_two_concurrent_passphrase_changes_exactly_one_succeeds() {
 /// Rewrites `method`'s key check in the form the previous release wrote
 /// (not bound to the vault id), as a vault made by that release has it.
 fn write_legacy_check(tv: &TempVault, method: Method, kek: &authvault::crypto::Key) {
-    let legacy = kek.mac(&[b"authvault kek-check v1"]);
-    tv.raw()
-        .execute(
-            "UPDATE unlock_methods SET kek_check = ?1 WHERE method = ?2",
-            rusqlite::params![legacy.to_vec(), method.as_str()],
-        )
-        .expect("write legacy check");
+    let raw = tv.raw_db();
+    let legacy = raw.blob_literal(&kek.mac(&[b"authvault kek-check v1"]));
+    raw.exec(&format!(
+        "UPDATE unlock_methods SET kek_check = {legacy} WHERE method = '{}'",
+        method.as_str()
+    ));
 }
 
 fn passphrase_kek(tv: &TempVault) -> authvault::crypto::Key {
-    let params: String = tv
-        .raw()
-        .query_row(
-            "SELECT kdf_params FROM unlock_methods WHERE method = 'passphrase'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("params");
+    let params = tv
+        .raw_db()
+        .query_text("SELECT kdf_params FROM unlock_methods WHERE method = 'passphrase'");
     let params: KdfParams = serde_json::from_str(&params).expect("kdf params");
     params
         .derive(&SecretString::from(PASSPHRASE))
@@ -459,36 +453,37 @@ fn a_vault_id_edited_to_another_vaults_cannot_touch_that_vaults_keyring_entry() 
     OsKeyring.delete(&a_id).expect("cleanup");
 }
 
-#[test]
-fn a_legacy_key_check_is_upgraded_on_unlock_and_then_binds_the_vault_id() {
-    let tv = TempVault::new();
-    tv.init_passphrase();
+on_both_backends!(a_legacy_key_check_is_upgraded_on_unlock_and_then_binds_the_vault_id);
+
+fn a_legacy_key_check_is_upgraded_on_unlock_and_then_binds_the_vault_id(backend: Backend) {
+    let tv = TempVault::on(backend);
+    tv.init_cli_passphrase();
     let kek = passphrase_kek(&tv);
     write_legacy_check(&tv, Method::Passphrase, &kek);
-    let check = |tv: &TempVault| -> Vec<u8> {
-        tv.raw()
-            .query_row("SELECT kek_check FROM unlock_methods", [], |r| r.get(0))
-            .expect("check")
+    let check = |tv: &TempVault| -> String {
+        let raw = tv.raw_db();
+        raw.query_text(&format!(
+            "SELECT {} FROM unlock_methods",
+            raw.hex_of("kek_check")
+        ))
     };
     let legacy = check(&tv);
+    assert_eq!(
+        legacy,
+        authvault::crypto::hex(&kek.mac(&[b"authvault kek-check v1"]))
+    );
 
     ok(&mut tv.cmd_pw(&["accounts"]));
     assert_ne!(check(&tv), legacy, "rewritten in the bound form");
-    let upgrades: i64 = tv
-        .raw()
-        .query_row(
-            "SELECT count(*) FROM audit_log WHERE action = 'unlock_method.upgrade'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("audit");
+    let upgrades = tv
+        .raw_db()
+        .query_i64("SELECT count(*) FROM audit_log WHERE action = 'unlock_method.upgrade'");
     assert_eq!(upgrades, 1);
     ok(&mut tv.cmd_pw(&["accounts"]));
     ok(&mut tv.cmd_pw(&["audit", "verify"]));
 
-    tv.raw()
-        .execute("UPDATE vault_meta SET vault_id = 'edited'", [])
-        .expect("edit id");
+    tv.raw_db()
+        .exec("UPDATE vault_meta SET vault_id = 'edited'");
     let err = stderr(&fails(&mut tv.cmd_pw(&["accounts"])));
     assert!(err.contains("wrong passphrase"), "{err}");
 }

@@ -17,6 +17,7 @@ mod login_hardening;
 mod migrate;
 mod pg_cli;
 mod pg_driver;
+mod pg_store;
 mod providers;
 mod quota;
 mod real_clients;

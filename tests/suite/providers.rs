@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use super::common::{TempVault, fails, ok, stderr, stdout, with_stdin};
+use super::common::{Backend, TempVault, fails, ok, on_both_backends, stderr, stdout, with_stdin};
 use super::fake_provider::{self as fake, Ep, FakeProvider, Fault, Prov};
 
 pub(super) struct Env {
@@ -17,6 +17,16 @@ pub(super) struct Env {
 pub(super) fn setup() -> Env {
     let tv = TempVault::new();
     drop(tv.init_passphrase());
+    Env {
+        tv,
+        fake: FakeProvider::start(),
+    }
+}
+
+/// As [`setup`], on `backend`, the vault made through the CLI.
+fn setup_on(backend: Backend) -> Env {
+    let tv = TempVault::on(backend);
+    tv.init_cli_passphrase();
     Env {
         tv,
         fake: FakeProvider::start(),
@@ -41,20 +51,32 @@ impl Env {
             .expect("seed account");
     }
 
-    /// Moves the stored expiry of `label`'s access token.
+    /// A Claude account `label` logged in through `vault login claude
+    /// --paste` as `who`: the CLI path, on either backend.
+    fn login_claude(&self, label: &str, who: &fake::Identity) {
+        self.fake.set_identity(Prov::Claude, who.clone());
+        let out = claude_paste_login(self, &["login", "claude", "--paste", "--label", label]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    /// Moves the stored expiry of `label`'s access token (labels here are
+    /// plain words, safe inside a literal).
     fn expire_in(&self, label: &str, from_now: chrono::Duration) {
         let at =
             (chrono::Utc::now() + from_now).to_rfc3339_opts(chrono::SecondsFormat::Micros, true); // the vault's one time form
-        let n = self
-            .tv
-            .raw()
-            .execute(
-                "UPDATE credentials SET expires_at = ?1 WHERE kind = 'oauth'
-                 AND account_id = (SELECT id FROM accounts WHERE label = ?2)",
-                rusqlite::params![at, label],
-            )
-            .expect("expire");
-        assert_eq!(n, 1);
+        let raw = self.tv.raw_db();
+        let of_label = format!(
+            "kind = 'oauth' AND account_id = (SELECT id FROM accounts WHERE label = '{label}')"
+        );
+        raw.exec(&format!(
+            "UPDATE credentials SET expires_at = '{at}' WHERE {of_label}"
+        ));
+        assert_eq!(
+            raw.query_i64(&format!(
+                "SELECT count(*) FROM credentials WHERE expires_at = '{at}' AND {of_label}"
+            )),
+            1
+        );
     }
 
     fn expire(&self, label: &str) {
@@ -302,11 +324,15 @@ fn a_wrong_state_a_denied_consent_or_a_timeout_store_nothing() {
     );
 }
 
-#[test]
-fn sixteen_processes_at_once_refresh_exactly_once_per_expiry_twenty_times() {
-    let env = setup();
+on_both_backends!(
+    sixteen_processes_at_once_refresh_exactly_once_per_expiry_twenty_times,
+    a_killed_refresh_holder_is_taken_over_after_its_lease_expires,
+);
+
+fn sixteen_processes_at_once_refresh_exactly_once_per_expiry_twenty_times(backend: Backend) {
+    let env = setup_on(backend);
     let who = fake::Identity::new("fleet@example.com", "uuid-fleet", "max");
-    env.seed(Prov::Claude, "fleet", &who);
+    env.login_claude("fleet", &who);
     for round in 0..20 {
         env.expire("fleet");
         let before = env.fake.refreshes(Prov::Claude);
@@ -350,12 +376,13 @@ fn sixteen_processes_at_once_refresh_exactly_once_per_expiry_twenty_times() {
     ok(&mut env.vault(&["audit", "verify"]));
 }
 
-#[test]
-fn a_killed_refresh_holder_is_taken_over_after_its_lease_expires() {
-    let env = setup();
+fn a_killed_refresh_holder_is_taken_over_after_its_lease_expires(backend: Backend) {
+    let env = setup_on(backend);
     let who = fake::Identity::new("crash@example.com", "uuid-crash", "pro");
-    env.seed(Prov::Claude, "crash", &who);
+    env.login_claude("crash", &who);
     env.expire("crash");
+    // The login's code exchange went to the same endpoint.
+    let exchanges = env.fake.count(Ep::ClaudeToken);
     // The holder's request hangs at the provider; then the holder dies.
     env.fake
         .push_fault(Ep::ClaudeToken, Fault::Delay(Duration::from_secs(30)));
@@ -367,14 +394,14 @@ fn a_killed_refresh_holder_is_taken_over_after_its_lease_expires() {
         .spawn()
         .expect("spawn holder");
     for _ in 0..500 {
-        if env.fake.count(Ep::ClaudeToken) == 1 {
+        if env.fake.count(Ep::ClaudeToken) == exchanges + 1 {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(
         env.fake.count(Ep::ClaudeToken),
-        1,
+        exchanges + 1,
         "the holder reached the provider"
     );
     holder.kill().expect("SIGKILL");

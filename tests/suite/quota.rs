@@ -14,7 +14,10 @@ use authvault::quota::{Period, Unit};
 use authvault::store::{BudgetStatus, Store, Target, Usage};
 use chrono::{TimeDelta, Utc};
 
-use super::common::{TempVault, api_key_account, memory_vault, ok, stderr, stdout, wait_or_kill};
+use super::common::{
+    Backend, TempVault, api_key_account, memory_vault, ok, on_both_backends, stderr, stdout,
+    wait_or_kill, with_stdin,
+};
 
 /// Exit status of `vault reserve` refused as over budget (README).
 const OVER_BUDGET: i32 = 3;
@@ -37,25 +40,59 @@ fn usage(input: u64, output: u64) -> Usage {
     }
 }
 
-/// A passphrase vault with one Claude account `work` and a daily token budget.
-fn process_vault(limit: u64) -> TempVault {
-    let tv = TempVault::new();
-    let mut store = tv.init_passphrase();
-    store
-        .add_account(&api_key_account(Provider::Claude, "work", "sk-work"))
-        .expect("add");
-    store
-        .set_budget(Target::Account("work"), Unit::Tokens, Period::Day, limit)
-        .expect("set budget");
+/// A passphrase vault on `backend` with one Claude account `work` and a
+/// daily token budget, made through the CLI.
+fn process_vault(backend: Backend, limit: u64) -> TempVault {
+    let tv = TempVault::on(backend);
+    tv.init_cli_passphrase();
+    let out = with_stdin(
+        &mut tv.cmd_pw(&[
+            "login",
+            "claude",
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            "work",
+        ]),
+        b"sk-work",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    ok(&mut tv.cmd_pw(&[
+        "quota",
+        "set",
+        "--account",
+        "work",
+        "--tokens",
+        &limit.to_string(),
+        "--per",
+        "day",
+    ]));
     tv
 }
 
-#[test]
-fn eight_processes_reserving_against_one_budget_get_exactly_what_fits() {
+/// `(used, reserved, remaining)` of the one budget of `work`, from `vault quota --json`.
+fn work_budget(tv: &TempVault) -> (u64, u64, u64) {
+    let out = ok(&mut tv.cmd_pw(&["quota", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("quota --json");
+    let work = &v["accounts"][0];
+    assert_eq!(work["account"], "work");
+    let budgets = work["budgets"].as_array().expect("budgets");
+    assert_eq!(budgets.len(), 1, "{budgets:?}");
+    let n = |k: &str| budgets[0][k].as_u64().expect("a number");
+    (n("used"), n("reserved"), n("remaining"))
+}
+
+on_both_backends!(
+    eight_processes_reserving_against_one_budget_get_exactly_what_fits,
+    a_reservation_whose_holder_was_killed_is_free_again_after_its_ttl,
+    the_cli_sets_shows_and_unsets_budgets,
+);
+
+fn eight_processes_reserving_against_one_budget_get_exactly_what_fits(backend: Backend) {
     const WORKERS: usize = 8;
     const CYCLES: usize = 200;
     const LIMIT: u64 = 100_000;
-    let tv = process_vault(LIMIT);
+    let tv = process_vault(backend, LIMIT);
     let granted = AtomicUsize::new(0);
     let refused = AtomicUsize::new(0);
     let running = AtomicBool::new(true);
@@ -90,15 +127,12 @@ fn eight_processes_reserving_against_one_budget_get_exactly_what_fits() {
             })
             .collect();
         let sampler = s.spawn(|| {
-            let mut store = tv.open_passphrase();
             let mut n = 0u32;
             while running.load(Ordering::SeqCst) {
-                let b = budget(&mut store, "work", Unit::Tokens, Period::Day);
+                let (used, reserved, _) = work_budget(&tv);
                 assert!(
-                    b.used + b.reserved <= LIMIT,
-                    "sample {n}: used {} + reserved {} over {LIMIT}",
-                    b.used,
-                    b.reserved
+                    used + reserved <= LIMIT,
+                    "sample {n}: used {used} + reserved {reserved} over {LIMIT}"
                 );
                 n += 1;
                 thread::sleep(Duration::from_millis(20));
@@ -119,29 +153,45 @@ fn eight_processes_reserving_against_one_budget_get_exactly_what_fits() {
         samples >= 20,
         "the reader took only {samples} samples during the run"
     );
-    let mut store = tv.open_passphrase();
-    let b = budget(&mut store, "work", Unit::Tokens, Period::Day);
-    assert_eq!((b.used, b.reserved, b.remaining), (LIMIT, 0, 0));
-    assert_eq!(
-        store.verify_audit().expect("verify").state,
-        authvault::store::ChainState::Intact
-    );
+    assert_eq!(work_budget(&tv), (LIMIT, 0, 0));
+    let out = ok(&mut tv.cmd_pw(&["--json", "audit", "verify"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["state"], "intact");
 }
 
-#[test]
-fn a_reservation_whose_holder_was_killed_is_free_again_after_its_ttl() {
+/// `c` run by a shell that then sleeps an hour (as `c`'s own process
+/// would, holding what it got): same program, arguments and environment.
+fn then_sleep(c: &Command) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(r#""$0" "$@" && exec sleep 3600"#)
+        .arg(c.get_program())
+        .args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh
+}
+
+fn a_reservation_whose_holder_was_killed_is_free_again_after_its_ttl(backend: Backend) {
     const LIMIT: u64 = 100_000;
-    let tv = process_vault(LIMIT);
+    let tv = process_vault(backend, LIMIT);
     // The holder: a shell that reserves the whole budget, prints the answer
     // and would release it an hour later, but is killed first.
-    let vault = env!("CARGO_BIN_EXE_vault");
-    let mut holder = Command::new("sh");
+    let mut holder = then_sleep(&tv.cmd_pw(&[
+        "reserve",
+        "--account",
+        "work",
+        "--tokens",
+        "100000",
+        "--ttl",
+        "2s",
+        "--json",
+    ]));
     holder
-        .arg("-c")
-        .arg(r#""$0" --vault "$1" reserve --account work --tokens 100000 --ttl 2s --json && exec sleep 3600"#)
-        .arg(vault)
-        .arg(&tv.path)
-        .env("AUTHVAULT_PASSPHRASE", super::common::PASSPHRASE)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -483,9 +533,8 @@ fn each_ledger_change_writes_one_audit_entry() {
     assert!(err.to_string().contains("no such budget"), "{err}");
 }
 
-#[test]
-fn the_cli_sets_shows_and_unsets_budgets() {
-    let tv = process_vault(100_000);
+fn the_cli_sets_shows_and_unsets_budgets(backend: Backend) {
+    let tv = process_vault(backend, 100_000);
     ok(&mut tv.cmd_pw(&[
         "quota",
         "set",

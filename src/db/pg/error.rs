@@ -4,44 +4,7 @@
 use std::io;
 use std::time::Duration;
 
-/// An error of the PostgreSQL driver. Messages never hold a password, the
-/// URL's password, or a server DETAIL line (it can quote row values).
-#[derive(Debug, thiserror::Error)]
-pub enum PgError {
-    /// The connection is gone (I/O error, server shut down, SQLSTATE class 08,
-    /// 57P01/57P02/57P03). `sent_commit`: whether a COMMIT had been sent on it
-    /// (then whether it took effect is unknown).
-    #[error("{}", lost_message(*.sent_commit, .reason))]
-    ConnectionLost {
-        /// A COMMIT was sent and its answer never came.
-        sent_commit: bool,
-        /// What the driver or the server said.
-        reason: String,
-    },
-    /// The server refused the statement: SQLSTATE and primary message only,
-    /// never DETAIL (it can quote values), never the URL.
-    #[error("PostgreSQL refused the statement: {message} (SQLSTATE {code})")]
-    Database {
-        /// The SQLSTATE, e.g. `23505` for a unique violation.
-        code: String,
-        /// The server's primary message.
-        message: String,
-    },
-    /// Bad URL, TLS setup, a column of an unsupported type, anything else.
-    #[error("{0}")]
-    Other(String),
-}
-
-fn lost_message(sent_commit: bool, reason: &str) -> String {
-    if sent_commit {
-        format!(
-            "the connection to PostgreSQL was lost after COMMIT was sent, so whether the \
-             transaction took effect is unknown: {reason}"
-        )
-    } else {
-        format!("the connection to PostgreSQL was lost: {reason}")
-    }
-}
+pub use crate::error::PgError;
 
 impl PgError {
     /// True when the transaction that failed is known not to have taken
