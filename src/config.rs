@@ -23,6 +23,9 @@ pub const ENV_DATABASE_URL: &str = "AUTHVAULT_DATABASE_URL";
 /// Environment variable naming the directory for local state of a
 /// PostgreSQL vault.
 pub const ENV_STATE_DIR: &str = "AUTHVAULT_STATE_DIR";
+/// Environment variable: how many seconds opening a PostgreSQL vault keeps
+/// retrying a server that is starting or refusing connections (default 30).
+pub const ENV_DATABASE_RETRY_SECS: &str = "AUTHVAULT_DATABASE_RETRY_SECS";
 /// Environment variable holding the passphrase for non-interactive use.
 pub const ENV_PASSPHRASE: &str = "AUTHVAULT_PASSPHRASE";
 /// Environment variable holding the new passphrase for `vault passphrase add|change`.
@@ -173,11 +176,17 @@ impl Config {
     #[allow(clippy::disallowed_methods)] // the one place allowed to read the environment
     pub fn from_env(vault: Option<&str>) -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let location = choose_location(
+        let mut location = choose_location(
             vault,
             var(ENV_PATH).as_deref(),
             var(ENV_DATABASE_URL).as_deref(),
         )?;
+        if let (Location::Postgres(url), Some(secs)) = (
+            &mut location,
+            var(ENV_DATABASE_RETRY_SECS).and_then(|s| s.parse().ok()),
+        ) {
+            *url = url.clone().with_retry(Duration::from_secs(secs));
+        }
         let state_dir = choose_state_dir(&location, var(ENV_STATE_DIR).as_deref());
         let mut config = Self {
             location,

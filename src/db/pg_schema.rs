@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::pg::{self, DatabaseUrl, PgConn};
+use super::pg::{DatabaseUrl, PgConn};
 use super::{PG_MIGRATIONS, Tx, format_version};
 use crate::error::{Error, Result, during};
 
@@ -32,7 +32,7 @@ fn shown(url: &DatabaseUrl) -> PathBuf {
 /// # Errors
 /// Connection errors, without the password.
 pub(crate) fn connect(url: &DatabaseUrl) -> Result<PgConn> {
-    Ok(PgConn::connect_retrying(url, pg::RETRY_BUDGET)?)
+    Ok(PgConn::connect_retrying(url, url.retry())?)
 }
 
 /// What the current schema holds; inside `tx` when given (the

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use ::url::Url;
 use percent_encoding::percent_decode_str;
@@ -67,6 +68,9 @@ pub struct DatabaseUrl {
     shown: String,
     /// The transport security to ask the driver for.
     ssl_mode: PgSslMode,
+    /// How long opening the vault keeps retrying while the server is
+    /// (re)starting or refuses connections.
+    retry: Duration,
 }
 
 impl DatabaseUrl {
@@ -143,7 +147,23 @@ impl DatabaseUrl {
             passwords,
             shown: without_passwords(parsed),
             ssl_mode,
+            retry: super::RETRY_BUDGET,
         })
+    }
+
+    /// This URL, opening with a retry budget of `retry` instead of
+    /// [`RETRY_BUDGET`](super::RETRY_BUDGET) (`AUTHVAULT_DATABASE_RETRY_SECS`).
+    #[must_use]
+    pub fn with_retry(mut self, retry: Duration) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How long opening the vault keeps retrying a server that is starting,
+    /// restarting or refusing connections.
+    #[must_use]
+    pub fn retry(&self) -> Duration {
+        self.retry
     }
 
     /// True for strings that select PostgreSQL (scheme postgres/postgresql).
