@@ -54,6 +54,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_usage_rollup_in_code",
         include_str!("../migrations/0010_usage_rollup_in_code.sql"),
     ),
+    ("0011_hosts", include_str!("../migrations/0011_hosts.sql")),
 ];
 
 /// `PRAGMA application_id` of every authvault file ("AUVT").

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use authvault::store::host_label;
+
 use super::Ctx;
 
 pub fn run(ctx: &Ctx) -> Result<ExitCode> {
@@ -11,10 +13,18 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     ctx.gather_keks(&mut store, None)?;
     let report = store.rekey()?;
     ctx.emit(&report, || {
-        format!(
+        let mut text = format!(
             "Rotated the data key ({:?} → {}); re-sealed {} values.",
             report.from, report.to, report.values
-        )
+        );
+        for host in &report.must_re_enrol {
+            text.push_str(&format!(
+                "\nHost {} must re-enrol: its keyring has no wrap of the new data key. On that \
+                 host, unlock with the passphrase and run `vault keyring add`.",
+                host_label(host)
+            ));
+        }
+        text
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -39,7 +39,7 @@ pub use audit::{Actor, AuditEntry, AuditReport, ChainState};
 pub use credentials::Token;
 pub use health::{AccountHealth, PROBES_KEPT, Probe, ProbeOutcome};
 pub use history::{HistoryEntry, HistoryRow};
-pub use keyops::RekeyReport;
+pub use keyops::{RekeyReport, host_label};
 pub use merge::{CredentialCheck, MergeAction, MergeInput, MergeItem, MergeOutcome, MergeReport};
 pub use quota::{Budget, BudgetStatus, Notice, Reservation, Settled, Target, Usage, ZONE_SETTING};
 pub use refresh::{ClientRefresh, Lease, OAuthState};
@@ -51,14 +51,14 @@ pub use vault::{Vault, VaultInfo};
 use crate::crypto::{self, Key, Place};
 use crate::db::{self, Conn, Tx, args};
 use crate::error::{Error, Result, during};
-use crate::keys::{self, Method, Unlock};
+use crate::keys::{self, Unlock};
 
 /// Keys held while the vault is unlocked. Never leaves the process.
 pub(crate) struct Keys {
     /// Data keys by id; the highest id seals new values.
     deks: BTreeMap<u32, Key>,
-    /// KEKs known this session, by unlock method.
-    keks: BTreeMap<Method, Key>,
+    /// KEKs known this session, by unlock method row (method, host).
+    keks: BTreeMap<keyops::MethodRow, Key>,
     /// The key-check value of every unlock method as this session last saw
     /// it (at unlock, or after its own key operation). A key operation
     /// refuses to act when the file no longer agrees.
@@ -95,14 +95,14 @@ impl Keys {
                 continue;
             }
             let mut found = None;
-            for (method, kek) in &self.keks {
+            for ((method, host), kek) in &self.keks {
                 let wrapped: Option<Vec<u8>> = tx.query_opt(
-                    "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2",
-                    args![id, method.as_str()],
+                    "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2 AND host = ?3",
+                    args![id, method.as_str(), host],
                     |r| r.get(0),
                 )?;
                 if let Some(wrapped) = wrapped {
-                    match keys::unwrap(kek, *method, &wrapped) {
+                    match keys::unwrap(kek, (*method, host), &wrapped) {
                         Ok((wid, dek)) if wid == id => found = Some(dek),
                         _ => {
                             return Err(Error::CorruptKeyWrap {
@@ -181,6 +181,8 @@ pub struct Store {
     vault_id: String,
     keys: Keys,
     actor: Actor,
+    /// This host: whose keyring row is this session's own (see [`Store::with_host`]).
+    host: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -189,6 +191,7 @@ impl std::fmt::Debug for Store {
             .field("path", &self.path)
             .field("vault_id", &self.vault_id)
             .field("actor", &self.actor)
+            .field("host", &self.host)
             .finish_non_exhaustive()
     }
 }
@@ -224,7 +227,8 @@ impl Store {
                     (params.derive(passphrase)?, Some(params))
                 }
             };
-            let created = Self::create(path, &vault_id, how.method(), kek, kdf_params.as_ref());
+            let row = (how.method(), how.host());
+            let created = Self::create(path, &vault_id, row, kek, kdf_params.as_ref());
             if created.is_err()
                 && let Unlock::Keyring(store) = how
             {
@@ -240,7 +244,7 @@ impl Store {
     fn create(
         path: &Path,
         vault_id: &str,
-        method: Method,
+        (method, host): keyops::MethodRow,
         kek: Key,
         kdf: Option<&keys::KdfParams>,
     ) -> Result<Self> {
@@ -269,9 +273,9 @@ impl Store {
             "INSERT INTO data_keys (key_id, created_at) VALUES (1, ?1)",
             args![now],
         )?;
-        keyops::insert_method(&tx, &keys, vault_id, method, &kek, kdf)?;
+        keyops::insert_method(&tx, &keys, vault_id, (method, &host), &kek, kdf)?;
         keys.methods_seen = keyops::method_checks(&tx)?;
-        keys.keks.insert(method, kek);
+        keys.keks.insert((method, host), kek);
         audit::append(
             &tx,
             &keys,
@@ -286,6 +290,7 @@ impl Store {
             vault_id: vault_id.to_owned(),
             keys,
             actor,
+            host: crate::process::host(),
         })
     }
 
@@ -324,6 +329,21 @@ impl Store {
     pub fn with_actor(mut self, actor: Actor) -> Self {
         self.actor = actor;
         self
+    }
+
+    /// Sets this host's name (the CLI's `AUTHVAULT_HOST`; default the node
+    /// name): which keyring row `rekey` must wrap for, and which it leaves
+    /// to re-enrol.
+    #[must_use]
+    pub fn with_host(mut self, host: String) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// This host's name (see [`Store::with_host`]).
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// The vault file's path.
