@@ -146,7 +146,13 @@ pub(super) fn insert_method(
     tx.execute(
         "INSERT INTO unlock_methods (method, host, kdf_params, kek_check, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        args![method.as_str(), host, kdf, keys::kek_check(kek, vault_id), now()],
+        args![
+            method.as_str(),
+            host,
+            kdf,
+            keys::kek_check(kek, vault_id),
+            now()
+        ],
     )?;
     wrap_all(tx, keys, (method, host), kek)
 }
@@ -156,7 +162,12 @@ fn wrap_all(tx: &Tx<'_>, keys: &Keys, (method, host): (Method, &str), kek: &Key)
     for (id, dek) in &keys.deks {
         tx.execute(
             "INSERT INTO key_wraps (key_id, method, host, wrapped) VALUES (?1, ?2, ?3, ?4)",
-            args![id, method.as_str(), host, keys::wrap(kek, (method, host), *id, dek)?],
+            args![
+                id,
+                method.as_str(),
+                host,
+                keys::wrap(kek, (method, host), *id, dek)?
+            ],
         )?;
     }
     Ok(())
@@ -220,7 +231,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn method_rows(&self) -> Result<Vec<(Method, String)>> {
-        during("listing unlock methods", || vault::rows(&self.conn.read_tx()?))
+        during("listing unlock methods", || {
+            vault::rows(&self.conn.read_tx()?)
+        })
     }
 
     /// Whether `method` has a row that applies on this store's host (see
@@ -557,7 +570,14 @@ impl Store {
                 "DELETE FROM unlock_methods WHERE method = 'passphrase'",
                 &[],
             )?;
-            insert_method(&tx, keys, &vault_id, (Method::Passphrase, ""), &kek, kdf.as_ref())?;
+            insert_method(
+                &tx,
+                keys,
+                &vault_id,
+                (Method::Passphrase, ""),
+                &kek,
+                kdf.as_ref(),
+            )?;
             audit::append(&tx, keys, actor, &Event::new("passphrase.change"))?;
             let seen = method_checks(&tx)?;
             tx.commit()?;
