@@ -362,6 +362,18 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A key rotation would leave other hosts' keyrings without the new data
+    /// key in a vault without a passphrase, which is how they re-enrol.
+    #[error(
+        "`vault rekey` would leave host(s) {} unable to unlock: a host re-enrols after a rekey by \
+         unlocking with the passphrase, and this vault has none; nothing was changed. Add one \
+         first (`vault passphrase add`), or revoke those hosts (`vault keyring remove --host NAME`)",
+        .hosts.join(", ")
+    )]
+    NoWayToReEnrol {
+        /// The hosts that would be locked out.
+        hosts: Vec<String>,
+    },
     /// A key rotation was started without the KEK of every unlock method.
     #[error(
         "`vault rekey` wraps the new data key for every unlock method, so it needs the {method} \

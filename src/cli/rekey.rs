@@ -1,5 +1,6 @@
 //! `vault rekey`: rotate the data key.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -18,11 +19,12 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
             report.from, report.to, report.values
         );
         for host in &report.must_re_enrol {
-            text.push_str(&format!(
+            let _ = write!(
+                text,
                 "\nHost {} must re-enrol: its keyring has no wrap of the new data key. On that \
                  host, unlock with the passphrase and run `vault keyring add`.",
                 host_label(host)
-            ));
+            );
         }
         text
     })?;

@@ -434,7 +434,7 @@ impl Store {
                 }
             }
         };
-        self.remove_row((method, host), keyring)
+        self.remove_row(&(method, host), keyring)
     }
 
     /// Removes the keyring unlock method row of `host` and its wraps, which
@@ -453,10 +453,10 @@ impl Store {
     /// `LastUnlockMethod`, `NoSuchMethod`, `UnlockMethodChanged`,
     /// `UnprovenMethod`, SQLite.
     pub fn remove_keyring_of(&mut self, host: &str, keyring: &dyn KekStore) -> Result<()> {
-        self.remove_row((Method::Keyring, host.to_owned()), keyring)
+        self.remove_row(&(Method::Keyring, host.to_owned()), keyring)
     }
 
-    fn remove_row(&mut self, row: MethodRow, keyring: &dyn KekStore) -> Result<()> {
+    fn remove_row(&mut self, row: &MethodRow, keyring: &dyn KekStore) -> Result<()> {
         during("removing an unlock method", || {
             let method = row.0;
             let vault_id = self.vault_id.clone();
@@ -464,7 +464,7 @@ impl Store {
             let keyring_kek = keyring.load(&vault_id);
             let (tx, keys, actor) = self.write_tx()?;
             let current = ensure_unchanged(&tx, keys, &vault_id)?;
-            if !current.contains_key(&row) {
+            if !current.contains_key(row) {
                 return Err(Error::NoSuchMethod {
                     method: method.as_str(),
                     have: current.keys().map(|(m, _)| m.as_str()).collect(),
@@ -475,7 +475,7 @@ impl Store {
             }
             let own = row_for(&tx, Method::Keyring, &keyring.host())?;
             let mut proven = 0;
-            for remaining in current.keys().filter(|&r| *r != row) {
+            for remaining in current.keys().filter(|&r| r != row) {
                 let kek = match (remaining.0, &keyring_kek) {
                     (Method::Keyring, _) if own.as_ref() != Some(remaining) => continue,
                     (Method::Keyring, Ok(kek)) => kek,
@@ -521,13 +521,13 @@ impl Store {
                 &Event::new("unlock_method.remove").details(details),
             )?;
             let seen = method_checks(&tx)?;
-            let removed_check = &current[&row];
-            let delete_entry = own.as_ref() == Some(&row)
+            let removed_check = &current[row];
+            let delete_entry = own.as_ref() == Some(row)
                 && keyring_kek.as_ref().is_ok_and(|kek| {
                     keys::verify_kek_check(kek, &vault_id, removed_check) != KekCheck::Mismatch
                 });
             tx.commit()?;
-            self.keys.keks.remove(&row);
+            self.keys.keks.remove(row);
             self.keys.methods_seen = seen;
             if let (true, Ok(kek)) = (delete_entry, &keyring_kek) {
                 delete_own_entry(keyring, &vault_id, kek);
@@ -595,9 +595,10 @@ impl Store {
     /// of the new key and listed in [`RekeyReport::must_re_enrol`].
     ///
     /// # Errors
-    /// `MissingKek` naming a method whose KEK is missing;
-    /// `UnlockMethodChanged`; `Integrity` if a value no longer opens (nothing
-    /// is changed then); SQLite.
+    /// `MissingKek` naming a method whose KEK is missing; `NoWayToReEnrol`
+    /// when other hosts would have to re-enrol and there is no passphrase to
+    /// do it with; `UnlockMethodChanged`; `Integrity` if a value no longer
+    /// opens (nothing is changed then); SQLite.
     pub fn rekey(&mut self) -> Result<RekeyReport> {
         during("rotating the data key", || {
             let vault_id = self.vault_id.clone();
@@ -619,6 +620,11 @@ impl Store {
                     }
                     must_re_enrol.push(row.1.clone());
                 }
+            }
+            if !must_re_enrol.is_empty() && !rows.iter().any(|(m, _)| *m == Method::Passphrase) {
+                return Err(Error::NoWayToReEnrol {
+                    hosts: must_re_enrol,
+                });
             }
             let from: Vec<u32> = keys.deks.keys().copied().collect();
             let to = from.last().copied().unwrap_or(0) + 1;

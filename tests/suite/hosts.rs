@@ -16,6 +16,7 @@ use super::common::{
 const TOKEN: &str = "sk-shared-by-two-hosts";
 
 /// `vault ARGS…` on host `host` (`a` or `b`), without a passphrase.
+#[allow(clippy::disallowed_methods)] // the harness's own variable, not configuration
 fn on(tv: &TempVault, host: &str, args: &[&str]) -> Command {
     let mut c = tv.cmd(args);
     c.env("AUTHVAULT_HOST", host);
@@ -218,6 +219,19 @@ fn a_rekey_lists_other_hosts_as_must_re_enrol_and_they_work_again_after_enrollin
     let text = stdout(&ok(&mut on_pw(&tv, "a", &["rekey"])));
     assert!(text.contains("Host b must re-enrol"), "{text}");
     assert!(text.contains("vault keyring add"), "{text}");
+}
+
+#[test]
+fn a_rekey_that_would_lock_other_hosts_out_for_good_is_refused() {
+    let _lock = keyring_lock();
+    let tv = two_hosts();
+    ok(&mut on(&tv, "a", &["passphrase", "remove"]));
+    let before = tv.bytes();
+    let err = stderr(&fails(&mut on(&tv, "a", &["rekey"])));
+    assert!(err.contains("host(s) b unable to unlock"), "{err}");
+    assert!(err.contains("`vault passphrase add`"), "{err}");
+    assert_eq!(tv.bytes(), before, "nothing changed");
+    assert_eq!(stdout(&ok(&mut token(&tv, "b"))), format!("{TOKEN}\n"));
 }
 
 /// The keyring wraps of a vault of format 10: before hosts, a wrap's
