@@ -19,7 +19,8 @@
 #      XDG_RUNTIME_DIR and an unlocked gnome-keyring (secrets component only)
 #      whose keyrings live in a throw-away directory, so every run starts with
 #      an empty, unlocked default ("login") collection and never touches the
-#      user's real keyring;
+#      user's real keyring; and a second private bus with its own gnome-keyring
+#      (a second host's keyring), exported as AUTHVAULT_TEST_HOST_B_BUS;
 #   3. checks for real that the default collection exists, is unlocked, and
 #      that an item can be stored, read and deleted without a prompt;
 #   4. starts a private PostgreSQL cluster (scripts/pg-cluster.sh: a throw-away
@@ -107,6 +108,8 @@ ensure_toolchain() {
 # ------------------------------------------------------- inside the session --
 session_dir=""
 daemon_pid=""
+host_b_daemon_pid=""
+host_b_bus_pid=""
 pg_dir=""
 
 bus() { dbus-send --session --print-reply=literal "$@"; }
@@ -118,15 +121,20 @@ secrets_prop() { # OBJECT INTERFACE PROPERTY
     bus --dest=org.freedesktop.secrets "$1" org.freedesktop.DBus.Properties.Get string:"$2" string:"$3"
 }
 
+stop_pid() { # PID (ours): TERM, then KILL after 0.5 s
+    [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null || return 0
+    kill "$1" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    kill -9 "$1" 2>/dev/null || true
+}
+
 cleanup_session() {
-    if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill "$daemon_pid" 2>/dev/null || true
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            kill -0 "$daemon_pid" 2>/dev/null || break
-            sleep 0.05
-        done
-        kill -9 "$daemon_pid" 2>/dev/null || true
-    fi
+    stop_pid "$daemon_pid"
+    stop_pid "$host_b_daemon_pid"
+    stop_pid "$host_b_bus_pid"
     [[ -z "$session_dir" ]] || rm -rf "$session_dir"
     [[ -z "$pg_dir" ]] || scripts/pg-cluster.sh stop "$pg_dir" || true
 }
@@ -143,7 +151,14 @@ start_keyring() {
     mkdir -m 700 "$XDG_RUNTIME_DIR" "$session_dir/data"
     unset GNOME_KEYRING_CONTROL SSH_AUTH_SOCK
 
-    local t0 out i
+    launch_daemon "$session_dir"
+    daemon_pid=$launched_pid
+}
+
+# Starts an unlocked gnome-keyring (secrets only) on the bus in
+# DBUS_SESSION_BUS_ADDRESS, its keyrings and log under DIR; sets launched_pid.
+launch_daemon() { # DIR
+    local dir=$1 t0 i
     t0=$(now_ms)
     # --unlock reads the password on stdin and creates/unlocks the "login"
     # keyring, the default collection. XDG_DATA_HOME only for the daemon: its
@@ -151,9 +166,9 @@ start_keyring() {
     # --foreground keeps the daemon our child: its pid is known and whatever
     # it prints (a GLib assertion before an abort) lands in daemon.log.
     printf '%s' "$KEYRING_PASSWORD" |
-        XDG_DATA_HOME="$session_dir/data" gnome-keyring-daemon --foreground --unlock \
-            --components=secrets >"$session_dir/daemon.log" 2>&1 &
-    daemon_pid=$!
+        XDG_DATA_HOME="$dir/data" gnome-keyring-daemon --foreground --unlock \
+            --components=secrets >"$dir/daemon.log" 2>&1 &
+    launched_pid=$!
     # The daemon claims the name a few ms later. Wait (NameHasOwner does not
     # activate anything): a client calling earlier makes D-Bus autostart a
     # second, locked daemon.
@@ -162,25 +177,49 @@ start_keyring() {
         sleep 0.05
     done
     if ! name_has_owner org.freedesktop.secrets; then
-        cat "$session_dir/daemon.log" >&2 || true
+        cat "$dir/daemon.log" >&2 || true
         die "gnome-keyring-daemon did not claim org.freedesktop.secrets within ${DAEMON_WAIT_SECS} s; the keyring tests cannot run (not skipping)"
     fi
     local owner
     owner=$(bus --dest=org.freedesktop.DBus / org.freedesktop.DBus.GetConnectionUnixProcessID \
         string:org.freedesktop.secrets | awk '{print $2}')
-    [[ "$owner" == "$daemon_pid" ]] ||
-        die "org.freedesktop.secrets is owned by pid $owner, not by our daemon (pid $daemon_pid)"
-    log "gnome-keyring-daemon (pid $daemon_pid) ready in $(($(now_ms) - t0)) ms"
+    [[ "$owner" == "$launched_pid" ]] ||
+        die "org.freedesktop.secrets is owned by pid $owner, not by our daemon (pid $launched_pid)"
+    log "gnome-keyring-daemon (pid $launched_pid) ready in $(($(now_ms) - t0)) ms"
+}
+
+# A second host's Secret Service: its own private bus (same configuration)
+# and its own gnome-keyring, so tests can give a simulated host b a keyring
+# of its own. Exported as AUTHVAULT_TEST_HOST_B_BUS; torn down on exit.
+start_host_b() {
+    local dir="$session_dir/host-b" out
+    mkdir -m 700 "$dir" "$dir/data" "$dir/runtime"
+    out=$(dbus-daemon --config-file="$repo_root/scripts/session-bus.conf" --fork \
+        --print-address=1 --print-pid=1) || die "the second private D-Bus (host b) did not start"
+    AUTHVAULT_TEST_HOST_B_BUS=$(sed -n 1p <<<"$out")
+    host_b_bus_pid=$(sed -n 2p <<<"$out")
+    [[ -n "$AUTHVAULT_TEST_HOST_B_BUS" && "$host_b_bus_pid" =~ ^[0-9]+$ ]] ||
+        die "the second private D-Bus printed no address and pid: $out"
+    export AUTHVAULT_TEST_HOST_B_BUS
+    DBUS_SESSION_BUS_ADDRESS=$AUTHVAULT_TEST_HOST_B_BUS XDG_RUNTIME_DIR="$dir/runtime" \
+        launch_daemon "$dir"
+    host_b_daemon_pid=$launched_pid
+    DBUS_SESSION_BUS_ADDRESS=$AUTHVAULT_TEST_HOST_B_BUS verify_keyring
+    log "host b: bus $AUTHVAULT_TEST_HOST_B_BUS (pid $host_b_bus_pid), keyring pid $host_b_daemon_pid"
 }
 
 # A daemon that died during the run explains every keyring failure after it:
 # say so, with its last words, and fail the run.
 check_daemon_lived() {
-    kill -0 "$daemon_pid" 2>/dev/null && return 0
+    local pid=$daemon_pid dir=$session_dir
+    if kill -0 "$pid" 2>/dev/null; then
+        pid=$host_b_daemon_pid dir="$session_dir/host-b"
+        kill -0 "$pid" 2>/dev/null && return 0
+    fi
     local status=0
-    wait "$daemon_pid" || status=$?
-    log "ERROR: gnome-keyring-daemon (pid $daemon_pid) died during the run (exit status $status); its log:"
-    tail -n 40 "$session_dir/daemon.log" >&2 || true
+    wait "$pid" || status=$?
+    log "ERROR: gnome-keyring-daemon (pid $pid) died during the run (exit status $status); its log:"
+    tail -n 40 "$dir/daemon.log" >&2 || true
     return 1
 }
 
@@ -272,6 +311,7 @@ inner() { # MODE [CMD...]
     shift
     start_keyring
     verify_keyring
+    start_host_b
     export AUTHVAULT_TEST_KEYRING=1
     start_postgres
     set +e

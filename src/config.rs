@@ -32,6 +32,9 @@ pub const ENV_PASSPHRASE: &str = "AUTHVAULT_PASSPHRASE";
 pub const ENV_NEW_PASSPHRASE: &str = "AUTHVAULT_NEW_PASSPHRASE";
 /// Environment variable naming the agent on whose behalf the process acts.
 pub const ENV_AGENT_ID: &str = "AUTHVAULT_AGENT_ID";
+/// Environment variable naming this host (default: the node name). It
+/// names this host's keyring unlock method row in a vault many hosts share.
+pub const ENV_HOST: &str = "AUTHVAULT_HOST";
 
 /// Names of the `AUTHVAULT_*` variables set in this process's environment:
 /// what a child process (the browser opener) must not inherit, since they
@@ -142,6 +145,9 @@ pub struct Config {
     pub new_passphrase: Option<SecretString>,
     /// Agent id from `AUTHVAULT_AGENT_ID`.
     pub agent_id: Option<String>,
+    /// This host: `AUTHVAULT_HOST`, else the node name
+    /// ([`crate::process::host`]). Names this host's keyring unlock method.
+    pub host: String,
     /// Log filter from `RUST_LOG` (`tracing` directives), e.g. `trace`.
     pub log_filter: Option<String>,
     /// Codex's home: `CODEX_HOME`, else `~/.codex`.
@@ -194,6 +200,7 @@ impl Config {
             passphrase: var(ENV_PASSPHRASE).map(SecretString::from),
             new_passphrase: var(ENV_NEW_PASSPHRASE).map(SecretString::from),
             agent_id: var(ENV_AGENT_ID),
+            host: var(ENV_HOST).unwrap_or_else(crate::process::host),
             log_filter: var("RUST_LOG"),
             codex_home: var("CODEX_HOME").map_or_else(|| home().join(".codex"), PathBuf::from),
             claude_config_dir: var("CLAUDE_CONFIG_DIR")

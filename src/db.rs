@@ -55,6 +55,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_usage_rollup_in_code",
         include_str!("../migrations/0010_usage_rollup_in_code.sql"),
     ),
+    ("0011_hosts", include_str!("../migrations/0011_hosts.sql")),
 ];
 
 /// The same migrations for PostgreSQL, same names: format N is the same
@@ -99,6 +100,10 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0010_usage_rollup_in_code",
         include_str!("../migrations/postgres/0010_usage_rollup_in_code.sql"),
+    ),
+    (
+        "0011_hosts",
+        include_str!("../migrations/postgres/0011_hosts.sql"),
     ),
 ];
 

@@ -349,6 +349,31 @@ pub enum Error {
         /// The unlock methods the vault has.
         have: Vec<&'static str>,
     },
+    /// This host's OS keyring has no usable unlock method row: never
+    /// enrolled, or a `vault rekey` elsewhere left it without a wrap of the
+    /// new data key.
+    #[error(
+        "the OS keyring of host `{host}` does not unlock this vault: {reason}. Unlock with the \
+         passphrase on this host and run `vault keyring add` to enrol it; nothing was changed"
+    )]
+    KeyringNeedsEnrol {
+        /// The host (`AUTHVAULT_HOST`, else the node name).
+        host: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A key rotation would leave other hosts' keyrings without the new data
+    /// key in a vault without a passphrase, which is how they re-enrol.
+    #[error(
+        "`vault rekey` would leave host(s) {} unable to unlock: a host re-enrols after a rekey by \
+         unlocking with the passphrase, and this vault has none; nothing was changed. Add one \
+         first (`vault passphrase add`), or revoke those hosts (`vault keyring remove --host NAME`)",
+        .hosts.join(", ")
+    )]
+    NoWayToReEnrol {
+        /// The hosts that would be locked out.
+        hosts: Vec<String>,
+    },
     /// A key rotation was started without the KEK of every unlock method.
     #[error(
         "`vault rekey` wraps the new data key for every unlock method, so it needs the {method} \

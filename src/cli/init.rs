@@ -70,7 +70,7 @@ pub fn create(ctx: &Ctx, passphrase: bool, kdf: &KdfArgs) -> Result<Store> {
                  passphrase instead (set AUTHVAULT_PASSPHRASE for non-interactive use)"
             );
         }
-        Store::init_at(location, &Unlock::Keyring(&OsKeyring)).map_err(|e| match e {
+        Store::init_at(location, &Unlock::Keyring(&ctx.keyring())).map_err(|e| match e {
             authvault::Error::Keyring(k) => anyhow::anyhow!(
                 "{k}; no vault was created. Run `vault init --passphrase` to use a passphrase instead \
                  (set AUTHVAULT_PASSPHRASE for non-interactive use)"
@@ -78,5 +78,7 @@ pub fn create(ctx: &Ctx, passphrase: bool, kdf: &KdfArgs) -> Result<Store> {
             other => other.into(),
         })?
     };
-    Ok(store.with_actor(ctx.actor()))
+    Ok(store
+        .with_actor(ctx.actor())
+        .with_host(ctx.config.host.clone()))
 }

@@ -36,7 +36,7 @@ use authvault::Error;
 use authvault::config::Config;
 use authvault::db::Location;
 use authvault::hardening::HardeningError;
-use authvault::keys::{KdfCost, Method, OsKeyring, Unlock};
+use authvault::keys::{KdfCost, Method, OnHost, OsKeyring, Unlock};
 use authvault::manager::Manager;
 use authvault::store::{Actor, Store, Vault};
 use authvault::terminal::{escape, escape_lines};
@@ -308,6 +308,14 @@ impl KdfArgs {
 }
 
 impl Ctx {
+    /// The OS keyring as this host's (`AUTHVAULT_HOST`, else the node name).
+    fn keyring(&self) -> OnHost<'static> {
+        OnHost {
+            keyring: &OsKeyring,
+            host: self.config.host.clone(),
+        }
+    }
+
     fn actor(&self) -> Actor {
         Actor::current(self.config.agent_id.clone())
     }
@@ -372,9 +380,10 @@ impl Ctx {
         let vault = Vault::open_at(location)?;
         let methods = vault.methods()?;
         let mut keyring_failure = None;
+        let host = self.config.host.clone();
         let vault = if methods.contains(&Method::Keyring) {
-            match vault.unlock(&Unlock::Keyring(&OsKeyring)) {
-                Ok(store) => return Ok(store.with_actor(self.actor())),
+            match vault.unlock(&Unlock::Keyring(&self.keyring())) {
+                Ok(store) => return Ok(store.with_actor(self.actor()).with_host(host)),
                 Err(e) => {
                     tracing::info!(error = %e, "keyring unlock failed");
                     keyring_failure = Some(e);
@@ -386,12 +395,18 @@ impl Ctx {
         };
         if methods.contains(&Method::Passphrase) {
             let passphrase = match (&self.config.passphrase, prompt) {
-                (Some(p), _) => p.clone(),
-                (None, true) => self.passphrase()?,
-                (None, false) => return Err(Error::PassphraseRequired.into()),
+                (Some(p), _) => Ok(p.clone()),
+                (None, true) => self.passphrase(),
+                (None, false) => Err(Error::PassphraseRequired.into()),
+            };
+            let passphrase = match (passphrase, keyring_failure) {
+                (Ok(p), _) => p,
+                (Err(e), None) => return Err(e),
+                // Say why the keyring did not do (for example: re-enrol).
+                (Err(e), Some(k)) => return Err(anyhow::Error::new(k).context(format!("{e:#}"))),
             };
             let store = vault.unlock(&Unlock::Passphrase(&passphrase, KdfCost::default()))?;
-            return Ok(store.with_actor(self.actor()));
+            return Ok(store.with_actor(self.actor()).with_host(host));
         }
         Err(keyring_failure.map_or_else(
             || anyhow::anyhow!("the vault has no usable unlock method"),
@@ -414,16 +429,17 @@ impl Ctx {
         )?)
     }
 
-    /// Makes sure `store` holds the KEK of every unlock method but `except`
-    /// (rekey needs them all; removing a method needs the others proven).
+    /// Makes sure `store` holds the KEK of every unlock method of this host
+    /// but `except` (rekey needs them all; removing a method needs the
+    /// others proven). Other hosts' keyrings are theirs to hold.
     fn gather_keks(&self, store: &mut Store, except: Option<Method>) -> Result<()> {
         for method in store.methods()? {
-            if store.has_kek(method) || except == Some(method) {
+            if store.has_kek(method) || except == Some(method) || !store.has_method_here(method)? {
                 continue;
             }
             match method {
                 Method::Keyring => store
-                    .add_kek(&Unlock::Keyring(&OsKeyring))
+                    .add_kek(&Unlock::Keyring(&self.keyring()))
                     .context("the OS keyring unlock method is needed too")?,
                 Method::Passphrase => {
                     let p = self.passphrase()?;

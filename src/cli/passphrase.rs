@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use authvault::config::ENV_NEW_PASSPHRASE;
-use authvault::keys::{Method, OsKeyring, Unlock};
+use authvault::keys::{Method, Unlock};
 use clap::Subcommand;
 
 use super::{Ctx, KdfArgs};
@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
             "Changed the passphrase."
         }
         Action::Remove => {
-            store.remove_method(Method::Passphrase, &OsKeyring)?;
+            store.remove_method(Method::Passphrase, &ctx.keyring())?;
             "Removed the passphrase unlock method."
         }
     };

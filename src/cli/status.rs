@@ -28,6 +28,9 @@ struct Status {
 #[derive(Debug, Serialize)]
 struct MethodState {
     method: Method,
+    /// The host whose keyring this row is ('' for the passphrase and for
+    /// the keyring of a vault made before format 11).
+    host: String,
     /// `None`: not checked (a passphrase that was not given).
     usable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,16 +39,27 @@ struct MethodState {
 
 impl MethodState {
     /// Checks `method` for real: a keyring method whose entry is gone, or a
-    /// passphrase that no longer fits, is not usable.
-    fn check(vault: &Vault, method: Method, ctx: &Ctx) -> Self {
+    /// passphrase that no longer fits, is not usable. Another host's keyring
+    /// row can only be checked on that host.
+    fn check(vault: &Vault, (method, host): (Method, String), ctx: &Ctx) -> Self {
+        let here = vault.row_host(method, &ctx.config.host).ok().flatten();
+        if method == Method::Keyring && here.as_ref() != Some(&host) {
+            return Self {
+                method,
+                host,
+                usable: None,
+                reason: Some("another host's keyring: checked only on that host".into()),
+            };
+        }
         let checked = match (method, &ctx.config.passphrase) {
-            (Method::Keyring, _) => vault.check(&Unlock::Keyring(&OsKeyring)),
+            (Method::Keyring, _) => vault.check(&Unlock::Keyring(&ctx.keyring())),
             (Method::Passphrase, Some(p)) => {
                 vault.check(&Unlock::Passphrase(p, KdfCost::default()))
             }
             (Method::Passphrase, None) => {
                 return Self {
                     method,
+                    host,
                     usable: None,
                     reason: Some("not checked: set AUTHVAULT_PASSPHRASE to check it".into()),
                 };
@@ -53,6 +67,7 @@ impl MethodState {
         };
         Self {
             method,
+            host,
             usable: Some(checked.is_ok()),
             reason: checked.err().map(|e| e.to_string()),
         }
@@ -92,10 +107,10 @@ pub fn run(ctx: &Ctx) -> Result<ExitCode> {
     let location = &ctx.config.location;
     let vault = Vault::open_at(location)?;
     let info = vault.info()?;
-    let methods = info
-        .unlock_methods
-        .iter()
-        .map(|&m| MethodState::check(&vault, m, ctx))
+    let methods = vault
+        .method_rows()?
+        .into_iter()
+        .map(|row| MethodState::check(&vault, row, ctx))
         .collect();
     drop(vault);
     let keyring = KeyringState::probe();
@@ -133,10 +148,17 @@ fn text(s: &Status) -> String {
     let methods: Vec<_> = s
         .methods
         .iter()
-        .map(|m| match (m.usable, &m.reason) {
-            (Some(true), _) => format!("{} (usable)", m.method),
-            (Some(false), Some(r)) => format!("{} (NOT USABLE: {r})", m.method),
-            _ => format!("{} (not checked)", m.method),
+        .map(|m| {
+            let name = if m.host.is_empty() {
+                m.method.to_string()
+            } else {
+                format!("{}@{}", m.method, m.host)
+            };
+            match (m.usable, &m.reason) {
+                (Some(true), _) => format!("{name} (usable)"),
+                (Some(false), Some(r)) => format!("{name} (NOT USABLE: {r})"),
+                _ => format!("{name} (not checked)"),
+            }
         })
         .collect();
     let accounts = if s.info.accounts.is_empty() {

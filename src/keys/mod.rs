@@ -94,6 +94,43 @@ pub trait KekStore: Send + Sync {
     /// # Errors
     /// `NotFound` when absent, or why the store failed.
     fn delete(&self, vault_id: &str) -> Result<(), KeyringError>;
+    /// The host whose keyring this is: it names the keyring unlock method
+    /// row and the wraps this keyring's KEK opens. The machine's node name
+    /// unless [`OnHost`] says otherwise.
+    fn host(&self) -> String {
+        crate::process::host()
+    }
+}
+
+/// A keyring as the keyring of host `host` (`AUTHVAULT_HOST` in the CLI:
+/// containers share node names, and tests simulate two hosts on one machine).
+pub struct OnHost<'a> {
+    /// The keyring itself.
+    pub keyring: &'a dyn KekStore,
+    /// The host it belongs to.
+    pub host: String,
+}
+
+impl KekStore for OnHost<'_> {
+    fn probe(&self) -> Result<(), KeyringError> {
+        self.keyring.probe()
+    }
+
+    fn store(&self, vault_id: &str, kek: &Key) -> Result<(), KeyringError> {
+        self.keyring.store(vault_id, kek)
+    }
+
+    fn load(&self, vault_id: &str) -> Result<Key, KeyringError> {
+        self.keyring.load(vault_id)
+    }
+
+    fn delete(&self, vault_id: &str) -> Result<(), KeyringError> {
+        self.keyring.delete(vault_id)
+    }
+
+    fn host(&self) -> String {
+        self.host.clone()
+    }
 }
 
 /// The platform keyring (Secret Service on Linux), every call bounded by a timeout.
@@ -181,6 +218,16 @@ impl Unlock<'_> {
             Self::Passphrase(..) => Method::Passphrase,
         }
     }
+
+    /// The host whose unlock method row this is: the keyring's host, or ''
+    /// for the passphrase (one passphrase serves every host).
+    #[must_use]
+    pub fn host(&self) -> String {
+        match self {
+            Self::Keyring(store) => store.host(),
+            Self::Passphrase(..) => String::new(),
+        }
+    }
 }
 
 impl fmt::Debug for Unlock<'_> {
@@ -218,29 +265,46 @@ pub(crate) fn verify_kek_check(kek: &Key, vault_id: &str, stored: &[u8]) -> KekC
     }
 }
 
-fn wrap_place(method: Method) -> Place<'static> {
+/// The associated data's column of a wrap: the method, and for a named host
+/// `method@host`, so a wrap cannot be moved to another host's row. Host ''
+/// (a vault made before format 11, or the passphrase) keeps the old form.
+fn wrap_column(method: Method, host: &str) -> String {
+    if host.is_empty() {
+        method.as_str().to_owned()
+    } else {
+        format!("{method}@{host}")
+    }
+}
+
+fn wrap_place(column: &str) -> Place<'_> {
     Place {
         table: "key_wraps",
-        column: method.as_str(),
+        column,
         row: 0,
         account: 0,
     }
 }
 
-/// Seals data key `key_id` under `kek` for `method`.
+/// Seals data key `key_id` under `kek` for `method` on `host`.
 pub(crate) fn wrap(
     kek: &Key,
-    method: Method,
+    (method, host): (Method, &str),
     key_id: u32,
     dek: &Key,
 ) -> Result<Vec<u8>, CryptoError> {
-    crypto::seal(kek, key_id, &wrap_place(method), dek.expose_bytes())
+    let column = wrap_column(method, host);
+    crypto::seal(kek, key_id, &wrap_place(&column), dek.expose_bytes())
 }
 
-/// Opens a wrap made by [`wrap`].
-pub(crate) fn unwrap(kek: &Key, method: Method, wrapped: &[u8]) -> Result<(u32, Key), CryptoError> {
+/// Opens a wrap made by [`wrap`] for the same method and host.
+pub(crate) fn unwrap(
+    kek: &Key,
+    (method, host): (Method, &str),
+    wrapped: &[u8],
+) -> Result<(u32, Key), CryptoError> {
     let key_id = crypto::sealed_key_id(wrapped)?;
-    let bytes = crypto::open(|_| Some(kek), &wrap_place(method), wrapped)?;
+    let column = wrap_column(method, host);
+    let bytes = crypto::open(|_| Some(kek), &wrap_place(&column), wrapped)?;
     let arr: [u8; 32] = bytes
         .as_slice()
         .try_into()
@@ -256,11 +320,25 @@ mod tests {
     fn wrap_round_trip_and_method_binding() {
         let kek = Key::generate().unwrap();
         let dek = Key::generate().unwrap();
-        let w = wrap(&kek, Method::Keyring, 3, &dek).unwrap();
-        let (id, back) = unwrap(&kek, Method::Keyring, &w).unwrap();
+        let w = wrap(&kek, (Method::Keyring, ""), 3, &dek).unwrap();
+        let (id, back) = unwrap(&kek, (Method::Keyring, ""), &w).unwrap();
         assert_eq!((id, &back), (3, &dek));
-        assert!(unwrap(&kek, Method::Passphrase, &w).is_err());
-        assert!(unwrap(&Key::generate().unwrap(), Method::Keyring, &w).is_err());
+        assert!(unwrap(&kek, (Method::Passphrase, ""), &w).is_err());
+        assert!(unwrap(&Key::generate().unwrap(), (Method::Keyring, ""), &w).is_err());
+    }
+
+    #[test]
+    fn a_wrap_is_bound_to_its_host_and_a_legacy_wrap_to_none() {
+        let kek = Key::generate().unwrap();
+        let dek = Key::generate().unwrap();
+        let on_a = wrap(&kek, (Method::Keyring, "a"), 1, &dek).unwrap();
+        assert!(unwrap(&kek, (Method::Keyring, "a"), &on_a).is_ok());
+        assert!(unwrap(&kek, (Method::Keyring, "b"), &on_a).is_err());
+        assert!(unwrap(&kek, (Method::Keyring, ""), &on_a).is_err());
+        // A wrap written before format 11 (column `keyring`) still opens as host ''.
+        let legacy = crypto::seal(&kek, 1, &wrap_place("keyring"), dek.expose_bytes()).unwrap();
+        assert!(unwrap(&kek, (Method::Keyring, ""), &legacy).is_ok());
+        assert!(unwrap(&kek, (Method::Keyring, "a"), &legacy).is_err());
     }
 
     #[test]

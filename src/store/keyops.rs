@@ -17,15 +17,19 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::audit::{self, Event};
-use super::vault::{self, verified_kek};
+use super::vault::{self, row_for, verified_kek};
 use super::{Keys, Store, now};
 use crate::crypto::{self, Key};
 use crate::db::{Tx, args};
 use crate::error::{Error, Result, during};
 use crate::keys::{self, KdfParams, KekCheck, KekStore, KeyringError, Method, Unlock};
 
-/// The stored key-check value of each unlock method.
-pub(super) type MethodChecks = BTreeMap<Method, Vec<u8>>;
+/// An unlock method row: the method and its host ('' for the passphrase,
+/// and for the keyring of a vault made before format 11).
+pub(super) type MethodRow = (Method, String);
+
+/// The stored key-check value of each unlock method row.
+pub(super) type MethodChecks = BTreeMap<MethodRow, Vec<u8>>;
 
 /// What `vault rekey` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,16 +40,29 @@ pub struct RekeyReport {
     pub to: u32,
     /// Sealed values re-sealed.
     pub values: u64,
+    /// Hosts whose keyring rows were kept without a wrap of the new data
+    /// key (this session does not hold their KEKs): each must re-enrol with
+    /// `vault keyring add` after unlocking with the passphrase. '' is the
+    /// unnamed only host of a vault made before format 11.
+    pub must_re_enrol: Vec<String>,
 }
 
-/// Reads every unlock method's key-check value.
+/// Reads every unlock method row's key-check value.
 pub(super) fn method_checks(conn: &Tx<'_>) -> Result<MethodChecks> {
-    let rows = conn.query_map("SELECT method, kek_check FROM unlock_methods", &[], |r| {
-        Ok((r.get::<String>(0)?, r.get::<Vec<u8>>(1)?))
-    })?;
+    let rows = conn.query_map(
+        "SELECT method, host, kek_check FROM unlock_methods",
+        &[],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Vec<u8>>(2)?,
+            ))
+        },
+    )?;
     Ok(rows
         .into_iter()
-        .filter_map(|(name, check)| Some((Method::parse(&name)?, check)))
+        .filter_map(|(name, host, check)| Some(((Method::parse(&name)?, host), check)))
         .collect())
 }
 
@@ -69,7 +86,7 @@ fn ensure_unchanged(tx: &Tx<'_>, keys: &Keys, vault_id: &str) -> Result<MethodCh
             })
         });
     match changed {
-        Some(method) => Err(Error::UnlockMethodChanged {
+        Some((method, _)) => Err(Error::UnlockMethodChanged {
             method: method.as_str(),
         }),
         None => Ok(current),
@@ -83,17 +100,18 @@ fn prove(
     tx: &Tx<'_>,
     keys: &Keys,
     vault_id: &str,
-    (method, kek): (Method, &Key),
+    ((method, host), kek): (&MethodRow, &Key),
     removing: Method,
 ) -> Result<()> {
+    let method = *method;
     let fail = |reason: String| Error::UnprovenMethod {
         method: method.as_str(),
         removing: removing.as_str(),
         reason,
     };
     let check: Vec<u8> = tx.query_row(
-        "SELECT kek_check FROM unlock_methods WHERE method = ?1",
-        args![method.as_str()],
+        "SELECT kek_check FROM unlock_methods WHERE method = ?1 AND host = ?2",
+        args![method.as_str(), host],
         |r| r.get(0),
     )?;
     if keys::verify_kek_check(kek, vault_id, &check) == KekCheck::Mismatch {
@@ -102,12 +120,12 @@ fn prove(
     for &id in keys.deks.keys() {
         let wrapped: Vec<u8> = tx
             .query_row(
-                "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2",
-                args![id, method.as_str()],
+                "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2 AND host = ?3",
+                args![id, method.as_str(), host],
                 |r| r.get(0),
             )
             .map_err(|_| fail(format!("data key {id} is not wrapped for it")))?;
-        match keys::unwrap(kek, method, &wrapped) {
+        match keys::unwrap(kek, (method, host), &wrapped) {
             Ok((wid, _)) if wid == id => {}
             _ => return Err(fail(format!("its wrap of data key {id} does not open"))),
         }
@@ -115,27 +133,54 @@ fn prove(
     Ok(())
 }
 
-/// Inserts an unlock method and wraps every data key held for it.
+/// Inserts an unlock method row and wraps every data key held for it.
 pub(super) fn insert_method(
     tx: &Tx<'_>,
     keys: &Keys,
     vault_id: &str,
-    method: Method,
+    (method, host): (Method, &str),
     kek: &Key,
     kdf: Option<&KdfParams>,
 ) -> Result<()> {
     let kdf = kdf.map(|p| serde_json::to_string(p).expect("KDF parameters serialize"));
     tx.execute(
-        "INSERT INTO unlock_methods (method, kdf_params, kek_check, created_at) VALUES (?1, ?2, ?3, ?4)",
-        args![method.as_str(), kdf, keys::kek_check(kek, vault_id), now()],
+        "INSERT INTO unlock_methods (method, host, kdf_params, kek_check, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        args![
+            method.as_str(),
+            host,
+            kdf,
+            keys::kek_check(kek, vault_id),
+            now()
+        ],
     )?;
+    wrap_all(tx, keys, (method, host), kek)
+}
+
+/// Wraps every data key held under `kek` for the row (method, host).
+fn wrap_all(tx: &Tx<'_>, keys: &Keys, (method, host): (Method, &str), kek: &Key) -> Result<()> {
     for (id, dek) in &keys.deks {
         tx.execute(
-            "INSERT INTO key_wraps (key_id, method, wrapped) VALUES (?1, ?2, ?3)",
-            args![id, method.as_str(), keys::wrap(kek, method, *id, dek)?],
+            "INSERT INTO key_wraps (key_id, method, host, wrapped) VALUES (?1, ?2, ?3, ?4)",
+            args![
+                id,
+                method.as_str(),
+                host,
+                keys::wrap(kek, (method, host), *id, dek)?
+            ],
         )?;
     }
     Ok(())
+}
+
+/// How to show a host to people: '' is the unnamed host of an older vault.
+#[must_use]
+pub fn host_label(host: &str) -> &str {
+    if host.is_empty() {
+        "(the vault's only host before format 11)"
+    } else {
+        host
+    }
 }
 
 fn kek_for(how: &Unlock<'_>) -> Result<(Key, Option<KdfParams>)> {
@@ -170,13 +215,36 @@ fn delete_own_entry(store: &dyn KekStore, vault_id: &str, kek: &Key) {
 }
 
 impl Store {
-    /// The unlock methods this vault has.
+    /// The unlock methods this vault has (each once, whatever the hosts).
     ///
     /// # Errors
     /// SQLite errors.
     pub fn methods(&self) -> Result<Vec<Method>> {
         during("listing unlock methods", || {
             vault::methods(&self.conn.read_tx()?)
+        })
+    }
+
+    /// Every unlock method row: the method and its host ('' for the
+    /// passphrase and for the keyring of a vault made before format 11).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn method_rows(&self) -> Result<Vec<(Method, String)>> {
+        during("listing unlock methods", || {
+            vault::rows(&self.conn.read_tx()?)
+        })
+    }
+
+    /// Whether `method` has a row that applies on this store's host (see
+    /// [`Store::with_host`]): the passphrase's, or this host's keyring row
+    /// (or the unnamed one of a vault made before format 11).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn has_method_here(&self, method: Method) -> Result<bool> {
+        during("listing unlock methods", || {
+            Ok(row_for(&self.conn.read_tx()?, method, &self.host)?.is_some())
         })
     }
 
@@ -188,43 +256,44 @@ impl Store {
     /// As [`super::Vault::unlock`].
     pub fn add_kek(&mut self, how: &Unlock<'_>) -> Result<()> {
         during("checking another unlock method", || {
-            let method = how.method();
-            let (kek, check) =
+            let (row, kek, check) =
                 verified_kek(&self.conn.read_tx()?, &self.path, &self.vault_id, how)?;
-            self.keys.keks.insert(method, kek);
+            self.keys.keks.insert(row.clone(), kek);
             if check == KekCheck::Legacy {
-                self.upgrade_kek_check(method)?;
+                self.upgrade_kek_check(&row)?;
             }
             Ok(())
         })
     }
 
-    /// Whether this session holds the KEK of `method`.
+    /// Whether this session holds a KEK of `method` (a session holds at most
+    /// its own host's keyring KEK).
     #[must_use]
     pub fn has_kek(&self, method: Method) -> bool {
-        self.keys.keks.contains_key(&method)
+        self.keys.keks.keys().any(|(m, _)| *m == method)
     }
 
     /// Rewrites a legacy key-check value (written before the vault id was
-    /// bound into it) in its current form, for a method whose KEK this
+    /// bound into it) in its current form, for a method row whose KEK this
     /// session has just proven.
-    pub(super) fn upgrade_kek_check(&mut self, method: Method) -> Result<()> {
+    pub(super) fn upgrade_kek_check(&mut self, row: &MethodRow) -> Result<()> {
         let vault_id = self.vault_id.clone();
         let (tx, keys, actor) = self.write_tx()?;
-        let kek = &keys.keks[&method];
-        let stored = method_checks(&tx)?.remove(&method);
+        let kek = &keys.keks[row];
+        let stored = method_checks(&tx)?.remove(row);
         // Another process may have upgraded or replaced it meanwhile.
         if stored.is_some_and(|c| keys::verify_kek_check(kek, &vault_id, &c) == KekCheck::Legacy) {
             tx.execute(
-                "UPDATE unlock_methods SET kek_check = ?1 WHERE method = ?2",
-                args![keys::kek_check(kek, &vault_id), method.as_str()],
+                "UPDATE unlock_methods SET kek_check = ?1 WHERE method = ?2 AND host = ?3",
+                args![keys::kek_check(kek, &vault_id), row.0.as_str(), &row.1],
             )?;
             audit::append(
                 &tx,
                 keys,
                 actor,
-                &Event::new("unlock_method.upgrade")
-                    .details(serde_json::json!({ "method": method, "binds": "vault_id" })),
+                &Event::new("unlock_method.upgrade").details(
+                    serde_json::json!({ "method": row.0, "host": row.1, "binds": "vault_id" }),
+                ),
             )?;
         }
         let seen = method_checks(&tx)?;
@@ -234,7 +303,9 @@ impl Store {
     }
 
     /// Adds an unlock method: a new KEK (stored in the keyring, or derived
-    /// from a passphrase) wrapping every data key. Touches no data row.
+    /// from a passphrase) wrapping every data key. Touches no data row. A
+    /// keyring row names the keyring's host ([`KekStore::host`]), so each
+    /// host enrols its own keyring.
     ///
     /// A keyring entry is written inside the write transaction, so two
     /// processes adding the keyring at once cannot overwrite each other's
@@ -242,26 +313,86 @@ impl Store {
     /// overwritten, and one written here is removed again if the
     /// transaction fails.
     ///
+    /// Re-enrolment: when this host's keyring row is there but lacks a wrap
+    /// of a data key (a `vault rekey` on another host rotated it), the
+    /// entry already in the keyring is checked against the row and every
+    /// data key is wrapped for it again.
+    ///
     /// # Errors
     /// `MethodPresent` if present already; `UnlockMethodChanged`;
-    /// `KeyringEntryExists`; keyring and KDF errors.
+    /// `KeyringEntryExists`; `KeyringMismatch`; keyring and KDF errors.
     pub fn add_method(&mut self, how: &Unlock<'_>) -> Result<()> {
         during("adding an unlock method", || {
             let method = how.method();
+            let host = how.host();
+            let row = (method, host.clone());
             let vault_id = self.vault_id.clone();
             let (kek, kdf) = kek_for(how)?;
             let (tx, keys, actor) = self.write_tx()?;
-            if ensure_unchanged(&tx, keys, &vault_id)?.contains_key(&method) {
+            let current = ensure_unchanged(&tx, keys, &vault_id)?;
+            if let Some(check) = current.get(&row) {
+                let wrapped: u64 = tx.query_row(
+                    "SELECT count(*) FROM key_wraps WHERE method = ?1 AND host = ?2",
+                    args![method.as_str(), &host],
+                    |r| r.get(0),
+                )?;
+                let Unlock::Keyring(store) = how else {
+                    return Err(Error::MethodPresent {
+                        method: method.as_str(),
+                    });
+                };
+                if wrapped >= keys.deks.len() as u64 {
+                    return Err(Error::MethodPresent {
+                        method: method.as_str(),
+                    });
+                }
+                let kek = store.load(&vault_id)?;
+                if keys::verify_kek_check(&kek, &vault_id, check) == KekCheck::Mismatch {
+                    return Err(Error::KeyringMismatch { vault_id });
+                }
+                tx.execute(
+                    "DELETE FROM key_wraps WHERE method = ?1 AND host = ?2",
+                    args![method.as_str(), &host],
+                )?;
+                tx.execute(
+                    "UPDATE unlock_methods SET kek_check = ?1 WHERE method = ?2 AND host = ?3",
+                    args![keys::kek_check(&kek, &vault_id), method.as_str(), &host],
+                )?;
+                wrap_all(&tx, keys, (method, &host), &kek)?;
+                audit::append(
+                    &tx,
+                    keys,
+                    actor,
+                    &Event::new("unlock_method.reenrol")
+                        .details(serde_json::json!({ "method": method, "host": host })),
+                )?;
+                let seen = method_checks(&tx)?;
+                tx.commit()?;
+                self.keys.keks.insert(row, kek);
+                self.keys.methods_seen = seen;
+                return Ok(());
+            }
+            if let Unlock::Keyring(store) = how
+                && let Some(legacy) = current.get(&(Method::Keyring, String::new()))
+                && store.load(&vault_id).is_ok_and(|found| {
+                    keys::verify_kek_check(&found, &vault_id, legacy) != KekCheck::Mismatch
+                })
+            {
+                // This host is the unnamed only host of a pre-11 vault.
                 return Err(Error::MethodPresent {
                     method: method.as_str(),
                 });
             }
-            insert_method(&tx, keys, &vault_id, method, &kek, kdf.as_ref())?;
+            insert_method(&tx, keys, &vault_id, (method, &host), &kek, kdf.as_ref())?;
+            let details = match method {
+                Method::Keyring => serde_json::json!({ "method": method, "host": host }),
+                Method::Passphrase => serde_json::json!({ "method": method }),
+            };
             audit::append(
                 &tx,
                 keys,
                 actor,
-                &Event::new("unlock_method.add").details(serde_json::json!({ "method": method })),
+                &Event::new("unlock_method.add").details(details),
             )?;
             let seen = method_checks(&tx)?;
             if let Unlock::Keyring(store) = how {
@@ -278,76 +409,125 @@ impl Store {
                 }
                 return Err(e);
             }
-            self.keys.keks.insert(method, kek);
+            self.keys.keks.insert(row, kek);
             self.keys.methods_seen = seen;
             Ok(())
         })
     }
 
-    /// Removes an unlock method (never the last). Every remaining method is
-    /// first proven to open the vault now: the keyring's entry is loaded from
-    /// `keyring`, a passphrase must have been proven this session (unlock or
-    /// [`Store::add_kek`]). Removing the keyring method also deletes its
-    /// entry from `keyring`, but only if it is the one this vault wrote.
+    /// Removes an unlock method (never the last): the passphrase, or this
+    /// host's keyring row (`keyring`'s host, else the unnamed row of a
+    /// vault made before format 11). See [`Store::remove_keyring_of`].
+    ///
+    /// # Errors
+    /// As [`Store::remove_keyring_of`].
+    pub fn remove_method(&mut self, method: Method, keyring: &dyn KekStore) -> Result<()> {
+        let host = match method {
+            Method::Passphrase => String::new(),
+            Method::Keyring => {
+                let own = during("removing an unlock method", || {
+                    row_for(&self.conn.read_tx()?, method, &keyring.host())
+                })?;
+                match own {
+                    Some((_, host)) => host,
+                    None => keyring.host(),
+                }
+            }
+        };
+        self.remove_row(&(method, host), keyring)
+    }
+
+    /// Removes the keyring unlock method row of `host` and its wraps, which
+    /// revokes that host: its keyring no longer opens the vault. No data row
+    /// changes, so a host that kept the data key in memory or a copy can
+    /// still read what that key sealed until a `vault rekey`.
+    ///
+    /// Every remaining method that can be proven here is proven to open the
+    /// vault now first (the keyring's entry is loaded from `keyring` for this
+    /// host's row; a passphrase must have been proven this session), and at
+    /// least one must be; other hosts' keyrings can only be proven on those
+    /// hosts. The keyring entry is deleted only when the row removed is this
+    /// host's and the entry is the one this vault wrote.
     ///
     /// # Errors
     /// `LastUnlockMethod`, `NoSuchMethod`, `UnlockMethodChanged`,
     /// `UnprovenMethod`, SQLite.
-    pub fn remove_method(&mut self, method: Method, keyring: &dyn KekStore) -> Result<()> {
+    pub fn remove_keyring_of(&mut self, host: &str, keyring: &dyn KekStore) -> Result<()> {
+        self.remove_row(&(Method::Keyring, host.to_owned()), keyring)
+    }
+
+    fn remove_row(&mut self, row: &MethodRow, keyring: &dyn KekStore) -> Result<()> {
         during("removing an unlock method", || {
+            let method = row.0;
             let vault_id = self.vault_id.clone();
             // Keyring I/O before the transaction; proven against the file inside it.
             let keyring_kek = keyring.load(&vault_id);
             let (tx, keys, actor) = self.write_tx()?;
             let current = ensure_unchanged(&tx, keys, &vault_id)?;
-            if !current.contains_key(&method) {
+            if !current.contains_key(row) {
                 return Err(Error::NoSuchMethod {
                     method: method.as_str(),
-                    have: current.keys().map(|m| m.as_str()).collect(),
+                    have: current.keys().map(|(m, _)| m.as_str()).collect(),
                 });
             }
             if current.len() == 1 {
                 return Err(Error::LastUnlockMethod(method.as_str()));
             }
-            for &remaining in current.keys().filter(|&&m| m != method) {
-                let kek = match (remaining, &keyring_kek) {
+            let own = row_for(&tx, Method::Keyring, &keyring.host())?;
+            let mut proven = 0;
+            for remaining in current.keys().filter(|&r| r != row) {
+                let kek = match (remaining.0, &keyring_kek) {
+                    (Method::Keyring, _) if own.as_ref() != Some(remaining) => continue,
                     (Method::Keyring, Ok(kek)) => kek,
                     (Method::Keyring, Err(e)) => {
                         return Err(Error::UnprovenMethod {
-                            method: remaining.as_str(),
+                            method: remaining.0.as_str(),
                             removing: method.as_str(),
                             reason: e.to_string(),
                         });
                     }
                     (Method::Passphrase, _) => {
-                        keys.keks.get(&remaining).ok_or(Error::UnprovenMethod {
-                            method: remaining.as_str(),
+                        keys.keks.get(remaining).ok_or(Error::UnprovenMethod {
+                            method: remaining.0.as_str(),
                             removing: method.as_str(),
                             reason: "give the passphrase, so it can be checked first".into(),
                         })?
                     }
                 };
                 prove(&tx, keys, &vault_id, (remaining, kek), method)?;
+                proven += 1;
+            }
+            if proven == 0 {
+                return Err(Error::UnprovenMethod {
+                    method: Method::Keyring.as_str(),
+                    removing: method.as_str(),
+                    reason: "only other hosts' keyrings would remain, and they can be checked \
+                             only on those hosts"
+                        .into(),
+                });
             }
             tx.execute(
-                "DELETE FROM unlock_methods WHERE method = ?1",
-                args![method.as_str()],
+                "DELETE FROM unlock_methods WHERE method = ?1 AND host = ?2",
+                args![method.as_str(), &row.1],
             )?;
+            let details = match method {
+                Method::Keyring => serde_json::json!({ "method": method, "host": row.1 }),
+                Method::Passphrase => serde_json::json!({ "method": method }),
+            };
             audit::append(
                 &tx,
                 keys,
                 actor,
-                &Event::new("unlock_method.remove")
-                    .details(serde_json::json!({ "method": method })),
+                &Event::new("unlock_method.remove").details(details),
             )?;
             let seen = method_checks(&tx)?;
-            let removed_check = &current[&method];
-            let delete_entry = method == Method::Keyring
+            let removed_check = &current[row];
+            let delete_entry = own.as_ref() == Some(row)
                 && keyring_kek.as_ref().is_ok_and(|kek| {
                     keys::verify_kek_check(kek, &vault_id, removed_check) != KekCheck::Mismatch
                 });
             tx.commit()?;
-            self.keys.keks.remove(&method);
+            self.keys.keks.remove(row);
             self.keys.methods_seen = seen;
             if let (true, Ok(kek)) = (delete_entry, &keyring_kek) {
                 delete_own_entry(keyring, &vault_id, kek);
@@ -379,46 +559,71 @@ impl Store {
             let (kek, kdf) = kek_for(new)?;
             let (tx, keys, actor) = self.write_tx()?;
             let current = ensure_unchanged(&tx, keys, &vault_id)?;
-            if !current.contains_key(&Method::Passphrase) {
+            let row = (Method::Passphrase, String::new());
+            if !current.contains_key(&row) {
                 return Err(Error::NoSuchMethod {
                     method: Method::Passphrase.as_str(),
-                    have: current.keys().map(|m| m.as_str()).collect(),
+                    have: current.keys().map(|(m, _)| m.as_str()).collect(),
                 });
             }
             tx.execute(
                 "DELETE FROM unlock_methods WHERE method = 'passphrase'",
                 &[],
             )?;
-            insert_method(&tx, keys, &vault_id, Method::Passphrase, &kek, kdf.as_ref())?;
+            insert_method(
+                &tx,
+                keys,
+                &vault_id,
+                (Method::Passphrase, ""),
+                &kek,
+                kdf.as_ref(),
+            )?;
             audit::append(&tx, keys, actor, &Event::new("passphrase.change"))?;
             let seen = method_checks(&tx)?;
             tx.commit()?;
-            self.keys.keks.insert(Method::Passphrase, kek);
+            self.keys.keks.insert(row, kek);
             self.keys.methods_seen = seen;
             Ok(())
         })
     }
 
-    /// Rotates the data key: a new key wrapped for every unlock method, every
-    /// sealed value re-sealed under it, the old keys deleted, all in one
-    /// transaction. Needs the KEK of every method (see [`Store::add_kek`]).
+    /// Rotates the data key: a new key wrapped for every unlock method row
+    /// whose KEK this session holds, every sealed value re-sealed under it,
+    /// the old keys deleted, all in one transaction. The passphrase and this
+    /// host's keyring ([`Store::with_host`]) must be held (see
+    /// [`Store::add_kek`]); other hosts' keyring rows are kept without a wrap
+    /// of the new key and listed in [`RekeyReport::must_re_enrol`].
     ///
     /// # Errors
-    /// `MissingKek` naming a method whose KEK is missing;
-    /// `UnlockMethodChanged`; `Integrity` if a value no longer opens (nothing
-    /// is changed then); SQLite.
+    /// `MissingKek` naming a method whose KEK is missing; `NoWayToReEnrol`
+    /// when other hosts would have to re-enrol and there is no passphrase to
+    /// do it with; `UnlockMethodChanged`; `Integrity` if a value no longer
+    /// opens (nothing is changed then); SQLite.
     pub fn rekey(&mut self) -> Result<RekeyReport> {
         during("rotating the data key", || {
             let vault_id = self.vault_id.clone();
+            let host = self.host.clone();
             let new_dek = Key::generate()?;
             let mut values = 0u64;
             let (tx, keys, actor) = self.write_tx()?;
-            let methods: Vec<Method> = ensure_unchanged(&tx, keys, &vault_id)?
+            let rows: Vec<MethodRow> = ensure_unchanged(&tx, keys, &vault_id)?
                 .into_keys()
                 .collect();
-            if let Some(missing) = methods.iter().find(|m| !keys.keks.contains_key(m)) {
-                return Err(Error::MissingKek {
-                    method: missing.as_str(),
+            let own = row_for(&tx, Method::Keyring, &host)?;
+            let mut must_re_enrol = Vec::new();
+            for row in &rows {
+                if !keys.keks.contains_key(row) {
+                    if row.0 == Method::Passphrase || own.as_ref() == Some(row) {
+                        return Err(Error::MissingKek {
+                            method: row.0.as_str(),
+                        });
+                    }
+                    must_re_enrol.push(row.1.clone());
+                }
+            }
+            if !must_re_enrol.is_empty() && !rows.iter().any(|(m, _)| *m == Method::Passphrase) {
+                return Err(Error::NoWayToReEnrol {
+                    hosts: must_re_enrol,
                 });
             }
             let from: Vec<u32> = keys.deks.keys().copied().collect();
@@ -427,11 +632,16 @@ impl Store {
                 "INSERT INTO data_keys (key_id, created_at) VALUES (?1, ?2)",
                 args![to, now()],
             )?;
-            for method in &methods {
-                let kek = &keys.keks[method];
+            for (method, host) in rows.iter().filter(|r| keys.keks.contains_key(*r)) {
+                let kek = &keys.keks[&(*method, host.clone())];
                 tx.execute(
-                    "INSERT INTO key_wraps (key_id, method, wrapped) VALUES (?1, ?2, ?3)",
-                    args![to, method.as_str(), keys::wrap(kek, *method, to, &new_dek)?],
+                    "INSERT INTO key_wraps (key_id, method, host, wrapped) VALUES (?1, ?2, ?3, ?4)",
+                    args![
+                        to,
+                        method.as_str(),
+                        host,
+                        keys::wrap(kek, (*method, host), to, &new_dek)?
+                    ],
                 )?;
             }
             for (place, sealed) in super::sealed::sealed_values(&tx)? {
@@ -451,13 +661,19 @@ impl Store {
                 &tx,
                 keys,
                 actor,
-                &Event::new("vault.rekey")
-                    .details(serde_json::json!({ "from": from, "to": to, "values": values })),
+                &Event::new("vault.rekey").details(serde_json::json!({
+                    "from": from, "to": to, "values": values, "must_re_enrol": must_re_enrol
+                })),
             )?;
             tx.commit()?;
             self.keys.deks.clear();
             self.keys.deks.insert(to, new_dek);
-            Ok(RekeyReport { from, to, values })
+            Ok(RekeyReport {
+                from,
+                to,
+                values,
+                must_re_enrol,
+            })
         })
     }
 }

@@ -39,7 +39,7 @@ pub use audit::{Actor, AuditEntry, AuditReport, ChainState};
 pub use credentials::Token;
 pub use health::{AccountHealth, PROBES_KEPT, Probe, ProbeOutcome};
 pub use history::{HistoryEntry, HistoryRow};
-pub use keyops::RekeyReport;
+pub use keyops::{RekeyReport, host_label};
 pub use merge::{CredentialCheck, MergeAction, MergeInput, MergeItem, MergeOutcome, MergeReport};
 pub use quota::{Budget, BudgetStatus, Notice, Reservation, Settled, Target, Usage, ZONE_SETTING};
 pub use refresh::{ClientRefresh, Lease, OAuthState};
@@ -51,14 +51,14 @@ pub use vault::{Vault, VaultInfo};
 use crate::crypto::{self, Key, Place};
 use crate::db::{self, Conn, Tx, args};
 use crate::error::{Error, Result, during};
-use crate::keys::{self, Method, Unlock};
+use crate::keys::{self, Unlock};
 
 /// Keys held while the vault is unlocked. Never leaves the process.
 pub(crate) struct Keys {
     /// Data keys by id; the highest id seals new values.
     deks: BTreeMap<u32, Key>,
-    /// KEKs known this session, by unlock method.
-    keks: BTreeMap<Method, Key>,
+    /// KEKs known this session, by unlock method row (method, host).
+    keks: BTreeMap<keyops::MethodRow, Key>,
     /// The key-check value of every unlock method as this session last saw
     /// it (at unlock, or after its own key operation). A key operation
     /// refuses to act when the file no longer agrees.
@@ -95,14 +95,14 @@ impl Keys {
                 continue;
             }
             let mut found = None;
-            for (method, kek) in &self.keks {
+            for ((method, host), kek) in &self.keks {
                 let wrapped: Option<Vec<u8>> = tx.query_opt(
-                    "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2",
-                    args![id, method.as_str()],
+                    "SELECT wrapped FROM key_wraps WHERE key_id = ?1 AND method = ?2 AND host = ?3",
+                    args![id, method.as_str(), host],
                     |r| r.get(0),
                 )?;
                 if let Some(wrapped) = wrapped {
-                    match keys::unwrap(kek, *method, &wrapped) {
+                    match keys::unwrap(kek, (*method, host), &wrapped) {
                         Ok((wid, dek)) if wid == id => found = Some(dek),
                         _ => {
                             return Err(Error::CorruptKeyWrap {
@@ -183,6 +183,8 @@ pub struct Store {
     vault_id: String,
     keys: Keys,
     actor: Actor,
+    /// This host: whose keyring row is this session's own (see [`Store::with_host`]).
+    host: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -191,6 +193,7 @@ impl std::fmt::Debug for Store {
             .field("path", &self.path)
             .field("vault_id", &self.vault_id)
             .field("actor", &self.actor)
+            .field("host", &self.host)
             .finish_non_exhaustive()
     }
 }
@@ -248,6 +251,7 @@ impl Store {
             let first = FirstRows {
                 vault_id: &vault_id,
                 method: how.method(),
+                host: how.host(),
                 kek,
                 kdf: kdf_params.as_ref(),
             };
@@ -292,6 +296,7 @@ impl Store {
             vault_id,
             keys,
             actor: Actor::current(None),
+            host: crate::process::host(),
         })
     }
 
@@ -318,6 +323,21 @@ impl Store {
     pub fn with_actor(mut self, actor: Actor) -> Self {
         self.actor = actor;
         self
+    }
+
+    /// Sets this host's name (the CLI's `AUTHVAULT_HOST`; default the node
+    /// name): which keyring row `rekey` must wrap for, and which it leaves
+    /// to re-enrol.
+    #[must_use]
+    pub fn with_host(mut self, host: String) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// This host's name (see [`Store::with_host`]).
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// The vault file's path; for PostgreSQL, the URL without its password.
@@ -392,10 +412,12 @@ impl Store {
     }
 }
 
-/// What a new vault's first rows need: its id and its first unlock method.
+/// What a new vault's first rows need: its id and its first unlock method
+/// (with the host of a keyring method; empty for the passphrase).
 struct FirstRows<'a> {
     vault_id: &'a str,
-    method: Method,
+    method: keys::Method,
+    host: String,
     kek: Key,
     kdf: Option<&'a keys::KdfParams>,
 }
@@ -408,6 +430,7 @@ impl FirstRows<'_> {
         let Self {
             vault_id,
             method,
+            host,
             kek,
             kdf,
         } = self;
@@ -433,9 +456,9 @@ impl FirstRows<'_> {
             "INSERT INTO data_keys (key_id, created_at) VALUES (1, ?1)",
             args![now],
         )?;
-        keyops::insert_method(tx, &keys, vault_id, method, &kek, kdf)?;
+        keyops::insert_method(tx, &keys, vault_id, (method, &host), &kek, kdf)?;
         keys.methods_seen = keyops::method_checks(tx)?;
-        keys.keks.insert(method, kek);
+        keys.keks.insert((method, host), kek);
         audit::append(
             tx,
             &keys,

@@ -126,6 +126,27 @@ impl Vault {
         during("listing unlock methods", || methods(&self.conn.read_tx()?))
     }
 
+    /// Every unlock method row: the method and its host ('' for the
+    /// passphrase and for the keyring of a vault made before format 11).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn method_rows(&self) -> Result<Vec<(Method, String)>> {
+        during("listing unlock methods", || rows(&self.conn.read_tx()?))
+    }
+
+    /// The host of the row `method` uses on `host` (its own keyring row,
+    /// else the unnamed one of a vault made before format 11; '' for the
+    /// passphrase), or `None` when there is none.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn row_host(&self, method: Method, host: &str) -> Result<Option<String>> {
+        during("listing unlock methods", || {
+            Ok(row_for(&self.conn.read_tx()?, method, host)?.map(|(_, h)| h))
+        })
+    }
+
     /// Format, methods and counts, without unlocking.
     ///
     /// # Errors
@@ -182,8 +203,8 @@ impl Vault {
         during("checking an unlock method", || {
             let snapshot = self.conn.read_tx()?;
             let vault_id = vault_id(&snapshot)?;
-            let (kek, _) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
-            unwrap_all(&snapshot, &self.path, how.method(), &kek)?;
+            let (row, kek, _) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
+            unwrap_all(&snapshot, &self.path, &row, &kek)?;
             Ok(())
         })
     }
@@ -196,13 +217,12 @@ impl Vault {
     /// keyring errors, or `NoSuchMethod` when the vault lacks that method.
     pub fn unlock(self, how: &Unlock<'_>) -> Result<Store> {
         during("unlocking the vault", || {
-            let method = how.method();
             // One read snapshot: the key check, the wraps and the method list agree.
             let snapshot = self.conn.read_tx()?;
             let vault_id = vault_id(&snapshot)?;
-            let (kek, check) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
+            let (row, kek, check) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
             let methods_seen = keyops::method_checks(&snapshot)?;
-            let deks = unwrap_all(&snapshot, &self.path, method, &kek)?;
+            let deks = unwrap_all(&snapshot, &self.path, &row, &kek)?;
             let root_sealed: Vec<u8> = snapshot.query_row(
                 "SELECT root_secret FROM vault_meta WHERE id = 1",
                 &[],
@@ -211,7 +231,7 @@ impl Vault {
             snapshot.commit()?;
             let mut keys = Keys {
                 deks,
-                keks: BTreeMap::from([(method, kek)]),
+                keks: BTreeMap::from([(row.clone(), kek)]),
                 methods_seen,
                 audit: Key::from_bytes([0; 32]),
                 fingerprint: Key::from_bytes([0; 32]),
@@ -226,25 +246,35 @@ impl Vault {
                 vault_id,
                 keys,
                 actor: Actor::current(None),
+                host: match how {
+                    Unlock::Keyring(keyring) => keyring.host(),
+                    Unlock::Passphrase(..) => crate::process::host(),
+                },
             };
             if check == keys::KekCheck::Legacy {
-                store.upgrade_kek_check(method)?;
+                store.upgrade_kek_check(&row)?;
             }
             Ok(store)
         })
     }
 }
 
-/// Opens every data key wrapped for `method` with `kek`.
-fn unwrap_all(tx: &Tx<'_>, path: &Path, method: Method, kek: &Key) -> Result<BTreeMap<u32, Key>> {
+/// Opens every data key wrapped for the unlock method row `row` with `kek`.
+fn unwrap_all(
+    tx: &Tx<'_>,
+    path: &Path,
+    (method, host): &keyops::MethodRow,
+    kek: &Key,
+) -> Result<BTreeMap<u32, Key>> {
+    let method = *method;
     let mut deks = BTreeMap::new();
     let wraps = tx.query_map(
-        "SELECT key_id, wrapped FROM key_wraps WHERE method = ?1 ORDER BY key_id",
-        args![method.as_str()],
+        "SELECT key_id, wrapped FROM key_wraps WHERE method = ?1 AND host = ?2 ORDER BY key_id",
+        args![method.as_str(), host],
         |r| Ok((r.get::<u32>(0)?, r.get::<Vec<u8>>(1)?)),
     )?;
     for (key_id, wrapped) in wraps {
-        match keys::unwrap(kek, method, &wrapped) {
+        match keys::unwrap(kek, (method, host), &wrapped) {
             Ok((id, dek)) if id == key_id => {
                 deks.insert(key_id, dek);
             }
@@ -255,6 +285,14 @@ fn unwrap_all(tx: &Tx<'_>, path: &Path, method: Method, kek: &Key) -> Result<BTr
                 });
             }
         }
+    }
+    if deks.is_empty() && method == Method::Keyring {
+        // `vault rekey` on another host kept this row but could not wrap the
+        // new data key for it.
+        return Err(Error::KeyringNeedsEnrol {
+            host: host.clone(),
+            reason: "`vault rekey` rotated the data key on another host, so this host must re-enrol",
+        });
     }
     if deks.is_empty() {
         return Err(Error::NotAVault {
@@ -284,32 +322,77 @@ fn open_root(keys: &Keys, sealed: &[u8]) -> Result<Key> {
 
 pub(super) fn methods(tx: &Tx<'_>) -> Result<Vec<Method>> {
     let names = tx.query_map(
-        "SELECT method FROM unlock_methods ORDER BY method",
+        "SELECT DISTINCT method FROM unlock_methods ORDER BY method",
         &[],
         |r| r.get::<String>(0),
     )?;
     Ok(names.iter().filter_map(|n| Method::parse(n)).collect())
 }
 
+/// Every unlock method row (method, host), in order.
+pub(super) fn rows(tx: &Tx<'_>) -> Result<Vec<keyops::MethodRow>> {
+    let rows = tx.query_map(
+        "SELECT method, host FROM unlock_methods ORDER BY method, host",
+        &[],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(m, host)| Some((Method::parse(&m)?, host)))
+        .collect())
+}
+
+/// The unlock method row that `method` uses on `host`: the passphrase's
+/// single row; for a keyring, the host's row, else the row of host '' (a vault made
+/// before format 11 had one host, whatever its name). `None` when neither
+/// exists.
+pub(super) fn row_for(
+    tx: &Tx<'_>,
+    method: Method,
+    host: &str,
+) -> Result<Option<keyops::MethodRow>> {
+    let found: Option<String> = tx.query_opt(
+        "SELECT host FROM unlock_methods WHERE method = ?1 AND host IN (?2, '') \
+         ORDER BY host DESC LIMIT 1",
+        args![method.as_str(), host],
+        |r| r.get(0),
+    )?;
+    Ok(found.map(|host| (method, host)))
+}
+
 /// Obtains the KEK for `how` and checks it against the stored key-check
-/// value (which binds the vault id). Says whether the check is still in its
-/// legacy form, written before the vault id was bound.
+/// value (which binds the vault id) of the row it uses ([`row_for`]).
+/// Says whether the check is still in its legacy form, written before the
+/// vault id was bound.
 pub(super) fn verified_kek(
     tx: &Tx<'_>,
     path: &Path,
     vault_id: &str,
     how: &Unlock<'_>,
-) -> Result<(Key, keys::KekCheck)> {
+) -> Result<(keyops::MethodRow, Key, keys::KekCheck)> {
     let method = how.method();
-    let row: Option<(Option<String>, Vec<u8>)> = tx.query_opt(
-        "SELECT kdf_params, kek_check FROM unlock_methods WHERE method = ?1",
-        args![method.as_str()],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let Some((params, check)) = row else {
+    let found = match row_for(tx, method, &how.host())? {
+        Some(row) => tx
+            .query_opt(
+                "SELECT kdf_params, kek_check FROM unlock_methods WHERE method = ?1 AND host = ?2",
+                args![method.as_str(), &row.1],
+                |r| Ok((r.get::<Option<String>>(0)?, r.get::<Vec<u8>>(1)?)),
+            )?
+            .map(|found| (row, found)),
+        None => None,
+    };
+    let Some((row, (params, check))) = found else {
+        let have = methods(tx)?;
+        if have.contains(&method) {
+            // Other hosts have a keyring row; this one has not enrolled.
+            return Err(Error::KeyringNeedsEnrol {
+                host: how.host(),
+                reason: "this host is not enrolled",
+            });
+        }
         return Err(Error::NoSuchMethod {
             method: method.as_str(),
-            have: methods(tx)?.iter().map(|m| m.as_str()).collect(),
+            have: have.iter().map(|m| m.as_str()).collect(),
         });
     };
     let kek = match how {
@@ -330,6 +413,6 @@ pub(super) fn verified_kek(
                 vault_id: vault_id.to_owned(),
             },
         }),
-        found => Ok((kek, found)),
+        found => Ok((row, kek, found)),
     }
 }

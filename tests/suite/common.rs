@@ -202,6 +202,7 @@ impl TempVault {
             "AUTHVAULT_PASSPHRASE",
             "AUTHVAULT_NEW_PASSPHRASE",
             "AUTHVAULT_AGENT_ID",
+            "AUTHVAULT_HOST",
             "AUTHVAULT_REFRESH_LEASE_SECS",
             "RUST_LOG",
             "DISPLAY",

@@ -317,8 +317,8 @@ fn a_method_is_not_removed_while_the_remaining_one_does_not_open_the_vault() {
     assert_eq!(
         s["methods"],
         serde_json::json!([
-            {"method": "keyring", "usable": false, "reason": "OS keyring: OS keyring holds no key for this vault"},
-            {"method": "passphrase", "usable": true},
+            {"method": "keyring", "host": authvault::process::host(), "usable": false, "reason": "OS keyring: OS keyring holds no key for this vault"},
+            {"method": "passphrase", "host": "", "usable": true},
         ]),
         "{s}"
     );
@@ -351,7 +351,7 @@ fn removing_the_keyring_needs_the_passphrase_proven_first() {
     assert_eq!(OsKeyring.load(&id).unwrap_err(), KeyringError::NotFound);
     assert_eq!(
         status(&tv, true)["methods"],
-        serde_json::json!([{"method": "passphrase", "usable": true}])
+        serde_json::json!([{"method": "passphrase", "host": "", "usable": true}])
     );
 }
 

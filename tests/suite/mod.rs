@@ -11,6 +11,7 @@ pub mod fake_provider;
 mod files;
 mod hardening;
 mod health;
+mod hosts;
 mod keyops;
 mod keyring;
 mod login_hardening;
