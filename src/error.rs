@@ -93,7 +93,7 @@ pub enum Error {
     /// Written by a newer authvault; refused untouched.
     #[error(
         "{path} has format version {found}, newer than this authvault supports ({supported}); \
-         upgrade authvault — the file was not modified"
+         upgrade authvault — nothing in it was changed"
     )]
     NewerFormat {
         /// The path.

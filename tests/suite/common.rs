@@ -73,19 +73,20 @@ fn cluster_url() -> String {
         .expect("AUTHVAULT_TEST_PG_URL is not set: run under scripts/test.sh (it starts a private PostgreSQL)")
 }
 
-/// `psql` of the cluster's binaries, else the one on `PATH`.
+/// A PostgreSQL client program (`psql`, `pg_dump`) of the cluster's
+/// binaries, else the one on `PATH`.
 #[allow(clippy::disallowed_methods)] // the harness's own variable, not configuration
-fn psql_program() -> PathBuf {
+pub fn pg_program(name: &str) -> PathBuf {
     std::env::var_os("AUTHVAULT_TEST_PGBIN")
-        .map(|dir| Path::new(&dir).join("psql"))
+        .map(|dir| Path::new(&dir).join(name))
         .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("psql"))
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// Runs one SQL text through `psql` on `url`, stopping at the first error;
 /// returns the unaligned, tuples-only output.
 fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new(psql_program())
+    let out = Command::new(pg_program("psql"))
         .args(["-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
         .stdin(Stdio::null())
         .output()
@@ -128,7 +129,7 @@ impl PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        let _ = Command::new(psql_program())
+        let _ = Command::new(pg_program("psql"))
             .args(["-X", "-Atq", "-d", &cluster_url(), "-c"])
             .arg(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",

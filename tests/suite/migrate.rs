@@ -20,7 +20,9 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use super::common::{FAST_KDF_ARGS, TempVault, fails, mode, ok, stderr, stdout};
+use super::common::{
+    Backend, FAST_KDF_ARGS, TempVault, fails, mode, ok, pg_program, stderr, stdout,
+};
 
 /// Every fixture, in the order `--from <dir>` reads them (sorted by name).
 const FIXTURES: [&str; 7] = [
@@ -2041,4 +2043,53 @@ fn every_imported_credential_gets_an_audit_entry_and_the_chain_verifies() {
     assert_eq!(verify["state"], "intact", "{verify}");
     assert_eq!(verify["entries"], audit.as_array().expect("entries").len());
     ok(&mut tv.vault(&["audit", "verify"]));
+}
+
+/// A database administrator's view of a PostgreSQL vault: a full `pg_dump`
+/// (schema and data) of a vault holding every fixture's credentials shows
+/// none of their secrets, neither in clear nor as hex (how `bytea` dumps) nor
+/// as base64.
+#[test]
+fn a_pg_dump_of_a_postgres_vault_shows_no_imported_secret() {
+    let tv = TempVault::on(Backend::Postgres);
+    let src = Sources::with_all_fixtures();
+    let mut args = vec!["migrate", "--passphrase"];
+    args.extend(FAST_KDF_ARGS);
+    args.extend(["--from", src.path().to_str().expect("utf-8")]);
+    ok(&mut tv.cmd_pw(&args));
+    let db = tv.raw_db();
+    assert!(
+        db.query_i64("SELECT count(*) FROM credentials") >= 7,
+        "the fixtures' credentials are in the database"
+    );
+
+    let out = Command::new(pg_program("pg_dump"))
+        .arg("--no-password")
+        .arg("--dbname")
+        .arg(tv.location())
+        .output()
+        .expect("run pg_dump");
+    assert!(out.status.success(), "pg_dump: {}", stderr(&out));
+    let dump = String::from_utf8(out.stdout).expect("a plain dump is text");
+    assert!(
+        dump.contains("CREATE TABLE") && dump.contains("COPY ") && dump.contains("\\x"),
+        "a dump of schema and data, binary columns in hex"
+    );
+
+    let secrets = fixture_secrets();
+    for secret in &secrets {
+        let hex = authvault::crypto::hex(secret.as_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+        for (form, text) in [("clear", secret.as_str()), ("hex", &hex), ("base64", &b64)] {
+            assert!(
+                !dump.contains(text),
+                "pg_dump shows a fixture secret ({form}, {} bytes)",
+                secret.len()
+            );
+        }
+    }
+    assert!(
+        !dump.contains(MARKER),
+        "no fixture marker anywhere in the dump"
+    );
 }
