@@ -36,7 +36,7 @@ fn rekey_killed_inside_its_transaction_leaves_every_value_readable() {
     // window the kills aim at (a measurement, not an assertion). The
     // shortest of three is used, so a busy machine during one run does not
     // stretch the aim past the commit of the next.
-    let window = (0..3)
+    let mut window = (0..3)
         .map(|_| {
             let mut child = tv.cmd_pw(&["rekey"]).spawn().expect("spawn");
             let pid = child.id();
@@ -56,7 +56,10 @@ fn rekey_killed_inside_its_transaction_leaves_every_value_readable() {
 
     let mut rng = Rng::new(seed("rekey kills"));
     let (mut interrupted, mut completed, mut missed) = (0, 0, 0);
-    for run in 0..RUNS {
+    let mut run = 0;
+    // Kill until enough kills landed inside the transaction, or give up
+    // after MAX_RUNS (then the assertion below fails).
+    while interrupted < MIN_INTERRUPTED && run < MAX_RUNS {
         let before = tv.open_passphrase().key_ids();
         let mut child = tv
             .cmd_pw(&["rekey"])
@@ -90,7 +93,14 @@ fn rekey_killed_inside_its_transaction_leaves_every_value_readable() {
         );
         match (began, after == before) {
             (true, true) => interrupted += 1,
-            (_, false) => completed += 1,
+            (_, false) => {
+                completed += 1;
+                // Aimed inside but the rekey had already committed: the
+                // machine runs it faster now than when it was measured.
+                if !after_commit {
+                    window = (window * 3 / 4).max(1000);
+                }
+            }
             (false, true) => missed += 1,
         }
         if after_commit {
@@ -120,22 +130,25 @@ fn rekey_killed_inside_its_transaction_leaves_every_value_readable() {
             authvault::store::ChainState::Intact,
             "run {run}"
         );
+        run += 1;
     }
     eprintln!(
         "rekey kills: {interrupted} inside the transaction (old key kept), {completed} after \
-         the commit (new key), {missed} before it began; transaction {window} µs"
+         the commit (new key), {missed} before it began, in {run} runs; aim {window} µs"
     );
     // The test is about kills inside the transaction: it must have made them.
     assert!(
         interrupted >= MIN_INTERRUPTED,
-        "only {interrupted} of {RUNS} kills landed inside the rekey transaction"
+        "only {interrupted} of {run} kills landed inside the rekey transaction"
     );
 }
 
-const RUNS: usize = 50;
-/// Kills that must land inside the transaction (of the 40 aimed at it,
-/// nearly all do; the rest are after a commit).
+/// Kills that must land inside the transaction.
 const MIN_INTERRUPTED: usize = 20;
+/// At most this many kills to get there (on a quiet machine 25 do; on a
+/// loaded one a kill aimed inside can land after a commit, and the aim
+/// shortens).
+const MAX_RUNS: usize = 150;
 const POLL: Duration = Duration::from_micros(100);
 
 /// Whether process `pid` holds SQLite's WAL write lock on the vault: byte
