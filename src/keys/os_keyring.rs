@@ -203,10 +203,12 @@ pub const CONVERSATION_LOCK: &str = "authvault-secret-service.lock";
 /// admitted aborts the daemon, and the one D-Bus starts in its place has the
 /// login keyring locked (upstream gnome-keyring #190/#196, seen in 42 and
 /// 50). Many `vault` processes starting at once (an agent fleet asking for
-/// tokens) are exactly such a burst, so each holds the lock from connecting
-/// until its session is open (its first requests); once admitted, a client's
-/// later requests run concurrently with everyone's. The wait counts against
-/// the caller's [`KEYRING_TIMEOUT`].
+/// tokens) are such a burst, so each holds the lock from connecting until
+/// its session is open (its first requests); once admitted, a client's later
+/// requests run concurrently with everyone's. This narrows the race but does
+/// not close it: the daemon has been seen to abort with one new client at a
+/// time while earlier ones were leaving. Only a fixed gnome-keyring does.
+/// The wait counts against the caller's [`KEYRING_TIMEOUT`].
 ///
 /// Best effort: without `$XDG_RUNTIME_DIR`, or when the file cannot be opened
 /// or locked, the call goes ahead unserialized.

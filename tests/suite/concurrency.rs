@@ -1,9 +1,14 @@
 //! Many `vault` processes at once: no `SQLITE_BUSY` reaches a user, every call
 //! succeeds, and the audit chain holds exactly one entry per call.
+//!
+//! The processes unlock with the passphrase. Through the OS keyring, 8
+//! processes at once can abort gnome-keyring 42 (an upstream race in how it
+//! admits new clients, see `keys::os_keyring`), which would test the daemon,
+//! not the vault; `suite::keyring` covers the keyring path.
 
 use std::thread;
 
-use super::common::{Backend, TempVault, keyring_lock, ok, on_both_backends, stderr, with_stdin};
+use super::common::{Backend, TempVault, ok, on_both_backends, stderr, with_stdin};
 
 on_both_backends!(
     eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_each
@@ -12,11 +17,10 @@ on_both_backends!(
 fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_each(
     backend: Backend,
 ) {
-    let _lock = keyring_lock();
     let tv = TempVault::on(backend);
-    ok(&mut tv.cmd(&["init"])); // real OS keyring: the path agents use
+    tv.init_cli_passphrase();
     let out = with_stdin(
-        &mut tv.cmd(&[
+        &mut tv.cmd_pw(&[
             "login",
             "openai",
             "--api-key-stdin",
@@ -37,13 +41,13 @@ fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_
             s.spawn(move || {
                 for c in 0..CALLS {
                     let out = if c % 2 == 0 {
-                        tv.cmd(&["token", "--account", "shared"])
+                        tv.cmd_pw(&["token", "--account", "shared"])
                             .output()
                             .expect("spawn")
                     } else {
                         let label = format!("w{w}-c{c}");
                         with_stdin(
-                            &mut tv.cmd(&[
+                            &mut tv.cmd_pw(&[
                                 "login",
                                 "claude",
                                 "--api-key-stdin",
@@ -76,5 +80,5 @@ fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_
     );
     let accounts = raw.query_i64("SELECT count(*) FROM accounts");
     assert_eq!(accounts, 1 + (WORKERS * CALLS / 2) as i64);
-    ok(&mut tv.cmd(&["audit", "verify"]));
+    ok(&mut tv.cmd_pw(&["audit", "verify"]));
 }
