@@ -9,7 +9,8 @@
 #   1. installs what is missing (Debian/apt; root or sudo): dbus (dbus-run-session,
 #      dbus-send), gnome-keyring, libsecret-tools (secret-tool), tmux (the
 #      dashboard tests drive `vault dashboard` in a real terminal), postgresql
-#      (initdb, pg_ctl, psql, pg_dump for the PostgreSQL tests); nodejs and npm
+#      (initdb, pg_ctl, psql, pg_dump for the PostgreSQL tests), libfaketime
+#      (a `vault` process whose clock is off, for the clock-skew tests); nodejs and npm
 #      when there is no `npm`, util-linux when there is no `unshare` (the
 #      real-client tests install Codex and Claude Code from npm and run them
 #      without network), bsdutils when there is no `script` (the usage
@@ -39,7 +40,7 @@ set -euo pipefail
 
 readonly KEYRING_PASSWORD="authvault-test-keyring" # throw-away keyring, not a secret
 readonly DAEMON_WAIT_SECS=10
-readonly PACKAGES=(dbus gnome-keyring libsecret-tools tmux postgresql)
+readonly PACKAGES=(dbus gnome-keyring libsecret-tools tmux postgresql libfaketime)
 readonly COMMANDS=(dbus-run-session dbus-send gnome-keyring-daemon secret-tool tmux psql pg_dump)
 
 script_path=$(readlink -f "${BASH_SOURCE[0]}")
@@ -265,7 +266,9 @@ start_postgres() {
     AUTHVAULT_TEST_PG_URL=$(scripts/pg-cluster.sh start "$pg_dir") ||
         die "the private PostgreSQL did not start; the PostgreSQL tests cannot run (not skipping)"
     AUTHVAULT_TEST_PGBIN=${AUTHVAULT_TEST_PGBIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-    export AUTHVAULT_TEST_PG_URL AUTHVAULT_TEST_PGBIN
+    AUTHVAULT_TEST_FAKETIME_LIB=$(dpkg -L libfaketime | grep '/libfaketime\.so\.1$' | head -1)
+    [[ -f "$AUTHVAULT_TEST_FAKETIME_LIB" ]] || die "libfaketime.so.1 not found (apt-get install libfaketime)"
+    export AUTHVAULT_TEST_PG_URL AUTHVAULT_TEST_PGBIN AUTHVAULT_TEST_FAKETIME_LIB
     [[ $(psql "$AUTHVAULT_TEST_PG_URL" -Atqc 'SELECT 1') == 1 ]] ||
         die "the private PostgreSQL ($pg_dir) does not answer; its log: $(tail -n 20 "$pg_dir/log")"
     log "PostgreSQL in $pg_dir ready in $(($(now_ms) - t0)) ms"

@@ -21,7 +21,7 @@ pub(crate) use create::create;
 pub use create::vacant;
 pub use location::Location;
 pub use modes::{ModeProblem, fix_modes, mode_problems, vault_files};
-pub(crate) use sql::{Arg, Conn, Row, ToArg, Tx, Value, args};
+pub(crate) use sql::{Arg, Conn, Row, ToArg, Tx, Value, args, commits_sent};
 
 use crate::error::{Error, Result, during};
 

@@ -565,6 +565,21 @@ pub(crate) fn during<T>(op: &'static str, body: impl FnOnce() -> Result<T>) -> R
 }
 
 impl Error {
+    /// The PostgreSQL connection was lost and no COMMIT was pending: the
+    /// server rolled the transaction back, nothing of it was written.
+    pub(crate) fn lost_before_commit(&self) -> bool {
+        matches!(
+            self,
+            Self::Postgres {
+                source: PgError::ConnectionLost {
+                    sent_commit: false,
+                    ..
+                },
+                ..
+            }
+        )
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

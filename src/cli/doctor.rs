@@ -196,7 +196,7 @@ fn unlocked_checks(ctx: &Ctx, fixed: &[ModeProblem], checks: &mut Vec<Check>) {
             .iter()
             .map(|p| fix_details(&p.path, p.mode, p.want))
             .collect();
-        if let Err(e) = store.record("doctor.fix_modes", serde_json::json!({ "fixed": details })) {
+        if let Err(e) = store.record("doctor.fix_modes", &serde_json::json!({ "fixed": details })) {
             checks.push(Check::new(
                 "audit",
                 false,

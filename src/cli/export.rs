@@ -105,7 +105,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<ExitCode> {
     write_private_atomic(&out, text.as_bytes(), args.force)?;
     store.record(
         "export.write",
-        serde_json::json!({ "format": name, "path": out, "account": account.label }),
+        &serde_json::json!({ "format": name, "path": out, "account": account.label }),
     )?;
     ctx.emit(
         &serde_json::json!({ "format": name, "path": out, "account": account.label }),

@@ -9,9 +9,11 @@
 //! placeholders (`?1`, `?2`, …) only; data statements never issue `PRAGMA`
 //! (backend-specific administration is a method here instead).
 
+use std::cell::Cell;
 use std::fmt;
 use std::ops::ControlFlow;
 
+use chrono::{DateTime, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params_from_iter};
 
@@ -490,6 +492,18 @@ pub enum Tx<'c> {
     Pg(PgTx<'c>),
 }
 
+thread_local! {
+    /// PostgreSQL COMMITs this thread has sent (see [`commits_sent`]).
+    static COMMITS_SENT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many PostgreSQL COMMITs this thread has sent, successful or not. An
+/// operation that sent none since it began has written nothing that lasts,
+/// so it may run again after losing its connection.
+pub(crate) fn commits_sent() -> u64 {
+    COMMITS_SENT.get()
+}
+
 /// An open PostgreSQL transaction on a connection. Dropped without
 /// a commit, it sends `ROLLBACK` (errors ignored: a lost connection
 /// has rolled back on the server already).
@@ -501,13 +515,16 @@ pub struct PgTx<'c> {
 impl<'c> PgTx<'c> {
     /// Sends `begin` (a `BEGIN …` text).
     fn begin(conn: &'c PgConn, begin: &str) -> Result<Self> {
-        conn.batch(begin)?;
+        conn.begin(begin)?;
         Ok(Self { conn, open: true })
     }
 
     /// Sends `COMMIT` or `ROLLBACK`.
     fn end(mut self, statement: &str) -> Result<()> {
         self.open = false;
+        if statement == "COMMIT" {
+            COMMITS_SENT.set(COMMITS_SENT.get() + 1);
+        }
         Ok(self.conn.batch(statement)?)
     }
 }
@@ -653,6 +670,31 @@ impl Tx<'_> {
                 &[],
                 |r| r.get(0),
             ),
+        }
+    }
+
+    /// The time to judge expiry by: leases, reservations and sessions that
+    /// other processes wrote. SQLite: this machine's clock (every process
+    /// shares it). PostgreSQL: the server's clock, so hosts whose clocks
+    /// disagree still agree on whether a lease held by another host has
+    /// expired.
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn now(&self) -> Result<DateTime<Utc>> {
+        match self {
+            Self::Sqlite(_) => Ok(Utc::now()),
+            Self::Pg(_) => {
+                let micros: i64 = self.query_row(
+                    "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+                    &[],
+                    |r| r.get(0),
+                )?;
+                DateTime::from_timestamp_micros(micros).ok_or_else(|| Error::InvalidInput {
+                    what: "the PostgreSQL server's clock".into(),
+                    reason: format!("{micros} µs since 1970 is not a time"),
+                })
+            }
         }
     }
 

@@ -12,8 +12,9 @@ use super::audit::{self, Event};
 use super::credentials::{email_fingerprint, identity_fingerprint, write_credential};
 use super::{Keys, Store, now};
 use crate::db::{Tx, args};
-use crate::error::{Error, Result, during};
+use crate::error::{Error, Result};
 use crate::model::{Credential, CredentialKind, Identity, Provider};
+use crate::store::during;
 
 /// A new account to store.
 #[derive(Debug, Clone)]

@@ -15,7 +15,8 @@ use serde::Serialize;
 use super::{Keys, Store, now};
 use crate::crypto::Key;
 use crate::db::{Row, Tx, args};
-use crate::error::{Error, Result, during};
+use crate::error::{Error, Result};
+use crate::store::during;
 
 /// Who performed an action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -12,8 +12,9 @@ use super::merge::{self, MergeItem};
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
 use crate::db::{Tx, args};
-use crate::error::{Error, Result, during};
+use crate::error::{Error, Result};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Provider};
+use crate::store::during;
 
 /// A secret handed out, with the account it belongs to.
 #[derive(Debug)]
@@ -227,7 +228,7 @@ impl Store {
         label: &str,
         credential: &Credential,
         identity: &Identity,
-        check: impl FnOnce(&AccountInfo) -> Result<()>,
+        check: impl Fn(&AccountInfo) -> Result<()>,
     ) -> Result<(AccountInfo, Vec<String>)> {
         during("storing a login", || {
             let (tx, keys, actor) = self.write_tx()?;

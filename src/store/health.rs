@@ -18,8 +18,9 @@ use super::accounts::find_account;
 use super::audit::{self, Event};
 use super::{Store, time};
 use crate::db::{Tx, args};
-use crate::error::{Error, Result, during};
+use crate::error::{Error, Result};
 use crate::selector::{Cooldown, CooldownCause, HEALTH_TTL, Health};
+use crate::store::during;
 
 /// How many probes are kept per account; an insert prunes the older ones.
 pub const PROBES_KEPT: u32 = 20;
@@ -229,7 +230,7 @@ impl Store {
                 until: time::canonical(cooldown.until),
                 ..cooldown
             };
-            let now = Utc::now();
+            let now = tx.now()?;
             let old = read_cooldown(&tx, account.id)?.filter(|c| c.until > now);
             let kept = extend(old, cooldown);
             tx.execute(

@@ -10,7 +10,8 @@ use std::ops::ControlFlow;
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
 use crate::db::{Tx, args};
-use crate::error::{Result, during};
+use crate::error::Result;
+use crate::store::during;
 
 /// A selection-history entry carried by a source.
 #[derive(Debug, Clone, Default)]

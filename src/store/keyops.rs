@@ -21,8 +21,9 @@ use super::vault::{self, row_for, verified_kek};
 use super::{Keys, Store, now};
 use crate::crypto::{self, Key};
 use crate::db::{Tx, args};
-use crate::error::{Error, Result, during};
+use crate::error::{Error, Result};
 use crate::keys::{self, KdfParams, KekCheck, KekStore, KeyringError, Method, Unlock};
+use crate::store::during;
 
 /// An unlock method row: the method and its host ('' for the passphrase,
 /// and for the keyring of a vault made before format 11).

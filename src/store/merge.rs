@@ -22,8 +22,9 @@ use super::labels;
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
 use crate::db::{Tx, args};
-use crate::error::{Result, during};
+use crate::error::Result;
 use crate::model::{Credential, CredentialKind, Identity, Provider};
+use crate::store::during;
 
 /// One account found in a source.
 #[derive(Debug, Clone)]

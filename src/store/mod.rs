@@ -50,8 +50,37 @@ pub use vault::{Vault, VaultInfo};
 
 use crate::crypto::{self, Key, Place};
 use crate::db::{self, Conn, Tx, args};
-use crate::error::{Error, Result, during};
+use crate::error::{self, Error, Result};
 use crate::keys::{self, Unlock};
+
+/// How many times one operation runs again after losing its PostgreSQL
+/// connection (each new connection waits up to the URL's retry budget for
+/// a restarting server).
+const LOST_CONNECTION_RETRIES: u32 = 3;
+
+/// Runs one store operation: its database errors name `op`. On PostgreSQL,
+/// when the connection was lost before the operation sent any COMMIT, the
+/// server has rolled back everything it wrote, and nothing it did is seen
+/// outside the database before a commit, so it runs again; the next
+/// transaction opens a new connection. A connection lost after a COMMIT was
+/// sent is reported, never retried: the write may have landed.
+pub(crate) fn during<T>(op: &'static str, mut body: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut retries = 0;
+    loop {
+        let commits = db::commits_sent();
+        match error::during(op, &mut body) {
+            Err(e)
+                if e.lost_before_commit()
+                    && db::commits_sent() == commits
+                    && retries < LOST_CONNECTION_RETRIES =>
+            {
+                retries += 1;
+                tracing::warn!(op, error = %e, "retrying on a new connection");
+            }
+            result => return result,
+        }
+    }
+}
 
 /// Keys held while the vault is unlocked. Never leaves the process.
 pub(crate) struct Keys {
@@ -397,14 +426,14 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn record(&mut self, action: &str, details: serde_json::Value) -> Result<()> {
+    pub fn record(&mut self, action: &str, details: &serde_json::Value) -> Result<()> {
         during("recording an audit entry", || {
             let (tx, keys, actor) = self.write_tx()?;
             audit::append(
                 &tx,
                 keys,
                 actor,
-                &audit::Event::new(action).details(details),
+                &audit::Event::new(action).details(details.clone()),
             )?;
             tx.commit()?;
             Ok(())

@@ -7,7 +7,8 @@
 use super::audit::{self, Event};
 use super::{Store, time};
 use crate::db::args;
-use crate::error::{Result, during};
+use crate::error::Result;
+use crate::store::during;
 
 impl Store {
     /// Every setting, by key; a value that is not JSON is left out.

@@ -18,8 +18,9 @@ use super::credentials::{read_credential, write_credential};
 use super::merge::{is_newer, same_credential, stored_credential};
 use super::{Store, time};
 use crate::db::args;
-use crate::error::{Error, Result, during};
+use crate::error::{Error, Result};
 use crate::model::{Credential, CredentialKind, Identity, OAuthTokens, Snapshot};
+use crate::store::during;
 
 /// The clear facts of an account's OAuth credential: enough to decide
 /// whether to refresh, without opening a secret.
@@ -128,7 +129,7 @@ impl Store {
             if generation != seen {
                 return Ok(Lease::Changed);
             }
-            let now_t = Utc::now();
+            let now_t = tx.now()?;
             if let Some(until) =
                 time::decode_opt(lease_until.as_deref(), "credentials", "lease_until", id)?
                     .filter(|u| *u > now_t)

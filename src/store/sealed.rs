@@ -6,7 +6,8 @@ use std::ops::ControlFlow;
 use super::Store;
 use crate::crypto::Place;
 use crate::db::Tx;
-use crate::error::{Result, during};
+use crate::error::Result;
+use crate::store::during;
 
 /// One sealed column: where it lives and which column names its account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,9 +24,10 @@ use super::audit::{self, Event};
 use super::quota::{Reservation, reserve_in};
 use super::{Store, time};
 use crate::db::{Row, Tx, args};
-use crate::error::{Error, Result, during};
+use crate::error::{Error, Result};
 use crate::model::Provider;
 use crate::process::ProcessRef;
+use crate::store::during;
 
 /// How a grant reaches its agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -195,7 +196,7 @@ impl Store {
                     return Err(refused);
                 }
             };
-            let now = time::now();
+            let now = time::encode(tx.now()?);
             let p = req.process;
             let cwd = req
                 .cwd
@@ -273,6 +274,7 @@ impl Store {
     pub fn open_sessions(&mut self) -> Result<Vec<Session>> {
         during("reading agent sessions", || {
             let (tx, _) = self.read_tx()?;
+            let now = tx.now()?;
             let mut out = Vec::new();
             tx.for_each_row(
                 "SELECT s.id, s.agent, a.label, s.kind, s.pid, s.pid_start, s.host,
@@ -311,7 +313,7 @@ impl Store {
                                     "quota_reservations",
                                     "expires_at",
                                     id,
-                                )? > Utc::now() =>
+                                )? > now =>
                             {
                                 r.get::<Option<i64>>(10)?
                                     .and_then(|t| u64::try_from(t).ok())
@@ -386,7 +388,7 @@ impl Store {
         }
         during("updating agent sessions", || {
             let (tx, _, _) = self.write_tx()?;
-            let now = time::now();
+            let now = time::encode(tx.now()?);
             for id in ids {
                 tx.execute(
                     "UPDATE agent_sessions SET last_seen = ?2 WHERE id = ?1 AND ended_at IS NULL",
@@ -492,7 +494,7 @@ fn end_in(tx: &Tx<'_>, id: i64, end: SessionEnd) -> Result<Ended> {
     if ended.is_some() {
         return Ok(Ended::Already);
     }
-    let now = time::now();
+    let now = time::encode(tx.now()?);
     let status = match end {
         SessionEnd::Exited(status) => status,
         SessionEnd::ProcessGone => None,

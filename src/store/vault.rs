@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use super::{Actor, Keys, ROOT_PLACE, Store, keyops};
 use crate::crypto::Key;
 use crate::db::{self, Conn, ModePolicy, Tx, args};
-use crate::error::{Error, Result, during};
+use crate::error::{self, Error, Result};
 use crate::keys::{self, Method, Unlock};
+use crate::store::during;
 
 /// What can be known of a vault without unlocking it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -216,19 +217,23 @@ impl Vault {
     /// `WrongPassphrase`, `KeyringMismatch`, `CorruptKeyWrap`, `Integrity`,
     /// keyring errors, or `NoSuchMethod` when the vault lacks that method.
     pub fn unlock(self, how: &Unlock<'_>) -> Result<Store> {
-        during("unlocking the vault", || {
-            // One read snapshot: the key check, the wraps and the method list agree.
-            let snapshot = self.conn.read_tx()?;
-            let vault_id = vault_id(&snapshot)?;
-            let (row, kek, check) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
-            let methods_seen = keyops::method_checks(&snapshot)?;
-            let deks = unwrap_all(&snapshot, &self.path, &row, &kek)?;
-            let root_sealed: Vec<u8> = snapshot.query_row(
-                "SELECT root_secret FROM vault_meta WHERE id = 1",
-                &[],
-                |r| r.get(0),
-            )?;
-            snapshot.commit()?;
+        // One read snapshot: the key check, the wraps and the method list agree.
+        let (vault_id, row, kek, check, methods_seen, deks, root_sealed) =
+            during("unlocking the vault", || {
+                let snapshot = self.conn.read_tx()?;
+                let vault_id = vault_id(&snapshot)?;
+                let (row, kek, check) = verified_kek(&snapshot, &self.path, &vault_id, how)?;
+                let methods_seen = keyops::method_checks(&snapshot)?;
+                let deks = unwrap_all(&snapshot, &self.path, &row, &kek)?;
+                let root_sealed: Vec<u8> = snapshot.query_row(
+                    "SELECT root_secret FROM vault_meta WHERE id = 1",
+                    &[],
+                    |r| r.get(0),
+                )?;
+                snapshot.commit()?;
+                Ok((vault_id, row, kek, check, methods_seen, deks, root_sealed))
+            })?;
+        error::during("unlocking the vault", || {
             let mut keys = Keys {
                 deks,
                 keks: BTreeMap::from([(row.clone(), kek)]),

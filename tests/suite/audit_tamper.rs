@@ -183,7 +183,7 @@ fn a_chain_verified_while_it_grows_is_intact_every_time() {
             let mut n = 0u32;
             while writing.load(std::sync::atomic::Ordering::Relaxed) {
                 store
-                    .record("test.write", serde_json::json!({ "n": n }))
+                    .record("test.write", &serde_json::json!({ "n": n }))
                     .expect("append");
                 n += 1;
                 // Keep the log short: each verification reads all of it.

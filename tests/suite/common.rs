@@ -100,16 +100,77 @@ fn psql(url: &str, sql: &str) -> String {
     stdout(&out)
 }
 
-/// A PostgreSQL database of its own on the shared cluster.
+/// A PostgreSQL cluster of a test's own, started and removed by
+/// `scripts/pg-cluster.sh` (for tests that stop or restart the server).
+pub struct OwnCluster {
+    dir: tempfile::TempDir,
+}
+
+impl OwnCluster {
+    /// A directory for the cluster; nothing runs until [`OwnCluster::start`].
+    pub fn new() -> Self {
+        let _ = cluster_url(); // the binaries come from the harness too
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// A running cluster.
+    pub fn started() -> Self {
+        let cluster = Self::new();
+        let out = cluster.script("start");
+        assert!(out.status.success(), "{}", stderr(&out));
+        cluster
+    }
+
+    /// Runs `scripts/pg-cluster.sh COMMAND DIR`.
+    pub fn script(&self, command: &str) -> Output {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-cluster.sh");
+        Command::new(script)
+            .args([command, &self.dir.path().to_string_lossy()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run scripts/pg-cluster.sh")
+    }
+
+    /// An immediate restart: the server drops every connection, recovers
+    /// from its WAL as after a crash, and takes connections again.
+    pub fn restart(&self) {
+        let out = self.script("restart");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    /// The superuser URL of the cluster's `postgres` database.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://postgres@localhost/postgres?host={}",
+            self.dir.path().display()
+        )
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = self.script("stop");
+    }
+}
+
+/// A PostgreSQL database of its own on a cluster.
 struct PgDatabase {
     name: String,
     url: String,
+    cluster: String,
 }
 
 impl PgDatabase {
-    /// `CREATE DATABASE av_<16 hex>`, empty, or a copy of `template`.
+    /// `CREATE DATABASE av_<16 hex>` on the shared cluster, empty, or a copy
+    /// of `template`.
     fn create(template: Option<&PgDatabase>) -> Self {
-        let cluster = cluster_url();
+        Self::create_on(cluster_url(), template)
+    }
+
+    /// As [`PgDatabase::create`], on the cluster whose superuser URL is `cluster`.
+    fn create_on(cluster: String, template: Option<&PgDatabase>) -> Self {
         let mut b = [0u8; 8];
         authvault::crypto::fill_random(&mut b).expect("random");
         let name = format!("av_{:016x}", u64::from_le_bytes(b));
@@ -123,6 +184,7 @@ impl PgDatabase {
         Self {
             name,
             url: url.to_string(),
+            cluster,
         }
     }
 }
@@ -130,7 +192,7 @@ impl PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let _ = Command::new(pg_program("psql"))
-            .args(["-X", "-Atq", "-d", &cluster_url(), "-c"])
+            .args(["-X", "-Atq", "-d", &self.cluster, "-c"])
             .arg(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name
@@ -164,6 +226,14 @@ impl TempVault {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("vault").join("vault.db");
         let pg = (backend == Backend::Postgres).then(|| PgDatabase::create(None));
+        Self { dir, path, pg }
+    }
+
+    /// A vault in a fresh database on `cluster` (a cluster of the test's own).
+    pub fn on_cluster(cluster: &OwnCluster) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vault").join("vault.db");
+        let pg = Some(PgDatabase::create_on(cluster.url(), None));
         Self { dir, path, pg }
     }
 

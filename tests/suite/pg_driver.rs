@@ -5,6 +5,8 @@
 use authvault::db::pg::{DatabaseUrl, PgConn, PgError};
 use authvault::db::sql::{Arg, Kind, Value};
 
+use crate::suite::common::OwnCluster;
+
 /// The cluster's superuser URL (a Unix socket). Missing → the test fails.
 #[allow(clippy::disallowed_methods)] // the harness's own variable, not configuration
 fn cluster_url() -> String {
@@ -361,41 +363,9 @@ fn a_scram_password_never_appears_in_errors_debug_or_display() {
     db.admin.batch(&format!("DROP ROLE {role}")).unwrap();
 }
 
-/// A cluster of this test's own, started and removed by `scripts/pg-cluster.sh`.
-struct OwnCluster {
-    dir: tempfile::TempDir,
-}
-
-impl OwnCluster {
-    fn script(&self, command: &str) -> std::process::Output {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-cluster.sh");
-        std::process::Command::new(script)
-            .args([command, &self.dir.path().to_string_lossy()])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run scripts/pg-cluster.sh")
-    }
-
-    fn url(&self) -> String {
-        format!(
-            "postgres://postgres@localhost/postgres?host={}",
-            self.dir.path().display()
-        )
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = self.script("stop");
-    }
-}
-
 #[test]
 fn a_patient_connection_waits_for_a_server_that_is_still_starting() {
-    let _ = cluster_url(); // the binaries come from the harness too
-    let cluster = OwnCluster {
-        dir: tempfile::tempdir().expect("tempdir"),
-    };
+    let cluster = OwnCluster::new();
     let url = DatabaseUrl::parse(&cluster.url()).unwrap();
 
     // No server yet: one attempt fails, a patient one gives up at its budget.

@@ -156,7 +156,7 @@ fn pg_two_stores_writing_concurrently_keep_one_audit_chain_that_verifies() {
                     Store::open_at(&at, &Unlock::Passphrase(&pw, FAST_KDF)).expect("open");
                 for i in 0..writes {
                     store
-                        .record("test.write", serde_json::json!({ "writer": n, "i": i }))
+                        .record("test.write", &serde_json::json!({ "writer": n, "i": i }))
                         .expect("record");
                 }
             });

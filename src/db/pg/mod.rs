@@ -11,6 +11,7 @@ mod error;
 mod placeholders;
 mod url;
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::thread;
@@ -31,10 +32,20 @@ pub const RETRY_BUDGET: Duration = Duration::from_secs(30);
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// A connection to PostgreSQL, served by its own worker thread.
-/// Dropping it closes the connection and ends the worker.
+/// Dropping it closes the connection and ends the worker. A connection found
+/// lost is replaced at the next [`PgConn::begin`], never inside a
+/// transaction.
 pub struct PgConn {
+    worker: RefCell<Worker>,
+    url: DatabaseUrl,
+    /// A statement found the connection gone.
+    lost: Cell<bool>,
+}
+
+/// The worker thread and the channel to it.
+struct Worker {
     jobs: Option<mpsc::Sender<Job>>,
-    worker: Option<thread::JoinHandle<()>>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
 /// One statement (or script) for the worker.
@@ -107,30 +118,29 @@ impl PgConn {
     }
 
     fn start(url: &DatabaseUrl, budget: Duration) -> Result<Self, PgError> {
-        let options = url.connect_options()?;
-        let url = url.clone();
-        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let (jobs_tx, jobs_rx) = mpsc::channel();
-        let worker = thread::Builder::new()
-            .name("authvault-pg".into())
-            .spawn(move || serve(&options, &url, budget, &ready_tx, &jobs_rx))
-            .map_err(|e| PgError::Other(format!("cannot start the PostgreSQL thread: {e}")))?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(Self {
-                jobs: Some(jobs_tx),
-                worker: Some(worker),
-            }),
-            Ok(Err(e)) => {
-                let _ = worker.join();
-                Err(e)
-            }
-            Err(_) => {
-                let _ = worker.join();
-                Err(worker_gone())
-            }
-        }
+        Ok(Self {
+            worker: RefCell::new(Worker::start(url, budget)?),
+            url: url.clone(),
+            lost: Cell::new(false),
+        })
     }
 
+    /// Starts a transaction with `begin` (a `BEGIN …` text). When an earlier
+    /// statement found the connection lost, a new one replaces it first
+    /// (retrying for the URL's budget while the server restarts): whatever
+    /// the old one had open, the server has rolled back.
+    ///
+    /// # Errors
+    /// See [`PgError`].
+    pub fn begin(&self, begin: &str) -> Result<(), PgError> {
+        if self.lost.get() {
+            let fresh = Worker::start(&self.url, self.url.retry())?;
+            drop(self.worker.replace(fresh));
+            self.lost.set(false);
+            tracing::warn!("the connection to PostgreSQL was lost; continuing on a new connection");
+        }
+        self.batch(begin)
+    }
     /// One statement with bound args; rows affected.
     ///
     /// # Errors
@@ -172,17 +182,56 @@ impl PgConn {
             args: args.iter().map(Param::from).collect(),
             reply,
         };
-        let jobs = self.jobs.as_ref().expect("present until drop");
-        jobs.send(job).map_err(|_| worker_gone())?;
-        answer.recv().map_err(|_| worker_gone())?
+        let sent = self
+            .worker
+            .borrow()
+            .jobs
+            .as_ref()
+            .map(|jobs| jobs.send(job));
+        let answer = match sent {
+            Some(Ok(())) => answer.recv().unwrap_or_else(|_| Err(worker_gone())),
+            _ => Err(worker_gone()),
+        };
+        if answer.as_ref().is_err_and(PgError::is_connection_lost) {
+            self.lost.set(true);
+        }
+        answer
     }
 }
 
-impl Drop for PgConn {
+impl Worker {
+    /// Starts the worker thread and waits until it has connected.
+    fn start(url: &DatabaseUrl, budget: Duration) -> Result<Self, PgError> {
+        let options = url.connect_options()?;
+        let url = url.clone();
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name("authvault-pg".into())
+            .spawn(move || serve(&options, &url, budget, &ready_tx, &jobs_rx))
+            .map_err(|e| PgError::Other(format!("cannot start the PostgreSQL thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self {
+                jobs: Some(jobs_tx),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(worker_gone())
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
     fn drop(&mut self) {
         drop(self.jobs.take());
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

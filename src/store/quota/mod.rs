@@ -15,9 +15,10 @@ use super::accounts::find_account;
 use super::audit::{self, Actor, Event};
 use super::{Keys, Store, time};
 use crate::db::{Tx, args};
-use crate::error::{Error, Result, during};
+use crate::error::{Error, Result};
 use crate::model::Provider;
 use crate::quota::{self, Period, Scope, Unit, Zone};
+use crate::store::during;
 pub use ledger::ZONE_SETTING;
 use ledger::{
     all_budgets, applicable, check_name, check_open, event, find_budget, held, label_of, measure,
@@ -251,7 +252,7 @@ impl Store {
         during("reading the budgets", || {
             let (tx, _) = self.read_tx()?;
             let zone = read_zone(&tx)?;
-            let now = Utc::now();
+            let now = tx.now()?;
             all_budgets(&tx)?
                 .into_iter()
                 .map(|b| {
@@ -353,7 +354,7 @@ impl Store {
                 .map(|u| to_i64(u, "USD amount"))
                 .transpose()?;
             let (tx, keys, actor) = self.write_tx()?;
-            let now = Utc::now();
+            let now = tx.now()?;
             let h = held(&tx, id)?;
             check_open(id, &h, now, "committed")?;
             let label = label_of(&tx, h.account_id)?;
@@ -433,7 +434,7 @@ impl Store {
     pub fn release_reservation(&mut self, id: i64) -> Result<Settled> {
         during("releasing a reservation", || {
             let (tx, keys, actor) = self.write_tx()?;
-            let now = Utc::now();
+            let now = tx.now()?;
             let h = held(&tx, id)?;
             check_open(id, &h, now, "released")?;
             let label = label_of(&tx, h.account_id)?;
@@ -478,7 +479,7 @@ pub(super) fn reserve_in(
     let tokens_i = to_i64(tokens, "tokens")?;
     let account = find_account(tx, keys, label)?;
     let zone = read_zone(tx)?;
-    let now = Utc::now();
+    let now = tx.now()?;
     let budgets = applicable(tx, account.id, account.provider, agent)?;
     if let Some(err) = refusal(tx, &budgets, zone, now, tokens, false)? {
         audit::append(

@@ -22,9 +22,10 @@ use super::accounts::find_account;
 use super::{Keys, Store, now, time};
 use crate::crypto::Place;
 use crate::db::{Tx, args};
-use crate::error::{Error, Result, during};
+use crate::error::{Error, Result};
 use crate::model::Provider;
 use crate::model::usage::{GIVEN_COST, Source, Tokens};
+use crate::store::during;
 pub use query::{EventRow, UsageFilter};
 
 /// One model response's usage, to be recorded.

@@ -5,7 +5,8 @@
 use super::super::audit::{self, Event};
 use super::{Store, time};
 use crate::db::args;
-use crate::error::{Result, during};
+use crate::error::Result;
+use crate::store::during;
 
 impl Store {
     /// Keeps `body` (a LiteLLM price table) as the one in use, replacing any

@@ -11,9 +11,10 @@ use secrecy::ExposeSecret;
 
 use super::{Keys, Store, project_place, time};
 use crate::db::{Arg, Row, Tx, Value, args};
-use crate::error::{Error, Result, during};
+use crate::error::{Error, Result};
 use crate::model::Provider;
 use crate::model::usage::{Source, Tokens};
+use crate::store::during;
 
 /// Which events to read. Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
