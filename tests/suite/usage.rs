@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use authvault::keys::MemoryKeyring;
+use authvault::keys::{MemoryKeyring, Unlock};
 use authvault::model::Provider;
 use authvault::store::{EventRow, FileMark, Store, UsageEvent, UsageFilter, UsageWritten};
 use authvault::usage::{Source, Tokens};
@@ -356,6 +356,39 @@ fn file_marks_are_kept_per_source_and_path() {
     assert_eq!(
         store.usage_file_marks(Source::Codex, &[a]).unwrap(),
         vec![None]
+    );
+}
+
+#[test]
+fn file_marks_are_kept_per_host_as_the_same_path_on_two_hosts_is_two_files() {
+    let keyring = MemoryKeyring::default();
+    let (tv, store) = memory_vault(&keyring);
+    let mut a = store.with_host("build-a".into());
+    let path = PathBuf::from("/home/ci/.claude/projects/-repo/s.jsonl");
+    let mark = FileMark {
+        device: 1,
+        inode: 2,
+        size: 300,
+        read_to: 300,
+        lines: 4,
+    };
+    a.record_usage(
+        &[event("m1:r1", "2025-06-20T10:15:30Z", 1, 1)],
+        &[(Source::ClaudeCode, path.clone(), mark)],
+    )
+    .unwrap();
+    let mut b = Store::open(&tv.path, &Unlock::Keyring(&keyring))
+        .unwrap()
+        .with_host("build-b".into());
+    assert_eq!(
+        b.usage_file_marks(Source::ClaudeCode, std::slice::from_ref(&path))
+            .unwrap(),
+        vec![None],
+        "host b would skip what host a read of its own file"
+    );
+    assert_eq!(
+        a.usage_file_marks(Source::ClaudeCode, &[path]).unwrap(),
+        vec![Some(mark)]
     );
 }
 

@@ -102,10 +102,16 @@ fn to_i64(n: u64, what: &str) -> Result<i64> {
     })
 }
 
-fn file_key(keys: &Keys, source: Source, path: &Path) -> String {
+/// The key of a log file's import mark: its source, host and path. The
+/// host is part of it because the same path on two hosts of a shared vault
+/// is two files. (A mark written before marks named their host is not
+/// found: that file is read once more, and its events, already stored, are
+/// recognised and not added twice.)
+fn file_key(keys: &Keys, host: &str, source: Source, path: &Path) -> String {
     keys.fingerprint(&[
         b"usage-file",
         source.as_str().as_bytes(),
+        host.as_bytes(),
         path.as_os_str().as_encoded_bytes(),
     ])
 }
@@ -453,6 +459,7 @@ impl Store {
         files: &[(Source, PathBuf, FileMark)],
     ) -> Result<UsageWritten> {
         {
+            let host = self.host.clone();
             let (tx, keys, _) = self.write_tx()?;
             let mut writer = EventWriter::new(&tx, keys);
             for e in events {
@@ -471,7 +478,7 @@ impl Store {
                         updated_at = excluded.updated_at",
                     args![
                         source.as_str(),
-                        file_key(keys, *source, path),
+                        file_key(keys, &host, *source, path),
                         to_i64(mark.device, "device")?,
                         to_i64(mark.inode, "inode")?,
                         to_i64(mark.size, "file size")?,
@@ -532,6 +539,7 @@ impl Store {
         source: Source,
         paths: &[PathBuf],
     ) -> Result<Vec<Option<FileMark>>> {
+        let host = self.host.clone();
         during("reading usage import state", || {
             let (tx, keys) = self.read_tx()?;
             let mut out = Vec::with_capacity(paths.len());
@@ -539,7 +547,7 @@ impl Store {
                 let mark = tx.query_opt(
                     "SELECT device, inode, size, read_to, lines FROM usage_files
                          WHERE source = ?1 AND fingerprint = ?2",
-                    args![source.as_str(), file_key(keys, source, path)],
+                    args![source.as_str(), file_key(keys, &host, source, path)],
                     |r| {
                         Ok(FileMark {
                             device: r.get::<i64>(0)?.cast_unsigned(),
