@@ -56,7 +56,7 @@ const MAX_PASTE_LEN: usize = 16 * 1024;
 /// Reads standard input up to `max` bytes: all of it, or with `line` only up
 /// to the first line end (not included). Never holds more than `max` + 1
 /// bytes: longer input is refused without reading the rest.
-fn read_stdin(what: &str, max: usize, line: bool) -> Result<Zeroizing<Vec<u8>>> {
+pub(super) fn read_stdin(what: &str, max: usize, line: bool) -> Result<Zeroizing<Vec<u8>>> {
     let mut raw = Zeroizing::new(Vec::new());
     let mut input = std::io::stdin().lock().take(max as u64 + 1);
     if line {

@@ -10,6 +10,7 @@
 //! keyring in production ([`OsKeyring`]), a process-local map in unit tests
 //! and benchmarks ([`MemoryKeyring`]).
 
+pub mod enrol;
 pub mod os_keyring;
 pub mod passphrase;
 
@@ -20,6 +21,7 @@ use std::sync::Mutex;
 use secrecy::SecretString;
 
 use crate::crypto::{self, CryptoError, Key, Place};
+pub use enrol::{BadEnrolmentCode, EnrolmentCode};
 pub use os_keyring::KeyringError;
 pub use passphrase::{KdfCost, KdfParams};
 

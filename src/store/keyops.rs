@@ -22,7 +22,9 @@ use super::{Keys, Store, now};
 use crate::crypto::{self, Key};
 use crate::db::{Tx, args};
 use crate::error::{Error, Result};
-use crate::keys::{self, KdfParams, KekCheck, KekStore, KeyringError, Method, Unlock};
+use crate::keys::{
+    self, EnrolmentCode, KdfParams, KekCheck, KekStore, KeyringError, Method, Unlock,
+};
 use crate::store::during;
 
 /// An unlock method row: the method and its host ('' for the passphrase,
@@ -196,7 +198,7 @@ fn kek_for(how: &Unlock<'_>) -> Result<(Key, Option<KdfParams>)> {
 
 /// Whether the keyring's entry for `vault_id` holds exactly `kek`. An entry
 /// this vault did not write is never deleted.
-fn entry_holds(store: &dyn KekStore, vault_id: &str, kek: &Key) -> bool {
+pub(super) fn entry_holds(store: &dyn KekStore, vault_id: &str, kek: &Key) -> bool {
     store
         .load(vault_id)
         .is_ok_and(|found| keys::kek_check(&found, vault_id) == keys::kek_check(kek, vault_id))
@@ -204,7 +206,7 @@ fn entry_holds(store: &dyn KekStore, vault_id: &str, kek: &Key) -> bool {
 
 /// Deletes the keyring entry of `vault_id` if it holds `kek`; otherwise
 /// leaves it alone (it is not this vault's).
-fn delete_own_entry(store: &dyn KekStore, vault_id: &str, kek: &Key) {
+pub(super) fn delete_own_entry(store: &dyn KekStore, vault_id: &str, kek: &Key) {
     if !entry_holds(store, vault_id, kek) {
         tracing::warn!("the OS keyring entry is not the one this vault wrote; left in place");
         return;
@@ -413,6 +415,81 @@ impl Store {
             self.keys.keks.insert(row, kek);
             self.keys.methods_seen = seen;
             Ok(())
+        })
+    }
+
+    /// Enrols another host's OS keyring from this unlocked host: a fresh
+    /// KEK for the row (keyring, `host`) wraps every data key, and comes
+    /// back as an [`EnrolmentCode`] for the user to carry to that host,
+    /// whose `Vault::join_keyring` keeps it in its own keyring. The KEK is
+    /// not kept in this session. A host whose row a rekey left without
+    /// wraps (must re-enrol) gets a new KEK the same way.
+    ///
+    /// # Errors
+    /// `InvalidInput` for this host's own name (use [`Store::add_method`])
+    /// or an empty one; `MethodPresent` when `host` is enrolled already
+    /// (revoke it first); `UnlockMethodChanged`; SQLite.
+    pub fn enrol_host(&mut self, host: &str) -> Result<EnrolmentCode> {
+        if host.is_empty() || host == self.host {
+            return Err(Error::InvalidInput {
+                what: "host to enrol".into(),
+                reason: format!(
+                    "`{host}` is this host; run `vault keyring add` without --host here"
+                ),
+            });
+        }
+        during("enrolling a host", || {
+            let vault_id = self.vault_id.clone();
+            let kek = Key::generate()?;
+            let (tx, keys, actor) = self.write_tx()?;
+            ensure_unchanged(&tx, keys, &vault_id)?;
+            let wrapped: Option<u64> = tx.query_opt(
+                "SELECT (SELECT count(*) FROM key_wraps w WHERE w.method = m.method AND w.host = m.host)
+                 FROM unlock_methods m WHERE m.method = 'keyring' AND m.host = ?1",
+                args![host],
+                |r| r.get(0),
+            )?;
+            let action = match wrapped {
+                Some(n) if n >= keys.deks.len() as u64 => {
+                    return Err(Error::MethodPresent {
+                        method: Method::Keyring.as_str(),
+                    });
+                }
+                Some(_) => {
+                    tx.execute(
+                        "DELETE FROM key_wraps WHERE method = 'keyring' AND host = ?1",
+                        args![host],
+                    )?;
+                    tx.execute(
+                        "UPDATE unlock_methods SET kek_check = ?1 WHERE method = 'keyring' AND host = ?2",
+                        args![keys::kek_check(&kek, &vault_id), host],
+                    )?;
+                    wrap_all(&tx, keys, (Method::Keyring, host), &kek)?;
+                    "unlock_method.reenrol"
+                }
+                None => {
+                    insert_method(&tx, keys, &vault_id, (Method::Keyring, host), &kek, None)?;
+                    "unlock_method.add"
+                }
+            };
+            audit::append(
+                &tx,
+                keys,
+                actor,
+                &Event::new(action).details(serde_json::json!({
+                    "method": Method::Keyring,
+                    "host": host,
+                    "by": "enrolment code",
+                })),
+            )?;
+            let seen = method_checks(&tx)?;
+            tx.commit()?;
+            self.keys.methods_seen = seen;
+            Ok(EnrolmentCode {
+                vault_id,
+                host: host.to_owned(),
+                kek,
+            })
         })
     }
 

@@ -8,7 +8,7 @@ use super::{Actor, Keys, ROOT_PLACE, Store, keyops};
 use crate::crypto::Key;
 use crate::db::{self, Conn, ModePolicy, Tx, args};
 use crate::error::{self, Error, Result};
-use crate::keys::{self, Method, Unlock};
+use crate::keys::{self, EnrolmentCode, KekStore, KeyringError, Method, Unlock};
 use crate::store::during;
 
 /// What can be known of a vault without unlocking it.
@@ -208,6 +208,84 @@ impl Vault {
             unwrap_all(&snapshot, &self.path, &row, &kek)?;
             Ok(())
         })
+    }
+
+    /// Joins this host to the vault with an enrolment code made on an
+    /// unlocked host ([`Store::enrol_host`]): the code must name this vault
+    /// and `keyring`'s host and match that host's stored key check; its KEK
+    /// then goes into `keyring` (an entry already holding it is fine, one
+    /// holding another key is never replaced) and the vault unlocks with it.
+    /// If that unlock fails, the entry written here is removed again.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a code of another vault or host, or one that does
+    /// not match (superseded by a newer code, or revoked);
+    /// `KeyringNeedsEnrol` when this host has no keyring row;
+    /// `KeyringEntryExists`; keyring errors; SQLite.
+    pub fn join_keyring(self, keyring: &dyn KekStore, code: &EnrolmentCode) -> Result<Store> {
+        let host = keyring.host();
+        let refused = |reason: String| Error::InvalidInput {
+            what: "enrolment code".into(),
+            reason,
+        };
+        let (vault_id, check) = during("joining the vault", || {
+            let snapshot = self.conn.read_tx()?;
+            let vault_id = vault_id(&snapshot)?;
+            let check: Option<Vec<u8>> = snapshot.query_opt(
+                "SELECT kek_check FROM unlock_methods WHERE method = 'keyring' AND host = ?1",
+                args![&host],
+                |r| r.get(0),
+            )?;
+            snapshot.commit()?;
+            Ok((vault_id, check))
+        })?;
+        if code.vault_id != vault_id {
+            return Err(refused(format!(
+                "it is for vault {}, this is vault {vault_id}",
+                code.vault_id
+            )));
+        }
+        if code.host != host {
+            return Err(refused(format!(
+                "it enrols host `{}`, this host is `{host}` (set AUTHVAULT_HOST if this is `{}`)",
+                code.host, code.host
+            )));
+        }
+        let Some(check) = check else {
+            return Err(Error::KeyringNeedsEnrol {
+                host,
+                reason: "this host's enrolment was removed; ask for a new code",
+            });
+        };
+        if keys::verify_kek_check(&code.kek, &vault_id, &check) == keys::KekCheck::Mismatch {
+            return Err(refused(
+                "it no longer matches this host's enrolment (a newer code replaced it, or a \
+                 rekey did); ask for a new code"
+                    .into(),
+            ));
+        }
+        let written = match keyring.load(&vault_id) {
+            Ok(_) if keyops::entry_holds(keyring, &vault_id, &code.kek) => false,
+            Ok(_) => return Err(Error::KeyringEntryExists { vault_id }),
+            Err(KeyringError::NotFound) => {
+                keyring.store(&vault_id, &code.kek)?;
+                true
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let joined = self
+            .unlock(&Unlock::Keyring(keyring))
+            .and_then(|mut store| {
+                store.record(
+                    "unlock_method.join",
+                    &serde_json::json!({ "method": Method::Keyring, "host": host }),
+                )?;
+                Ok(store)
+            });
+        if joined.is_err() && written {
+            keyops::delete_own_entry(keyring, &vault_id, &code.kek);
+        }
+        joined
     }
 
     /// Unlocks with `how`. Reads only: a failed unlock changes nothing.

@@ -10,7 +10,8 @@ use authvault::crypto::{self, Key, Place};
 use authvault::keys::{KekStore, OsKeyring};
 
 use super::common::{
-    FAST_KDF_ARGS, PASSPHRASE, TempVault, fails, keyring_lock, ok, stderr, stdout, with_stdin,
+    FAST_KDF_ARGS, PASSPHRASE, TempVault, contains, fails, keyring_lock, ok, stderr, stdout,
+    with_stdin,
 };
 
 const TOKEN: &str = "sk-shared-by-two-hosts";
@@ -138,6 +139,114 @@ fn a_second_host_enrols_with_the_passphrase_then_unlocks_with_its_own_keyring_on
         audit.contains("\"unlock_method.add\"") && audit.contains("\"host\": \"b\""),
         "the enrolment names the host: {audit}"
     );
+}
+
+/// `vault keyring join` on `host` with `code` on stdin, which must fail;
+/// its stderr.
+fn join_fails(tv: &TempVault, host: &str, code: &[u8]) -> String {
+    let out = with_stdin(&mut on(tv, host, &["keyring", "join"]), code);
+    assert!(!out.status.success(), "joined: {}", stdout(&out));
+    stderr(&out)
+}
+
+#[test]
+fn a_keyring_only_vault_enrols_a_new_host_with_a_code_from_an_unlocked_host() {
+    let _lock = keyring_lock();
+    let tv = TempVault::new();
+    ok(&mut on(&tv, "a", &["init"]));
+    let out = with_stdin(
+        &mut on(
+            &tv,
+            "a",
+            &[
+                "login",
+                "openai",
+                "--api-key-stdin",
+                "--no-validate",
+                "--label",
+                "k",
+            ],
+        ),
+        TOKEN.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // No passphrase anywhere: b has no way in of its own.
+    let err = stderr(&fails(&mut token(&tv, "b")));
+    assert!(err.contains("host `b`"), "{err}");
+
+    // Host a, unlocked by its keyring, makes b's code: the only stdout.
+    let err = stderr(&fails(&mut on(
+        &tv,
+        "a",
+        &["--json", "keyring", "add", "--host", "b"],
+    )));
+    assert!(err.contains("without --json"), "{err}");
+    let err = stderr(&fails(&mut on(
+        &tv,
+        "a",
+        &["keyring", "add", "--host", "a"],
+    )));
+    assert!(err.contains("is this host"), "{err}");
+    let out = ok(&mut on(&tv, "a", &["keyring", "add", "--host", "b"]));
+    let code = stdout(&out).trim().to_owned();
+    assert!(code.starts_with("authvault-enrol-1."), "{code}");
+    assert!(
+        stderr(&out).contains("vault keyring join"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(&code));
+    assert_eq!(
+        rows(&tv),
+        [
+            ("keyring".into(), "a".into()),
+            ("keyring".into(), "b".into())
+        ]
+    );
+    // b is enrolled until revoked: a second code is refused.
+    let err = stderr(&fails(&mut on(
+        &tv,
+        "a",
+        &["keyring", "add", "--host", "b"],
+    )));
+    assert!(err.contains("already"), "{err}");
+
+    // The code joins only host b, and only this vault.
+    let err = join_fails(&tv, "a", code.as_bytes());
+    assert!(err.contains("this host is `a`"), "{err}");
+    let other = TempVault::new();
+    other.init_cli_passphrase();
+    let err = join_fails(&other, "b", code.as_bytes());
+    assert!(err.contains("it is for vault"), "{err}");
+    let err = join_fails(&tv, "b", b"authvault-enrol-1.nonsense");
+    assert!(err.contains("not an authvault enrolment code"), "{err}");
+    assert!(fails(&mut token(&tv, "b")).status.code().is_some());
+
+    // b joins; from then on its own keyring opens the vault.
+    let out = with_stdin(
+        &mut on(&tv, "b", &["keyring", "join"]),
+        format!("{code}\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Host b joined"), "{}", stdout(&out));
+    assert_eq!(stdout(&ok(&mut token(&tv, "b"))), format!("{TOKEN}\n"));
+    assert_eq!(stdout(&ok(&mut token(&tv, "a"))), format!("{TOKEN}\n"));
+
+    // The code is nowhere in the vault or its audit log; the log says who
+    // enrolled whom and that b joined.
+    let key_part = code.rsplit('.').next().unwrap().to_owned();
+    assert!(!contains(&tv.bytes(), key_part.as_bytes()));
+    let audit = stdout(&ok(&mut on(&tv, "b", &["--json", "audit"])));
+    assert!(!audit.contains(&key_part));
+    assert!(audit.contains("\"enrolment code\""), "{audit}");
+    assert!(audit.contains("\"unlock_method.join\""), "{audit}");
+
+    // Revoking b from a: b's keyring opens nothing, the old code joins nothing.
+    ok(&mut on(&tv, "a", &["keyring", "remove", "--host", "b"]));
+    let err = stderr(&fails(&mut token(&tv, "b")));
+    assert!(err.contains("host `b`"), "{err}");
+    let err = join_fails(&tv, "b", code.as_bytes());
+    assert!(err.contains("ask for a new code"), "{err}");
 }
 
 #[test]
