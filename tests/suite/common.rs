@@ -441,8 +441,15 @@ impl RawDb {
 
 /// A vault with a memory keyring, for library-level tests.
 pub fn memory_vault(keyring: &MemoryKeyring) -> (TempVault, Store) {
-    let tv = TempVault::new();
-    let store = Store::init(&tv.path, &Unlock::Keyring(keyring)).expect("init");
+    memory_vault_on(Backend::Sqlite, keyring)
+}
+
+/// As [`memory_vault`], on `backend`.
+pub fn memory_vault_on(backend: Backend, keyring: &MemoryKeyring) -> (TempVault, Store) {
+    let tv = TempVault::on(backend);
+    let location =
+        authvault::db::Location::parse(&tv.location().to_string_lossy()).expect("location");
+    let store = Store::init_at(&location, &Unlock::Keyring(keyring)).expect("init");
     (tv, store)
 }
 

@@ -15,7 +15,7 @@ use authvault::store::{BudgetStatus, Store, Target, Usage};
 use chrono::{TimeDelta, Utc};
 
 use super::common::{
-    Backend, TempVault, api_key_account, memory_vault, ok, on_both_backends, stderr, stdout,
+    Backend, TempVault, api_key_account, memory_vault_on, ok, on_both_backends, stderr, stdout,
     wait_or_kill, with_stdin,
 };
 
@@ -244,8 +244,17 @@ fn a_reservation_whose_holder_was_killed_is_free_again_after_its_ttl(backend: Ba
     );
 }
 
-fn library_vault(keyring: &MemoryKeyring) -> (TempVault, Store) {
-    let (tv, mut store) = memory_vault(keyring);
+on_both_backends!(
+    a_commit_records_the_usage_and_frees_the_rest_of_the_reservation,
+    a_refusal_names_the_budget_and_every_applicable_budget_is_checked,
+    requests_per_minute_limit_reservations_whatever_their_size,
+    usage_above_the_reservation_must_fit_and_an_expired_reservation_cannot_be_committed,
+    crossing_80_and_95_percent_is_noticed_once_per_window_and_recorded,
+    each_ledger_change_writes_one_audit_entry,
+);
+
+fn library_vault(backend: Backend, keyring: &MemoryKeyring) -> (TempVault, Store) {
+    let (tv, mut store) = memory_vault_on(backend, keyring);
     for (provider, label) in [
         (Provider::Claude, "work"),
         (Provider::Claude, "play"),
@@ -258,10 +267,9 @@ fn library_vault(keyring: &MemoryKeyring) -> (TempVault, Store) {
     (tv, store)
 }
 
-#[test]
-fn a_commit_records_the_usage_and_frees_the_rest_of_the_reservation() {
+fn a_commit_records_the_usage_and_frees_the_rest_of_the_reservation(backend: Backend) {
     let keyring = MemoryKeyring::default();
-    let (_tv, mut store) = library_vault(&keyring);
+    let (_tv, mut store) = library_vault(backend, &keyring);
     store
         .set_budget(Target::Account("work"), Unit::Tokens, Period::Day, 1000)
         .expect("set");
@@ -308,10 +316,9 @@ fn a_commit_records_the_usage_and_frees_the_rest_of_the_reservation() {
     ));
 }
 
-#[test]
-fn a_refusal_names_the_budget_and_every_applicable_budget_is_checked() {
+fn a_refusal_names_the_budget_and_every_applicable_budget_is_checked(backend: Backend) {
     let keyring = MemoryKeyring::default();
-    let (_tv, mut store) = library_vault(&keyring);
+    let (_tv, mut store) = library_vault(backend, &keyring);
     store
         .set_budget(Target::Account("work"), Unit::Tokens, Period::Week, 10_000)
         .expect("set");
@@ -368,10 +375,9 @@ fn a_refusal_names_the_budget_and_every_applicable_budget_is_checked() {
         .expect("the whole provider budget");
 }
 
-#[test]
-fn requests_per_minute_limit_reservations_whatever_their_size() {
+fn requests_per_minute_limit_reservations_whatever_their_size(backend: Backend) {
     let keyring = MemoryKeyring::default();
-    let (_tv, mut store) = library_vault(&keyring);
+    let (_tv, mut store) = library_vault(backend, &keyring);
     store
         .set_budget(Target::Agent("bot"), Unit::Requests, Period::Minute, 3)
         .expect("set");
@@ -400,10 +406,11 @@ fn requests_per_minute_limit_reservations_whatever_their_size() {
         .expect("another agent");
 }
 
-#[test]
-fn usage_above_the_reservation_must_fit_and_an_expired_reservation_cannot_be_committed() {
+fn usage_above_the_reservation_must_fit_and_an_expired_reservation_cannot_be_committed(
+    backend: Backend,
+) {
     let keyring = MemoryKeyring::default();
-    let (_tv, mut store) = library_vault(&keyring);
+    let (_tv, mut store) = library_vault(backend, &keyring);
     store
         .set_budget(Target::Account("work"), Unit::Tokens, Period::Month, 1_000)
         .expect("set");
@@ -451,10 +458,9 @@ fn usage_above_the_reservation_must_fit_and_an_expired_reservation_cannot_be_com
         .expect("an expired one may be released");
 }
 
-#[test]
-fn crossing_80_and_95_percent_is_noticed_once_per_window_and_recorded() {
+fn crossing_80_and_95_percent_is_noticed_once_per_window_and_recorded(backend: Backend) {
     let keyring = MemoryKeyring::default();
-    let (tv, mut store) = library_vault(&keyring);
+    let (tv, mut store) = library_vault(backend, &keyring);
     store
         .set_budget(Target::Account("work"), Unit::Tokens, Period::Day, 100)
         .expect("set");
@@ -472,21 +478,16 @@ fn crossing_80_and_95_percent_is_noticed_once_per_window_and_recorded() {
     assert_eq!(thresholds(&r.notices), [95]);
     let r = store.reserve("work", None, 1, ttl).expect("98");
     assert!(r.notices.is_empty());
-    let recorded: Vec<(i64, i64)> = tv
-        .raw()
-        .prepare("SELECT threshold, level FROM quota_notices ORDER BY id")
-        .expect("prepare")
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
-    assert_eq!(recorded, [(80, 85), (95, 97)]);
+    let recorded = tv.raw_db().query_text(
+        "SELECT string_agg(CAST(threshold AS TEXT) || ':' || CAST(level AS TEXT), ' ' ORDER BY id)
+         FROM quota_notices",
+    );
+    assert_eq!(recorded, "80:85 95:97");
 }
 
-#[test]
-fn each_ledger_change_writes_one_audit_entry() {
+fn each_ledger_change_writes_one_audit_entry(backend: Backend) {
     let keyring = MemoryKeyring::default();
-    let (_tv, mut store) = library_vault(&keyring);
+    let (_tv, mut store) = library_vault(backend, &keyring);
     let count = |s: &Store| s.audit_entries(None).expect("audit").len();
     let before = count(&store);
     store
