@@ -4,6 +4,7 @@
 //! Architecture invariant: this module knows tables only as migration text; it
 //! never seals, opens or interprets a row.
 
+pub(crate) mod catalog;
 mod create;
 mod location;
 mod modes;

@@ -292,6 +292,32 @@ pub enum Error {
     /// An import was committed but reading it back did not give the same credentials.
     #[error("import verification failed: {0}; no source file was removed")]
     ImportVerification(String),
+    /// `vault copy` refused before writing anything at the destination.
+    #[error("cannot copy the vault to {destination}: {reason}; nothing was written there")]
+    CopyRefused {
+        /// The destination, without any password.
+        destination: String,
+        /// Why.
+        reason: String,
+    },
+    /// A copy did not match its source when read back at the destination.
+    #[error(
+        "the copy at {destination} did not verify: {reason}; {}",
+        if *.left_in_place {
+            "it was left there for inspection: remove it (or drop its tables) before copying \
+             again; the source holds no `vault.copy` entry"
+        } else {
+            "nothing was written there, and the source is unchanged"
+        }
+    )]
+    CopyNotVerified {
+        /// The destination, without any password.
+        destination: String,
+        /// What differed (names tables and counts, never a value).
+        reason: String,
+        /// Whether the copy had already been committed (then it stays).
+        left_in_place: bool,
+    },
     /// The export target exists.
     #[error("{0} exists; pass --force to replace it")]
     ExportTargetExists(PathBuf),

@@ -6,6 +6,7 @@ mod accounts;
 mod agent;
 mod audit;
 mod conventions;
+mod copy;
 mod dashboard;
 mod doctor;
 mod export;
@@ -111,6 +112,9 @@ enum Command {
     Migrate(migrate::Args),
     /// Write a legacy credential file (Codex auth.json, Claude Code .credentials.json).
     Export(export::Args),
+    /// Copy the vault to a new file or an empty PostgreSQL database, sealed
+    /// values as they are, and verify the copy there.
+    Copy(copy::Args),
     /// Show provider windows and local budgets; set or unset budgets.
     Quota(quota::Args),
     /// Reserve tokens on an account within its budgets; prints the id.
@@ -231,6 +235,7 @@ pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> 
         Command::Subscription(args) => subscription::run(&ctx, &args),
         Command::Logout(args) => logout::run(&ctx, &args),
         Command::Export(args) => export::run(&ctx, &args),
+        Command::Copy(args) => copy::run(&ctx, &args),
         Command::Quota(args) => quota::run(&ctx, &args),
         Command::Reserve(args) => ledger::reserve(&ctx, &args),
         Command::Commit(args) => ledger::commit(&ctx, &args),

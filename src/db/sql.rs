@@ -327,6 +327,30 @@ impl FromColumn for Vec<u8> {
     }
 }
 
+/// A column as it is, whatever its type (for copying rows verbatim). A
+/// floating-point value (no vault column has one) and text that is not
+/// UTF-8 are refused.
+impl FromColumn for Value {
+    fn from_sqlite(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        Ok(match row.get_ref(i)? {
+            ValueRef::Null => Self::Null,
+            ValueRef::Integer(n) => Self::I64(n),
+            ValueRef::Text(_) => Self::Text(row.get(i)?),
+            ValueRef::Blob(b) => Self::Blob(b.to_vec()),
+            ValueRef::Real(_) => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    i,
+                    format!("column {i}"),
+                    rusqlite::types::Type::Real,
+                ));
+            }
+        })
+    }
+    fn from_value(value: &Value, _: usize) -> Result<Self, ColumnError> {
+        Ok(value.clone())
+    }
+}
+
 impl<T: FromColumn> FromColumn for Option<T> {
     fn from_sqlite(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Self> {
         match row.get_ref(i)? {

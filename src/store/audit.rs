@@ -283,71 +283,75 @@ impl Store {
             // One read transaction: the head and the entries from one
             // snapshot, so an entry appended meanwhile by another process
             // is not taken for one missing from the head.
-            let snapshot = self.conn.read_tx()?;
-            let (meta_seq, meta_head, meta_anchor) = head(&snapshot)?;
-            let key = &self.keys.audit;
-            let mut prev = vec![0u8; 32];
-            let mut expected = 1i64;
-            let mut entries = 0u64;
-            let broken = |first_bad: i64, reason: String| ChainState::Broken { first_bad, reason };
-            let mut first_break = None;
-            snapshot.for_each_row(&format!("{SELECT_ENTRY} ORDER BY seq"), &[], |row| {
-                let entry = read_entry(row)?;
-                entries += 1;
-                if entry.seq != expected {
-                    first_break = Some(broken(
-                        expected,
-                        format!("entry {expected} is missing (next entry is {})", entry.seq),
-                    ));
-                    return Ok(ControlFlow::Break(()));
-                }
-                if entry_mac(key, &prev, &entry)[..] != entry.mac[..] {
-                    first_break = Some(broken(
-                        entry.seq,
-                        format!(
-                            "entry {} was altered, inserted or moved (MAC mismatch)",
-                            entry.seq
-                        ),
-                    ));
-                    return Ok(ControlFlow::Break(()));
-                }
-                prev = entry.mac;
-                expected += 1;
-                Ok(ControlFlow::Continue(()))
-            })?;
-            if let Some(state) = first_break {
-                return Ok(AuditReport { entries, state });
-            }
-            let last = expected - 1;
-            let state = if !key.verify_mac(
-                &[
-                    b"authvault audit anchor v1",
-                    &meta_seq.to_be_bytes(),
-                    &meta_head,
-                ],
-                &meta_anchor,
-            ) {
-                broken(last + 1, "the chain head in vault_meta was altered".into())
-            } else if meta_seq > last {
-                broken(
-                    last + 1,
-                    format!(
-                        "entries {}..={meta_seq} were removed (log truncated after entry {last})",
-                        last + 1
-                    ),
-                )
-            } else if meta_seq < last || meta_head != prev {
-                broken(
-                    meta_seq + 1,
-                    format!(
-                        "entry {} does not match the recorded chain head",
-                        meta_seq + 1
-                    ),
-                )
-            } else {
-                ChainState::Intact
-            };
-            Ok(AuditReport { entries, state })
+            verify_chain(&self.conn.read_tx()?, &self.keys.audit)
         })
     }
+}
+
+/// Walks the chain `tx` sees and its anchor under the audit key `key`;
+/// names the first bad entry.
+pub(super) fn verify_chain(snapshot: &Tx<'_>, key: &Key) -> Result<AuditReport> {
+    let (meta_seq, meta_head, meta_anchor) = head(snapshot)?;
+    let mut prev = vec![0u8; 32];
+    let mut expected = 1i64;
+    let mut entries = 0u64;
+    let broken = |first_bad: i64, reason: String| ChainState::Broken { first_bad, reason };
+    let mut first_break = None;
+    snapshot.for_each_row(&format!("{SELECT_ENTRY} ORDER BY seq"), &[], |row| {
+        let entry = read_entry(row)?;
+        entries += 1;
+        if entry.seq != expected {
+            first_break = Some(broken(
+                expected,
+                format!("entry {expected} is missing (next entry is {})", entry.seq),
+            ));
+            return Ok(ControlFlow::Break(()));
+        }
+        if entry_mac(key, &prev, &entry)[..] != entry.mac[..] {
+            first_break = Some(broken(
+                entry.seq,
+                format!(
+                    "entry {} was altered, inserted or moved (MAC mismatch)",
+                    entry.seq
+                ),
+            ));
+            return Ok(ControlFlow::Break(()));
+        }
+        prev = entry.mac;
+        expected += 1;
+        Ok(ControlFlow::Continue(()))
+    })?;
+    if let Some(state) = first_break {
+        return Ok(AuditReport { entries, state });
+    }
+    let last = expected - 1;
+    let state = if !key.verify_mac(
+        &[
+            b"authvault audit anchor v1",
+            &meta_seq.to_be_bytes(),
+            &meta_head,
+        ],
+        &meta_anchor,
+    ) {
+        broken(last + 1, "the chain head in vault_meta was altered".into())
+    } else if meta_seq > last {
+        broken(
+            last + 1,
+            format!(
+                "entries {}..={meta_seq} were removed (log truncated after entry {last})",
+                last + 1
+            ),
+        )
+    } else if meta_seq < last || meta_head != prev {
+        broken(
+            meta_seq + 1,
+            format!(
+                "entry {} does not match the recorded chain head",
+                meta_seq + 1
+            ),
+        )
+    } else {
+        ChainState::Intact
+    };
+    Ok(AuditReport { entries, state })
 }

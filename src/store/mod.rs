@@ -11,6 +11,7 @@
 mod account_row;
 mod accounts;
 mod audit;
+mod copy;
 mod credentials;
 mod health;
 mod history;
@@ -36,6 +37,7 @@ use zeroize::Zeroizing;
 
 pub use accounts::{AccountInfo, AccountSelector, NewAccount, check_label};
 pub use audit::{Actor, AuditEntry, AuditReport, ChainState};
+pub use copy::{COPY_TABLES, CopyReport, CopyTable, TableCopied};
 pub use credentials::Token;
 pub use health::{AccountHealth, PROBES_KEPT, Probe, ProbeOutcome};
 pub use history::{HistoryEntry, HistoryRow};
@@ -299,23 +301,7 @@ impl Store {
 
     fn create(location: &db::Location, first: FirstRows<'_>) -> Result<Self> {
         let vault_id = first.vault_id.to_owned();
-        let (conn, keys) = match location {
-            db::Location::File(path) => {
-                let mut creating = db::create(path)?;
-                let tx = creating.write_tx()?;
-                let keys = first.insert(&tx)?;
-                tx.commit()?;
-                (Conn::Sqlite(creating.finish()?), keys)
-            }
-            db::Location::Postgres(url) => {
-                let mut conn = Conn::Pg(db::pg_schema::connect(url)?);
-                let tx = conn.write_tx()?;
-                db::pg_schema::create_schema(&tx, url)?;
-                let keys = first.insert(&tx)?;
-                tx.commit()?;
-                (conn, keys)
-            }
-        };
+        let (conn, keys) = create_at(location, |tx| first.insert(tx))?;
         Ok(Self {
             conn,
             path: location
@@ -438,6 +424,38 @@ impl Store {
             tx.commit()?;
             Ok(())
         })
+    }
+}
+
+/// Creates a new vault's schema at `location` and calls `fill` with the
+/// creating transaction, which commits only if `fill` succeeds: a file
+/// appears at its path only complete (`db::create`), a PostgreSQL schema is
+/// created, filled and committed in one transaction under the write lock.
+/// Returns the connection to the new vault and what `fill` returned.
+///
+/// # Errors
+/// `AlreadyExists`, `NotAVault` (a database holding other tables), `fill`'s
+/// error; I/O and database errors.
+fn create_at<T>(
+    location: &db::Location,
+    fill: impl FnOnce(&Tx<'_>) -> Result<T>,
+) -> Result<(Conn, T)> {
+    match location {
+        db::Location::File(path) => {
+            let mut creating = db::create(path)?;
+            let tx = creating.write_tx()?;
+            let filled = fill(&tx)?;
+            tx.commit()?;
+            Ok((Conn::Sqlite(creating.finish()?), filled))
+        }
+        db::Location::Postgres(url) => {
+            let mut conn = Conn::Pg(db::pg_schema::connect(url)?);
+            let tx = conn.write_tx()?;
+            db::pg_schema::create_schema(&tx, url)?;
+            let filled = fill(&tx)?;
+            tx.commit()?;
+            Ok((conn, filled))
+        }
     }
 }
 

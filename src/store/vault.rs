@@ -342,6 +342,73 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// The connection, for a caller in `store` that checks a vault it has
+    /// just written (`vault copy`).
+    pub(super) fn into_conn(self) -> Conn {
+        self.conn
+    }
+}
+
+/// The id and the keys of the vault `tx` reads, unlocked with KEKs this
+/// process holds already (a copy of a vault has its id, key checks and
+/// wraps): every one of `held` must match its row's key check and unwrap
+/// every data key wrapped for it. Reads only.
+///
+/// # Errors
+/// `NoSuchMethod` for a row the vault lacks, `WrongPassphrase` /
+/// `KeyringMismatch` for a KEK that does not fit, `CorruptKeyWrap`,
+/// `Integrity` of the root secret.
+pub(super) fn keys_with(
+    tx: &Tx<'_>,
+    path: &Path,
+    held: &BTreeMap<keyops::MethodRow, Key>,
+) -> Result<(String, Keys)> {
+    let vault_id = vault_id(tx)?;
+    let mut deks = BTreeMap::new();
+    for (row, kek) in held {
+        let (method, host) = (row.0, &row.1);
+        let check: Option<Vec<u8>> = tx.query_opt(
+            "SELECT kek_check FROM unlock_methods WHERE method = ?1 AND host = ?2",
+            args![method.as_str(), host],
+            |r| r.get(0),
+        )?;
+        let Some(check) = check else {
+            return Err(Error::NoSuchMethod {
+                method: method.as_str(),
+                have: methods(tx)?.iter().map(|m| m.as_str()).collect(),
+            });
+        };
+        if keys::verify_kek_check(kek, &vault_id, &check) == keys::KekCheck::Mismatch {
+            return Err(match method {
+                Method::Passphrase => Error::WrongPassphrase {
+                    path: path.to_path_buf(),
+                },
+                Method::Keyring => Error::KeyringMismatch {
+                    vault_id: vault_id.clone(),
+                },
+            });
+        }
+        deks.extend(unwrap_all(tx, path, row, kek)?);
+    }
+    let root_sealed: Vec<u8> = tx.query_row(
+        "SELECT root_secret FROM vault_meta WHERE id = 1",
+        &[],
+        |r| r.get(0),
+    )?;
+    let mut keys = Keys {
+        deks,
+        keks: BTreeMap::new(),
+        methods_seen: keyops::method_checks(tx)?,
+        audit: Key::from_bytes([0; 32]),
+        fingerprint: Key::from_bytes([0; 32]),
+        rows: Key::from_bytes([0; 32]),
+    };
+    let root = open_root(&keys, &root_sealed)?;
+    keys.derive_from_root(&root);
+    Ok((vault_id, keys))
+}
+
 /// Opens every data key wrapped for the unlock method row `row` with `kek`.
 fn unwrap_all(
     tx: &Tx<'_>,

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod concurrency;
 mod conventions;
+mod copy;
 mod dashboard;
 pub mod fake_provider;
 mod files;
