@@ -596,7 +596,7 @@ impl Store {
             drop(conn);
             self.record(
                 "vault.copy",
-                serde_json::json!({ "to": report.to, "copied": counts }),
+                &serde_json::json!({ "to": report.to, "copied": counts }),
             )?;
             Ok(report)
         })
