@@ -18,6 +18,7 @@ mod login_hardening;
 mod migrate;
 mod pg_cli;
 mod pg_driver;
+mod pg_hosts;
 mod pg_store;
 mod providers;
 mod quota;
