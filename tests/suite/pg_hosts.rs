@@ -27,6 +27,7 @@ use authvault::store::Store;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::agent::via_shell;
 use super::common::{
     Backend, FAST_KDF, FAST_KDF_ARGS, PASSPHRASE, TempVault, fails, keyring_lock, ok, stderr,
     stdout, with_stdin,
@@ -517,4 +518,68 @@ fn pg_two_hosts_times_eight_processes_times_a_hundred_writes_keep_one_chain_and_
             "{report}"
         );
     }
+}
+
+#[test]
+fn pg_a_session_made_on_host_b_shows_on_host_a_with_its_host_and_only_b_may_close_it() {
+    let (tv, hosts) = two_hosts();
+    let [a, b] = &hosts;
+    login_api_key(&tv, a, "claude", "work", "sk-work");
+    ok(&mut a.cmd_pw(
+        &tv,
+        &[
+            "quota",
+            "set",
+            "--account",
+            "work",
+            "--tokens",
+            "10000",
+            "--per",
+            "day",
+        ],
+    ));
+    // On b, a shell runs `vault env` and exits: the session's process is
+    // gone, which only b can see.
+    let env = b.cmd_pw(
+        &tv,
+        &["--json", "env", "--account", "work", "--tokens", "500"],
+    );
+    let out = ok(via_shell(&env, r#""$0" "$@"; exit $?"#, &[]).current_dir(b.home.path()));
+    let grant = json(&out);
+    let reserved = |host: &Host| work_budget_of(&mut host.cmd_pw(&tv, &["quota", "--json"])).1;
+
+    let seen = json(&ok(&mut a.cmd_pw(&tv, &["--json", "sessions"])));
+    let seen = seen.as_array().expect("sessions");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (
+            &seen[0]["id"],
+            &seen[0]["host"],
+            &seen[0]["agent"],
+            &seen[0]["account"],
+            &seen[0]["reserved_tokens"]
+        ),
+        (
+            &grant["session"],
+            &Value::from("b"),
+            &Value::from("host-b"),
+            &Value::from("work"),
+            &Value::from(500)
+        ),
+        "{seen:?}"
+    );
+    let table = stdout(&ok(&mut a.cmd_pw(&tv, &["sessions"])));
+    assert!(table.contains(" b "), "{table}");
+    assert_eq!(reserved(a), 500, "b's reservation counts on a");
+
+    // b sees its process gone: the session ends and its reservation is free.
+    assert_eq!(
+        json(&ok(&mut b.cmd_pw(&tv, &["--json", "sessions"]))),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        json(&ok(&mut a.cmd_pw(&tv, &["--json", "sessions"]))),
+        serde_json::json!([])
+    );
+    assert_eq!(reserved(a), 0);
 }
