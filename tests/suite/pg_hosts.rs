@@ -288,6 +288,18 @@ fn pg_sixteen_processes_on_each_of_two_hosts_refresh_one_expired_login_exactly_o
     assert_eq!(env.fake.invalid_grants(Prov::Claude), 0);
     assert_eq!(env.fake.revoked(Prov::Claude), 0);
     let [a, b] = &hosts;
+    // And the flag does tell: a process that comes after the refresh
+    // reads the same token with `refreshed` false.
+    let after = json(&ok(a
+        .cmd_pw(tv, &["--json", "token", "--account", "fleet"])
+        .envs(env.fake.env())));
+    assert_eq!(
+        (after["token"].clone(), after["refreshed"].clone()),
+        (
+            Value::from(env.fake.current_access(Prov::Claude, &who.account_id)),
+            Value::from(false)
+        )
+    );
     for host in [a, b] {
         assert_eq!(verify(tv, host)["state"], "intact");
     }
