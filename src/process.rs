@@ -44,11 +44,28 @@ impl ProcessRef {
         Self::of(pid)
     }
 
-    /// Whether the process still runs. A process of another host counts as
-    /// alive: nothing here can tell.
+    /// The same process, on the host named `host` (the CLI's
+    /// `AUTHVAULT_HOST`, which may differ from the node name).
+    #[must_use]
+    pub fn on(self, host: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            ..self
+        }
+    }
+
+    /// Whether the process still runs, asked on the host named by the
+    /// node name. See [`ProcessRef::is_alive_on`].
     #[must_use]
     pub fn is_alive(&self) -> bool {
-        if self.host != host() {
+        self.is_alive_on(&host())
+    }
+
+    /// Whether the process still runs, asked on the host named `here`. A
+    /// process of another host counts as alive: nothing here can tell.
+    #[must_use]
+    pub fn is_alive_on(&self, here: &str) -> bool {
+        if self.host != here {
             return true;
         }
         match (self.start, start_time(self.pid)) {
@@ -131,6 +148,16 @@ mod tests {
             host: format!("{}-elsewhere", host()),
         };
         assert!(p.is_alive());
+    }
+
+    #[test]
+    fn a_process_is_checked_only_on_the_host_it_is_named_after() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let p = ProcessRef::of(child.id()).on("b");
+        child.wait().unwrap();
+        assert_eq!(p.host, "b");
+        assert!(p.is_alive_on("a"), "a cannot tell whether b's process runs");
+        assert!(!p.is_alive_on("b"));
     }
 
     #[test]

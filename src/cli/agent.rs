@@ -121,7 +121,7 @@ pub fn env(ctx: &Ctx, args: &EnvArgs) -> Result<ExitCode> {
         &mut manager,
         &args.task,
         (SessionKind::Env, args.ttl),
-        ProcessRef::parent(),
+        ProcessRef::parent().on(&ctx.config.host),
         std::env::current_dir().ok(),
     )?;
     let env = agent_env(&grant, None);
@@ -194,7 +194,7 @@ pub fn exec(ctx: &Ctx, args: &ExecArgs) -> Result<ExitCode> {
         &mut manager,
         &args.task,
         (SessionKind::Exec, args.ttl),
-        ProcessRef::current(),
+        ProcessRef::current().on(&ctx.config.host),
         cwd.clone(),
     )?;
     // From here on the session is open: whatever happens, end it.

@@ -21,12 +21,15 @@ impl Manager {
 
     /// Closes the sessions whose process is gone (releasing their open
     /// reservations); returns the others. Writes only when one is gone.
+    /// Only this host's processes (the store's host name) can be checked;
+    /// other hosts' sessions are left to them.
     pub(super) fn close_dead_sessions(&mut self) -> Result<Vec<Session>> {
+        let here = self.store.host().to_owned();
         let (live, gone): (Vec<Session>, Vec<Session>) = self
             .store
             .open_sessions()?
             .into_iter()
-            .partition(|s| s.process.is_alive());
+            .partition(|s| s.process.is_alive_on(&here));
         self.store
             .close_sessions(&gone.iter().map(|s| s.id).collect::<Vec<_>>())?;
         Ok(live)

@@ -332,7 +332,7 @@ fn a_session_lives_with_its_shell_and_its_reservation_is_released_when_the_shell
 
 /// Copies `base`'s program, arguments and environment into a `sh -c SCRIPT`
 /// whose `$0 "$@"` is that command.
-fn via_shell(base: &Command, script: &str, extra: &[&str]) -> Command {
+pub(super) fn via_shell(base: &Command, script: &str, extra: &[&str]) -> Command {
     let mut sh = Command::new("sh");
     sh.arg("-c")
         .arg(script)

@@ -20,6 +20,7 @@ mod migrate;
 mod pg_cli;
 mod pg_driver;
 mod pg_faults;
+mod pg_hosts;
 mod pg_store;
 mod providers;
 mod quota;

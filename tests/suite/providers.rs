@@ -79,7 +79,7 @@ impl Env {
         );
     }
 
-    fn expire(&self, label: &str) {
+    pub(super) fn expire(&self, label: &str) {
         self.expire_in(label, chrono::Duration::minutes(-1));
     }
 

@@ -20,7 +20,7 @@ use super::common::{
 };
 
 /// Exit status of `vault reserve` refused as over budget (README).
-const OVER_BUDGET: i32 = 3;
+pub(super) const OVER_BUDGET: i32 = 3;
 
 /// The one budget of `label` of this unit and period.
 fn budget(store: &mut Store, label: &str, unit: Unit, period: Period) -> BudgetStatus {
@@ -72,7 +72,12 @@ fn process_vault(backend: Backend, limit: u64) -> TempVault {
 
 /// `(used, reserved, remaining)` of the one budget of `work`, from `vault quota --json`.
 fn work_budget(tv: &TempVault) -> (u64, u64, u64) {
-    let out = ok(&mut tv.cmd_pw(&["quota", "--json"]));
+    work_budget_of(&mut tv.cmd_pw(&["quota", "--json"]))
+}
+
+/// As [`work_budget`], from the output of `quota` (a `vault quota --json`).
+pub(super) fn work_budget_of(quota: &mut Command) -> (u64, u64, u64) {
+    let out = ok(quota);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("quota --json");
     let work = &v["accounts"][0];
     assert_eq!(work["account"], "work");
