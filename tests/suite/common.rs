@@ -273,7 +273,6 @@ impl TempVault {
             "AUTHVAULT_PASSPHRASE",
             "AUTHVAULT_NEW_PASSPHRASE",
             "AUTHVAULT_AGENT_ID",
-            "AUTHVAULT_HOST",
             "AUTHVAULT_REFRESH_LEASE_SECS",
             "RUST_LOG",
             "DISPLAY",
