@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 /// The key of the vault-wide PostgreSQL write lock ("AUVT"), paired with a
 /// hash of the schema so two vaults in two schemas of one database do not
 /// contend.
-const PG_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock(1096111700, \
+const PG_BEGIN_WRITE: &str = "BEGIN; SELECT pg_advisory_xact_lock(1096111700, \
      hashtext(coalesce(current_schema(), '')))";
 
 /// The declared type of a parameter; a NULL must carry one (PostgreSQL
@@ -435,11 +435,8 @@ impl Conn {
             Self::Sqlite(c) => Ok(Tx::Sqlite(
                 c.transaction_with_behavior(TransactionBehavior::Immediate)?,
             )),
-            Self::Pg(c) => {
-                let tx = PgTx::begin(c, "BEGIN")?;
-                c.execute(PG_WRITE_LOCK, &[])?;
-                Ok(Tx::Pg(tx))
-            }
+            // One round trip: the lock is taken as the transaction begins.
+            Self::Pg(c) => Ok(Tx::Pg(PgTx::begin(c, PG_BEGIN_WRITE)?)),
         }
     }
 
@@ -539,7 +536,12 @@ pub struct PgTx<'c> {
 impl<'c> PgTx<'c> {
     /// Sends `begin` (a `BEGIN …` text).
     fn begin(conn: &'c PgConn, begin: &str) -> Result<Self> {
-        conn.begin(begin)?;
+        if let Err(e) = conn.begin(begin) {
+            // A statement sent with the BEGIN (the write lock, past its
+            // timeout) fails inside the new transaction: end it.
+            let _ = conn.batch("ROLLBACK");
+            return Err(e.into());
+        }
         Ok(Self { conn, open: true })
     }
 

@@ -323,6 +323,24 @@ impl TempVault {
         }
     }
 
+    /// Stores `key` as account `label` of `provider` (`claude`, `openai`)
+    /// through `vault login --api-key-stdin --no-validate`, with the test
+    /// passphrase.
+    pub fn login_api_key(&self, provider: &str, label: &str, key: &str) {
+        let out = with_stdin(
+            &mut self.cmd_pw(&[
+                "login",
+                provider,
+                "--api-key-stdin",
+                "--no-validate",
+                "--label",
+                label,
+            ]),
+            key.as_bytes(),
+        );
+        assert!(out.status.success(), "login {label}: {}", stderr(&out));
+    }
+
     /// The directory of the SQLite vault file.
     pub fn vault_dir(&self) -> &Path {
         self.sqlite_only("vault_dir");

@@ -19,18 +19,7 @@ fn eight_processes_times_a_hundred_mixed_calls_all_succeed_with_one_audit_entry_
 ) {
     let tv = TempVault::on(backend);
     tv.init_cli_passphrase();
-    let out = with_stdin(
-        &mut tv.cmd_pw(&[
-            "login",
-            "openai",
-            "--api-key-stdin",
-            "--no-validate",
-            "--label",
-            "shared",
-        ]),
-        b"sk-shared",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    tv.login_api_key("openai", "shared", "sk-shared");
     let entries_before = tv.raw_db().query_i64("SELECT count(*) FROM audit_log");
 
     const WORKERS: usize = 8;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crate::suite::common::{Backend, OwnCluster, TempVault, ok, stderr, stdout, with_stdin};
+use crate::suite::common::{Backend, OwnCluster, TempVault, ok, stderr, stdout};
 
 /// What one `vault` call ended as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,18 +60,7 @@ fn restarting_postgresql_under_load_loses_no_committed_write_and_every_call_ends
     let cluster = OwnCluster::started();
     let tv = TempVault::on_cluster(&cluster);
     tv.init_cli_passphrase();
-    let out = with_stdin(
-        &mut tv.cmd_pw(&[
-            "login",
-            "claude",
-            "--api-key-stdin",
-            "--no-validate",
-            "--label",
-            "work",
-        ]),
-        b"sk-work",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    tv.login_api_key("claude", "work", "sk-work");
     ok(&mut tv.cmd_pw(&[
         "quota",
         "set",
@@ -256,18 +245,7 @@ fn a_host_whose_clock_runs_an_hour_ahead_still_counts_another_hosts_open_reserva
     const OVER_BUDGET: i32 = 3;
     let tv = TempVault::on(Backend::Postgres);
     tv.init_cli_passphrase();
-    let out = with_stdin(
-        &mut tv.cmd_pw(&[
-            "login",
-            "claude",
-            "--api-key-stdin",
-            "--no-validate",
-            "--label",
-            "work",
-        ]),
-        b"sk-work",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    tv.login_api_key("claude", "work", "sk-work");
     ok(&mut tv.cmd_pw(&[
         "quota",
         "set",

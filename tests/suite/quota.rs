@@ -16,7 +16,7 @@ use chrono::{TimeDelta, Utc};
 
 use super::common::{
     Backend, TempVault, api_key_account, memory_vault_on, ok, on_both_backends, stderr, stdout,
-    wait_or_kill, with_stdin,
+    wait_or_kill,
 };
 
 /// Exit status of `vault reserve` refused as over budget (README).
@@ -45,18 +45,7 @@ fn usage(input: u64, output: u64) -> Usage {
 fn process_vault(backend: Backend, limit: u64) -> TempVault {
     let tv = TempVault::on(backend);
     tv.init_cli_passphrase();
-    let out = with_stdin(
-        &mut tv.cmd_pw(&[
-            "login",
-            "claude",
-            "--api-key-stdin",
-            "--no-validate",
-            "--label",
-            "work",
-        ]),
-        b"sk-work",
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    tv.login_api_key("claude", "work", "sk-work");
     ok(&mut tv.cmd_pw(&[
         "quota",
         "set",
