@@ -341,6 +341,23 @@ impl TempVault {
         assert!(out.status.success(), "login {label}: {}", stderr(&out));
     }
 
+    /// A passphrase vault (made here) with one Claude API-key account
+    /// `work` and a daily budget of `limit` tokens on it, through the CLI.
+    pub fn init_with_work_budget(&self, limit: u64) {
+        self.init_cli_passphrase();
+        self.login_api_key("claude", "work", "sk-work");
+        ok(&mut self.cmd_pw(&[
+            "quota",
+            "set",
+            "--account",
+            "work",
+            "--tokens",
+            &limit.to_string(),
+            "--per",
+            "day",
+        ]));
+    }
+
     /// The directory of the SQLite vault file.
     pub fn vault_dir(&self) -> &Path {
         self.sqlite_only("vault_dir");

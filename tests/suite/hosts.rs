@@ -40,14 +40,10 @@ fn token(tv: &TempVault, host: &str) -> Command {
     on(tv, host, &["token", "--account", "k"])
 }
 
-/// A vault made on host a with its keyring and the shared passphrase, one
-/// API key in it, and host b enrolled with the passphrase.
-fn two_hosts() -> TempVault {
+/// A vault made on host a with its keyring only, API key `k` in it.
+fn one_host() -> TempVault {
     let tv = TempVault::new();
     ok(&mut on(&tv, "a", &["init"]));
-    let mut add = vec!["passphrase", "add"];
-    add.extend(FAST_KDF_ARGS);
-    ok(on(&tv, "a", &add).env("AUTHVAULT_NEW_PASSPHRASE", PASSPHRASE));
     let out = with_stdin(
         &mut on(
             &tv,
@@ -64,6 +60,16 @@ fn two_hosts() -> TempVault {
         TOKEN.as_bytes(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    tv
+}
+
+/// A vault made on host a with its keyring and the shared passphrase, one
+/// API key in it, and host b enrolled with the passphrase.
+fn two_hosts() -> TempVault {
+    let tv = one_host();
+    let mut add = vec!["passphrase", "add"];
+    add.extend(FAST_KDF_ARGS);
+    ok(on(&tv, "a", &add).env("AUTHVAULT_NEW_PASSPHRASE", PASSPHRASE));
     // Before enrolling, b's keyring does not open the vault.
     let err = stderr(&fails(&mut token(&tv, "b")));
     assert!(err.contains("host `b`"), "{err}");
@@ -152,24 +158,7 @@ fn join_fails(tv: &TempVault, host: &str, code: &[u8]) -> String {
 #[test]
 fn a_keyring_only_vault_enrols_a_new_host_with_a_code_from_an_unlocked_host() {
     let _lock = keyring_lock();
-    let tv = TempVault::new();
-    ok(&mut on(&tv, "a", &["init"]));
-    let out = with_stdin(
-        &mut on(
-            &tv,
-            "a",
-            &[
-                "login",
-                "openai",
-                "--api-key-stdin",
-                "--no-validate",
-                "--label",
-                "k",
-            ],
-        ),
-        TOKEN.as_bytes(),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    let tv = one_host();
     // No passphrase anywhere: b has no way in of its own.
     let err = stderr(&fails(&mut token(&tv, "b")));
     assert!(err.contains("host `b`"), "{err}");
@@ -357,24 +346,7 @@ fn legacy_place() -> Place<'static> {
 #[test]
 fn a_format_10_vault_keeps_unlocking_with_its_keyring_after_the_upgrade_on_any_host_name() {
     let _lock = keyring_lock();
-    let tv = TempVault::new();
-    ok(&mut on(&tv, "a", &["init"]));
-    let out = with_stdin(
-        &mut on(
-            &tv,
-            "a",
-            &[
-                "login",
-                "openai",
-                "--api-key-stdin",
-                "--no-validate",
-                "--label",
-                "k",
-            ],
-        ),
-        TOKEN.as_bytes(),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    let tv = one_host();
     // Turn it into what format 10 wrote: the 0001 tables, one wrap per
     // method with the old associated data, user_version 10.
     let raw = tv.raw();

@@ -59,18 +59,7 @@ fn restarting_postgresql_under_load_loses_no_committed_write_and_every_call_ends
     const USED: u64 = 500;
     let cluster = OwnCluster::started();
     let tv = TempVault::on_cluster(&cluster);
-    tv.init_cli_passphrase();
-    tv.login_api_key("claude", "work", "sk-work");
-    ok(&mut tv.cmd_pw(&[
-        "quota",
-        "set",
-        "--account",
-        "work",
-        "--tokens",
-        "1000000000",
-        "--per",
-        "day",
-    ]));
+    tv.init_with_work_budget(1_000_000_000);
     let entries_before = tv.raw_db().query_i64("SELECT count(*) FROM audit_log");
 
     let endings: Mutex<Vec<(&str, Ending)>> = Mutex::new(Vec::new());
@@ -244,18 +233,7 @@ fn skewed(mut c: Command, offset: &str) -> Command {
 fn a_host_whose_clock_runs_an_hour_ahead_still_counts_another_hosts_open_reservation() {
     const OVER_BUDGET: i32 = 3;
     let tv = TempVault::on(Backend::Postgres);
-    tv.init_cli_passphrase();
-    tv.login_api_key("claude", "work", "sk-work");
-    ok(&mut tv.cmd_pw(&[
-        "quota",
-        "set",
-        "--account",
-        "work",
-        "--tokens",
-        "1000",
-        "--per",
-        "day",
-    ]));
+    tv.init_with_work_budget(1_000);
     // A host with the right clock holds the whole budget for ten minutes.
     ok(&mut tv.cmd_pw(&[
         "reserve",

@@ -44,18 +44,7 @@ fn usage(input: u64, output: u64) -> Usage {
 /// daily token budget, made through the CLI.
 fn process_vault(backend: Backend, limit: u64) -> TempVault {
     let tv = TempVault::on(backend);
-    tv.init_cli_passphrase();
-    tv.login_api_key("claude", "work", "sk-work");
-    ok(&mut tv.cmd_pw(&[
-        "quota",
-        "set",
-        "--account",
-        "work",
-        "--tokens",
-        &limit.to_string(),
-        "--per",
-        "day",
-    ]));
+    tv.init_with_work_budget(limit);
     tv
 }
 
