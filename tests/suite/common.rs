@@ -323,22 +323,10 @@ impl TempVault {
         }
     }
 
-    /// Stores `key` as account `label` of `provider` (`claude`, `openai`)
-    /// through `vault login --api-key-stdin --no-validate`, with the test
-    /// passphrase.
+    /// Stores `key` as account `label` of `provider` (`claude`, `openai`),
+    /// with the test passphrase (see [`login_api_key`](fn@login_api_key)).
     pub fn login_api_key(&self, provider: &str, label: &str, key: &str) {
-        let out = with_stdin(
-            &mut self.cmd_pw(&[
-                "login",
-                provider,
-                "--api-key-stdin",
-                "--no-validate",
-                "--label",
-                label,
-            ]),
-            key.as_bytes(),
-        );
-        assert!(out.status.success(), "login {label}: {}", stderr(&out));
+        login_api_key(|a| self.cmd_pw(a), provider, label, key);
     }
 
     /// A passphrase vault (made here) with one Claude API-key account
@@ -346,16 +334,7 @@ impl TempVault {
     pub fn init_with_work_budget(&self, limit: u64) {
         self.init_cli_passphrase();
         self.login_api_key("claude", "work", "sk-work");
-        ok(&mut self.cmd_pw(&[
-            "quota",
-            "set",
-            "--account",
-            "work",
-            "--tokens",
-            &limit.to_string(),
-            "--per",
-            "day",
-        ]));
+        set_work_budget(|a| self.cmd_pw(a), limit);
     }
 
     /// The directory of the SQLite vault file.
@@ -471,6 +450,43 @@ impl RawDb {
             }
         }
     }
+}
+
+/// Stores `key` as account `label` of `provider` through `vault login
+/// --api-key-stdin --no-validate`, run as `vault` (a command builder:
+/// which vault, host and passphrase is the caller's).
+pub fn login_api_key(
+    vault: impl FnOnce(&[&str]) -> Command,
+    provider: &str,
+    label: &str,
+    key: &str,
+) {
+    let out = with_stdin(
+        &mut vault(&[
+            "login",
+            provider,
+            "--api-key-stdin",
+            "--no-validate",
+            "--label",
+            label,
+        ]),
+        key.as_bytes(),
+    );
+    assert!(out.status.success(), "login {label}: {}", stderr(&out));
+}
+
+/// Sets a daily budget of `limit` tokens on account `work`, run as `vault`.
+pub fn set_work_budget(vault: impl FnOnce(&[&str]) -> Command, limit: u64) {
+    ok(&mut vault(&[
+        "quota",
+        "set",
+        "--account",
+        "work",
+        "--tokens",
+        &limit.to_string(),
+        "--per",
+        "day",
+    ]));
 }
 
 /// A vault with a memory keyring, for library-level tests.

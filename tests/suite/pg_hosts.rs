@@ -28,9 +28,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::agent::via_shell;
+use super::common;
 use super::common::{
     Backend, FAST_KDF, FAST_KDF_ARGS, PASSPHRASE, TempVault, fails, keyring_lock, ok, stderr,
-    stdout, with_stdin,
+    stdout,
 };
 use super::fake_provider::{self as fake, Ep, FakeProvider, Fault, Prov, http_request};
 use super::providers::Env;
@@ -125,21 +126,7 @@ fn two_hosts() -> (TempVault, [Host; 2]) {
 
 /// Logs in the API key `key` of `provider` as account `label`, on `host`.
 fn login_api_key(tv: &TempVault, host: &Host, provider: &str, label: &str, key: &str) {
-    let out = with_stdin(
-        &mut host.cmd_pw(
-            tv,
-            &[
-                "login",
-                provider,
-                "--api-key-stdin",
-                "--no-validate",
-                "--label",
-                label,
-            ],
-        ),
-        key.as_bytes(),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    common::login_api_key(|args| host.cmd_pw(tv, args), provider, label, key);
 }
 
 /// The agent ids (so the hosts) of the audit entries `filter` selects, in
@@ -336,19 +323,7 @@ fn pg_eight_processes_on_each_of_two_hosts_reserving_against_one_budget_never_ov
     let [a, b] = &hosts;
     login_api_key(&tv, a, "claude", "work", "sk-work");
     // The budget is set from the other host.
-    ok(&mut b.cmd_pw(
-        &tv,
-        &[
-            "quota",
-            "set",
-            "--account",
-            "work",
-            "--tokens",
-            &LIMIT.to_string(),
-            "--per",
-            "day",
-        ],
-    ));
+    common::set_work_budget(|args| b.cmd_pw(&tv, args), LIMIT);
     let granted: Mutex<BTreeMap<&str, usize>> = Mutex::default();
     let refused: Mutex<BTreeMap<&str, usize>> = Mutex::default();
     let running = AtomicBool::new(true);
@@ -537,19 +512,7 @@ fn pg_a_session_made_on_host_b_shows_on_host_a_with_its_host_and_only_b_may_clos
     let (tv, hosts) = two_hosts();
     let [a, b] = &hosts;
     login_api_key(&tv, a, "claude", "work", "sk-work");
-    ok(&mut a.cmd_pw(
-        &tv,
-        &[
-            "quota",
-            "set",
-            "--account",
-            "work",
-            "--tokens",
-            "10000",
-            "--per",
-            "day",
-        ],
-    ));
+    common::set_work_budget(|args| a.cmd_pw(&tv, args), 10000);
     // On b, a shell runs `vault env` and exits: the session's process is
     // gone, which only b can see.
     let env = b.cmd_pw(
