@@ -513,7 +513,15 @@ fn generate_codex(home: &Path) -> usize {
     let start: chrono::DateTime<chrono::Utc> = "2025-10-30T16:00:00Z".parse().unwrap();
     let mut responses = 0;
     for s in 0..6 {
-        let begin = start + chrono::TimeDelta::hours(i64::try_from(rng.below(40)).unwrap());
+        // The first session starts in October and the last on 1 November
+        // in both zones, so every report has rows in two months whatever
+        // the seed; the others fall anywhere between.
+        let hours = match s {
+            0 => 0,
+            5 => 40,
+            _ => rng.below(40),
+        };
+        let begin = start + chrono::TimeDelta::hours(i64::try_from(hours).unwrap());
         let id = format!("0199f0a1-1111-7222-8333-9444455556{s:02}");
         let dir = home.join(format!("sessions/{}", begin.format("%Y/%m/%d")));
         let path = dir.join(format!(
