@@ -57,6 +57,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0010_usage_rollup_in_code.sql"),
     ),
     ("0011_hosts", include_str!("../migrations/0011_hosts.sql")),
+    (
+        "0012_audit_host",
+        include_str!("../migrations/0012_audit_host.sql"),
+    ),
 ];
 
 /// The same migrations for PostgreSQL, same names: format N is the same
@@ -105,6 +109,10 @@ const PG_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0011_hosts",
         include_str!("../migrations/postgres/0011_hosts.sql"),
+    ),
+    (
+        "0012_audit_host",
+        include_str!("../migrations/postgres/0012_audit_host.sql"),
     ),
 ];
 

@@ -55,9 +55,13 @@ fn table(entries: &[AuditEntry]) -> String {
     ]);
     for e in entries {
         let actor = format!(
-            "uid {} pid {}{}",
+            "uid {} pid {}{}{}",
             e.uid,
             e.pid,
+            e.host
+                .as_deref()
+                .map(|h| format!(" on {h}"))
+                .unwrap_or_default(),
             e.agent_id
                 .as_deref()
                 .map(|a| format!(" agent {a}"))

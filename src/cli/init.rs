@@ -78,7 +78,5 @@ pub fn create(ctx: &Ctx, passphrase: bool, kdf: &KdfArgs) -> Result<Store> {
             other => other.into(),
         })?
     };
-    Ok(store
-        .with_actor(ctx.actor())
-        .with_host(ctx.config.host.clone()))
+    Ok(store.with_actor(ctx.actor()))
 }

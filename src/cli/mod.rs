@@ -322,7 +322,7 @@ impl Ctx {
     }
 
     fn actor(&self) -> Actor {
-        Actor::current(self.config.agent_id.clone())
+        Actor::current(self.config.agent_id.clone()).on(self.config.host.clone())
     }
 
     /// The passphrase of an existing vault: `AUTHVAULT_PASSPHRASE`, else a
@@ -385,10 +385,9 @@ impl Ctx {
         let vault = Vault::open_at(location)?;
         let methods = vault.methods()?;
         let mut keyring_failure = None;
-        let host = self.config.host.clone();
         let vault = if methods.contains(&Method::Keyring) {
             match vault.unlock(&Unlock::Keyring(&self.keyring())) {
-                Ok(store) => return Ok(store.with_actor(self.actor()).with_host(host)),
+                Ok(store) => return Ok(store.with_actor(self.actor())),
                 Err(e) => {
                     tracing::info!(error = %e, "keyring unlock failed");
                     keyring_failure = Some(e);
@@ -411,7 +410,7 @@ impl Ctx {
                 (Err(e), Some(k)) => return Err(anyhow::Error::new(k).context(format!("{e:#}"))),
             };
             let store = vault.unlock(&Unlock::Passphrase(&passphrase, KdfCost::default()))?;
-            return Ok(store.with_actor(self.actor()).with_host(host));
+            return Ok(store.with_actor(self.actor()));
         }
         Err(keyring_failure.map_or_else(
             || anyhow::anyhow!("the vault has no usable unlock method"),

@@ -1,6 +1,8 @@
 //! The tamper-evident audit log.
 //!
-//! Entry `n` carries `mac_n = HMAC(audit key, mac_{n-1} ‖ n ‖ fields)`. The
+//! Entry `n` carries `mac_n = HMAC(audit key, mac_{n-1} ‖ n ‖ fields)`
+//! (`v2` with the acting host; `v1`, without, for entries written before
+//! format 12, whose host is unknown). The
 //! head (`audit_seq`, `audit_head`) lives in `vault_meta` together with an
 //! anchor MAC over both, written in the same transaction as the entry, so an
 //! edit, deletion, reordering, insertion or truncation breaks a MAC somewhere.
@@ -29,10 +31,13 @@ pub struct Actor {
     pub exe: Option<String>,
     /// Agent id given by the caller (`AUTHVAULT_AGENT_ID`).
     pub agent_id: Option<String>,
+    /// The host it runs on (the CLI's `AUTHVAULT_HOST`, else the node
+    /// name): with many hosts on one vault, a pid alone names nobody.
+    pub host: String,
 }
 
 impl Actor {
-    /// This process, acting for `agent_id`.
+    /// This process on this host (by its node name), acting for `agent_id`.
     #[must_use]
     pub fn current(agent_id: Option<String>) -> Self {
         Self {
@@ -42,7 +47,14 @@ impl Actor {
                 .ok()
                 .map(|p| p.display().to_string()),
             agent_id,
+            host: crate::process::host(),
         }
+    }
+
+    /// The same actor on the host named `host`.
+    #[must_use]
+    pub fn on(self, host: String) -> Self {
+        Self { host, ..self }
     }
 }
 
@@ -61,6 +73,8 @@ pub struct AuditEntry {
     pub exe: Option<String>,
     /// Acting agent id.
     pub agent_id: Option<String>,
+    /// Acting host; `None` for entries written before format 12.
+    pub host: Option<String>,
     /// What happened (`secret.read`, `account.create`, …).
     pub action: String,
     /// Account id involved.
@@ -145,21 +159,41 @@ fn opt(s: Option<&str>) -> Vec<u8> {
 
 fn entry_mac(key: &Key, prev: &[u8], e: &AuditEntry) -> [u8; 32] {
     let account_id = e.account_id.map(|id| id.to_string());
-    key.mac(&[
-        b"authvault audit v1",
+    let (seq, uid, pid) = (
+        e.seq.to_be_bytes(),
+        e.uid.to_be_bytes(),
+        e.pid.to_be_bytes(),
+    );
+    let (exe, agent_id) = (opt(e.exe.as_deref()), opt(e.agent_id.as_deref()));
+    let (account_id, account) = (opt(account_id.as_deref()), opt(e.account.as_deref()));
+    let fields: [&[u8]; 12] = [
         prev,
-        &e.seq.to_be_bytes(),
+        &seq,
         e.at.as_bytes(),
-        &e.uid.to_be_bytes(),
-        &e.pid.to_be_bytes(),
-        &opt(e.exe.as_deref()),
-        &opt(e.agent_id.as_deref()),
+        &uid,
+        &pid,
+        &exe,
+        &agent_id,
         e.action.as_bytes(),
-        &opt(account_id.as_deref()),
-        &opt(e.account.as_deref()),
+        &account_id,
+        &account,
         e.outcome.as_bytes(),
         e.details_raw.as_bytes(),
-    ])
+    ];
+    // An entry with a host is MACed as v2, host last; one without (written
+    // before format 12) as v1. Removing a host turns a v2 entry into a v1
+    // one, whose MAC then differs: the label is the first part.
+    match &e.host {
+        Some(host) => key.mac(
+            &[
+                &[b"authvault audit v2" as &[u8]],
+                &fields[..],
+                &[host.as_bytes()],
+            ]
+            .concat(),
+        ),
+        None => key.mac(&[&[b"authvault audit v1" as &[u8]], &fields[..]].concat()),
+    }
 }
 
 /// MAC over the chain head, stored in `vault_meta.audit_anchor`.
@@ -197,6 +231,7 @@ pub(crate) fn append(tx: &Tx<'_>, keys: &Keys, actor: &Actor, event: &Event<'_>)
         pid: actor.pid,
         exe: actor.exe.clone(),
         agent_id: actor.agent_id.clone(),
+        host: Some(actor.host.clone()),
         action: event.action.to_owned(),
         account_id: event.account.map(|(id, _)| id),
         account: event.account.map(|(_, label)| label.to_owned()),
@@ -208,8 +243,8 @@ pub(crate) fn append(tx: &Tx<'_>, keys: &Keys, actor: &Actor, event: &Event<'_>)
     let mac = entry_mac(&keys.audit, &prev, &entry);
     entry.mac = mac.to_vec();
     tx.execute(
-        "INSERT INTO audit_log (seq, at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO audit_log (seq, at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac, host)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         args![
             entry.seq,
             entry.at,
@@ -223,6 +258,7 @@ pub(crate) fn append(tx: &Tx<'_>, keys: &Keys, actor: &Actor, event: &Event<'_>)
             entry.outcome,
             entry.details_raw,
             entry.mac,
+            entry.host,
         ],
     )?;
     tx.execute(
@@ -241,6 +277,7 @@ fn read_entry(r: &Row<'_>) -> Result<AuditEntry> {
         pid: r.get(3)?,
         exe: r.get(4)?,
         agent_id: r.get(5)?,
+        host: r.get(12)?,
         action: r.get(6)?,
         account_id: r.get(7)?,
         account: r.get(8)?,
@@ -253,7 +290,7 @@ fn read_entry(r: &Row<'_>) -> Result<AuditEntry> {
     })
 }
 
-const SELECT_ENTRY: &str = "SELECT seq, at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac FROM audit_log";
+const SELECT_ENTRY: &str = "SELECT seq, at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac, host FROM audit_log";
 
 impl Store {
     /// The latest `limit` entries (all when `None`), oldest first.

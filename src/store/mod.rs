@@ -213,9 +213,9 @@ pub struct Store {
     location: db::Location,
     vault_id: String,
     keys: Keys,
+    /// Who acts, on which host: its host names the keyring row that is
+    /// this session's own (see [`Store::with_host`]).
     actor: Actor,
-    /// This host: whose keyring row is this session's own (see [`Store::with_host`]).
-    host: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -224,7 +224,6 @@ impl std::fmt::Debug for Store {
             .field("path", &self.path)
             .field("vault_id", &self.vault_id)
             .field("actor", &self.actor)
-            .field("host", &self.host)
             .finish_non_exhaustive()
     }
 }
@@ -301,7 +300,12 @@ impl Store {
 
     fn create(location: &db::Location, first: FirstRows<'_>) -> Result<Self> {
         let vault_id = first.vault_id.to_owned();
-        let (conn, keys) = create_at(location, |tx| first.insert(tx))?;
+        // The keyring's host; a passphrase vault's first entry names the node.
+        let actor = match first.host.as_str() {
+            "" => Actor::current(None),
+            host => Actor::current(None).on(host.to_owned()),
+        };
+        let (conn, keys) = create_at(location, |tx| first.insert(tx, &actor))?;
         Ok(Self {
             conn,
             path: location
@@ -310,8 +314,7 @@ impl Store {
             location: location.clone(),
             vault_id,
             keys,
-            actor: Actor::current(None),
-            host: crate::process::host(),
+            actor,
         })
     }
 
@@ -333,7 +336,8 @@ impl Store {
         during("opening the vault", || Vault::open(path)?.unlock(how))
     }
 
-    /// Sets who is acting (recorded in every audit entry).
+    /// Sets who is acting, and on which host (recorded in every audit
+    /// entry; see [`Store::with_host`]).
     #[must_use]
     pub fn with_actor(mut self, actor: Actor) -> Self {
         self.actor = actor;
@@ -341,18 +345,18 @@ impl Store {
     }
 
     /// Sets this host's name (the CLI's `AUTHVAULT_HOST`; default the node
-    /// name): which keyring row `rekey` must wrap for, and which it leaves
-    /// to re-enrol.
+    /// name): the host audit entries name, which keyring row `rekey` must
+    /// wrap for, and which it leaves to re-enrol.
     #[must_use]
     pub fn with_host(mut self, host: String) -> Self {
-        self.host = host;
+        self.actor.host = host;
         self
     }
 
     /// This host's name (see [`Store::with_host`]).
     #[must_use]
     pub fn host(&self) -> &str {
-        &self.host
+        &self.actor.host
     }
 
     /// The vault file's path; for PostgreSQL, the URL without its password.
@@ -473,7 +477,7 @@ impl FirstRows<'_> {
     /// Writes a new vault's first rows in `tx` (fresh data key and root
     /// secret, the unlock method, the `vault.init` audit entry); the keys
     /// of the unlocked vault.
-    fn insert(self, tx: &Tx<'_>) -> Result<Keys> {
+    fn insert(self, tx: &Tx<'_>, actor: &Actor) -> Result<Keys> {
         let Self {
             vault_id,
             method,
@@ -509,7 +513,7 @@ impl FirstRows<'_> {
         audit::append(
             tx,
             &keys,
-            &Actor::current(None),
+            actor,
             &audit::Event::new("vault.init")
                 .details(serde_json::json!({ "unlock_method": method, "vault_id": vault_id })),
         )?;

@@ -328,10 +328,9 @@ impl Vault {
                 location: self.location,
                 vault_id,
                 keys,
-                actor: Actor::current(None),
-                host: match how {
-                    Unlock::Keyring(keyring) => keyring.host(),
-                    Unlock::Passphrase(..) => crate::process::host(),
+                actor: match how {
+                    Unlock::Keyring(keyring) => Actor::current(None).on(keyring.host()),
+                    Unlock::Passphrase(..) => Actor::current(None),
                 },
             };
             if check == keys::KekCheck::Legacy {

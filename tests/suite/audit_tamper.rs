@@ -50,7 +50,7 @@ fn first_bad(report: &serde_json::Value) -> i64 {
 
 const N: i64 = 8;
 /// Each column of an entry and an edit of it (`mac`, a blob, per backend below).
-const FIELDS: [(&str, &str); 10] = [
+const FIELDS: [(&str, &str); 12] = [
     ("at", "'2020-01-01T00:00:00.000000Z'"),
     ("uid", "uid + 1"),
     ("pid", "pid + 1"),
@@ -61,6 +61,9 @@ const FIELDS: [(&str, &str); 10] = [
     ("account", "'other'"),
     ("outcome", "'denied'"),
     ("details", "'{}'"),
+    ("host", "'other-host'"),
+    // A host removed makes the entry look older than format 12 (v1 MAC).
+    ("host", "NULL"),
 ];
 
 on_both_backends!(
@@ -89,7 +92,7 @@ fn every_tampering_is_detected_naming_the_first_bad_entry(backend: Backend) {
     }
     for (a, b) in [(1, 2), (2, 5), (3, 8), (7, 8)] {
         let cols =
-            "at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac";
+            "at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac, host";
         cases.push((
             format!("swap {a} and {b}"),
             format!(
@@ -103,7 +106,7 @@ fn every_tampering_is_detected_naming_the_first_bad_entry(backend: Backend) {
     for k in [1, 3, 4] {
         cases.push((
             format!("insert a copy of {k} at the end"),
-            format!("INSERT INTO audit_log SELECT {} , at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac FROM audit_log WHERE seq = {k}", N + 1),
+            format!("INSERT INTO audit_log SELECT {} , at, uid, pid, exe, agent_id, action, account_id, account, outcome, details, mac, host FROM audit_log WHERE seq = {k}", N + 1),
             N + 1,
         ));
     }
@@ -111,7 +114,7 @@ fn every_tampering_is_detected_naming_the_first_bad_entry(backend: Backend) {
         "insert between entries by renumbering".into(),
         String::from(
             "UPDATE audit_log SET seq = seq + 100 WHERE seq >= 4; UPDATE audit_log SET seq = seq - 99 WHERE seq >= 100;
-             INSERT INTO audit_log SELECT 4, at, uid, pid, exe, agent_id, 'vault.init', account_id, account, outcome, details, mac FROM audit_log WHERE seq = 1;"
+             INSERT INTO audit_log SELECT 4, at, uid, pid, exe, agent_id, 'vault.init', account_id, account, outcome, details, mac, host FROM audit_log WHERE seq = 1;"
         ),
         4,
     ));

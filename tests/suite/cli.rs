@@ -344,6 +344,43 @@ fn loose_modes_are_refused_then_repaired_by_doctor_fix_with_an_audit_entry() {
 }
 
 #[test]
+fn every_audit_entry_names_the_host_that_wrote_it() {
+    let tv = TempVault::new();
+    init(&tv);
+    login(&tv, "openai", "a", "sk-a");
+    ok(tv
+        .cmd_pw(&["token", "--account", "a"])
+        .env("AUTHVAULT_HOST", "build-7"));
+    let audit: serde_json::Value =
+        serde_json::from_slice(&ok(&mut tv.cmd_pw(&["--json", "audit"])).stdout).expect("json");
+    let hosts: Vec<(&str, &str)> = audit
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().expect("action"),
+                e["host"].as_str().expect("every entry has a host"),
+            )
+        })
+        .collect();
+    // Without AUTHVAULT_HOST, the node name.
+    let node = authvault::process::host();
+    assert_eq!(hosts[0], ("vault.init", node.as_str()), "{audit}");
+    assert_eq!(
+        hosts
+            .iter()
+            .filter(|(_, h)| *h == "build-7")
+            .collect::<Vec<_>>(),
+        [&("secret.read", "build-7")],
+        "{audit}"
+    );
+    let table = stdout(&ok(&mut tv.cmd_pw(&["audit"])));
+    assert!(table.contains("on build-7"), "{table}");
+    ok(&mut tv.cmd_pw(&["audit", "verify"]));
+}
+
+#[test]
 fn a_failing_audit_write_means_no_secret_is_returned() {
     let tv = TempVault::new();
     init(&tv);

@@ -348,7 +348,10 @@ fn a_format_10_vault_keeps_unlocking_with_its_keyring_after_the_upgrade_on_any_h
     let _lock = keyring_lock();
     let tv = one_host();
     // Turn it into what format 10 wrote: the 0001 tables, one wrap per
-    // method with the old associated data, user_version 10.
+    // method with the old associated data, no audit host, user_version 10.
+    // (Its entries were MACed with their host, which is kept aside and put
+    // back after the upgrade: a format 10 binary would have MACed them
+    // without one, which needs the audit key.)
     let raw = tv.raw();
     let vault_id: String = raw
         .query_row("SELECT vault_id FROM vault_meta", [], |r| r.get(0))
@@ -382,6 +385,7 @@ fn a_format_10_vault_keeps_unlocking_with_its_keyring_after_the_upgrade_on_any_h
          DROP TABLE unlock_methods;
          ALTER TABLE um RENAME TO unlock_methods;
          ALTER TABLE kw RENAME TO key_wraps;
+         ALTER TABLE audit_log RENAME COLUMN host TO host_kept;
          PRAGMA user_version = 10;
          COMMIT;",
     )
@@ -415,6 +419,11 @@ fn a_format_10_vault_keeps_unlocking_with_its_keyring_after_the_upgrade_on_any_h
         .map(Result::unwrap)
         .collect();
     assert_eq!(wraps, [("keyring".into(), String::new())]);
+    raw.execute_batch(
+        "UPDATE audit_log SET host = host_kept WHERE host_kept IS NOT NULL;
+         ALTER TABLE audit_log DROP COLUMN host_kept;",
+    )
+    .expect("the entries' hosts back");
     assert_eq!(stdout(&ok(&mut token(&tv, "a"))), format!("{TOKEN}\n"));
     let s: serde_json::Value =
         serde_json::from_slice(&ok(&mut on(&tv, "a", &["--json", "status"])).stdout).expect("json");

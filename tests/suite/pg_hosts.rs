@@ -52,8 +52,8 @@ impl Host {
         }
     }
 
-    /// What this host's processes write as their agent id, so every audit
-    /// entry tells which host wrote it.
+    /// What this host's processes give as their agent id (sessions show
+    /// it; audit entries name the host itself).
     fn agent(&self) -> String {
         format!("host-{}", self.name)
     }
@@ -129,12 +129,11 @@ fn login_api_key(tv: &TempVault, host: &Host, provider: &str, label: &str, key: 
     common::login_api_key(|args| host.cmd_pw(tv, args), provider, label, key);
 }
 
-/// The agent ids (so the hosts) of the audit entries `filter` selects, in
-/// chain order.
+/// The hosts of the audit entries `filter` selects, in chain order.
 fn writers(tv: &TempVault, filter: &str) -> Vec<String> {
     tv.raw_db()
         .query_text(&format!(
-            "SELECT coalesce(string_agg(agent_id, ',' ORDER BY seq), '') FROM audit_log WHERE {filter}"
+            "SELECT coalesce(string_agg(host, ',' ORDER BY seq), '') FROM audit_log WHERE {filter}"
         ))
         .split(',')
         .filter(|w| !w.is_empty())
@@ -247,7 +246,7 @@ fn pg_sixteen_processes_on_each_of_two_hosts_refresh_one_expired_login_exactly_o
                 host.name
             );
             if token["refreshed"] == true {
-                *refreshed.entry(host.agent()).or_default() += 1;
+                *refreshed.entry(host.name.to_owned()).or_default() += 1;
             }
         }
         assert_eq!(
@@ -256,11 +255,11 @@ fn pg_sixteen_processes_on_each_of_two_hosts_refresh_one_expired_login_exactly_o
             "round {round}: exactly one refresh"
         );
         let refresher = tv.raw_db().query_text(
-            "SELECT agent_id FROM audit_log WHERE action = 'credential.refresh' ORDER BY seq DESC LIMIT 1",
+            "SELECT host FROM audit_log WHERE action = 'credential.refresh' ORDER BY seq DESC LIMIT 1",
         );
         let other = hosts
             .iter()
-            .map(Host::agent)
+            .map(|h| h.name.to_owned())
             .find(|h| *h != refresher)
             .expect("two hosts");
         let waited_on_other = refreshed.get(&other).copied().unwrap_or(0);
@@ -463,7 +462,7 @@ fn pg_two_hosts_times_eight_processes_times_a_hundred_writes_keep_one_chain_and_
     assert_eq!(order.len(), n, "one entry per write");
     assert_eq!(
         per_host(&order),
-        BTreeMap::from([("host-a", n / 2), ("host-b", n / 2)])
+        BTreeMap::from([("a", n / 2), ("b", n / 2)])
     );
     // The window: the hosts' writes interleaved in the one chain.
     let switched = switches(&order);
@@ -485,7 +484,7 @@ fn pg_two_hosts_times_eight_processes_times_a_hundred_writes_keep_one_chain_and_
     // An entry host b wrote, in the middle, edited in SQL: named by both hosts.
     let raw = tv.raw_db();
     let edited = raw.query_i64(&format!(
-        "SELECT min(seq) FROM audit_log WHERE agent_id = 'host-b' AND seq > {}",
+        "SELECT min(seq) FROM audit_log WHERE host = 'b' AND seq > {}",
         total - i64::try_from(n / 2).expect("fits")
     ));
     raw.exec(&format!(

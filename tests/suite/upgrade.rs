@@ -79,6 +79,10 @@ fn a_vault_of_the_previous_release_opens_migrates_and_reads_completely() {
     );
     assert!(before.contains(&"2026-11-01T10:00:00.123456789Z".to_owned()));
 
+    let fixture_entries: u32 = tv
+        .raw()
+        .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))
+        .expect("count");
     let pw = SecretString::from(PASSPHRASE);
     let mut store =
         Store::open(&tv.path, &Unlock::Passphrase(&pw, KdfCost::default())).expect("opens");
@@ -123,12 +127,17 @@ fn a_vault_of_the_previous_release_opens_migrates_and_reads_completely() {
     assert_eq!(credentials, 11);
     let report = store.verify_audit().expect("audit");
     assert_eq!(report.state, ChainState::Intact);
-    let actions: Vec<String> = store
-        .audit_entries(None)
-        .expect("entries")
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let entries = store.audit_entries(None).expect("entries");
+    // The fixture's entries name no host (format 12 added it) and keep their
+    // v1 MACs; the entries this release appended name this host.
+    let (old, new) = entries.split_at(fixture_entries as usize);
+    assert!(old.iter().all(|e| e.host.is_none()), "{old:?}");
+    assert!(!new.is_empty());
+    assert!(
+        new.iter().all(|e| e.host.as_deref() == Some(store.host())),
+        "{new:?}"
+    );
+    let actions: Vec<String> = entries.into_iter().map(|e| e.action).collect();
     assert!(
         actions.contains(&"unlock_method.upgrade".to_owned()),
         "the v1 key check is rewritten bound to the vault id: {actions:?}"
@@ -146,6 +155,19 @@ fn a_vault_of_the_previous_release_opens_migrates_and_reads_completely() {
     assert_eq!(stdout(&out), "sk-FIXTURE-format3-api-key\n");
     let info = Vault::open(&tv.path).and_then(|v| v.info()).expect("info");
     assert_eq!(info.format_version, authvault::db::format_version());
+
+    // A host written into an entry from before format 12 breaks its MAC.
+    tv.raw()
+        .execute("UPDATE audit_log SET host = 'laptop' WHERE seq = 2", [])
+        .expect("tamper");
+    let store = Store::open(&tv.path, &Unlock::Passphrase(&pw, KdfCost::default())).expect("opens");
+    assert!(
+        matches!(
+            store.verify_audit().expect("audit").state,
+            ChainState::Broken { first_bad: 2, .. }
+        ),
+        "a host added to an old entry went unnoticed"
+    );
 }
 
 #[test]
