@@ -263,8 +263,14 @@ impl TempVault {
     /// `vault --vault <location> ARGS…` with no inherited authvault settings;
     /// for PostgreSQL, the temp directory holds the local state.
     pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_at(self.location(), args)
+    }
+
+    /// As [`TempVault::cmd`] with `--vault location` (this vault's database
+    /// under another URL, say).
+    pub fn cmd_at(&self, location: &OsStr, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vault"));
-        c.arg("--vault").arg(self.location()).args(args);
+        c.arg("--vault").arg(location).args(args);
         for var in [
             "AUTHVAULT_PATH",
             "AUTHVAULT_DATABASE_URL",

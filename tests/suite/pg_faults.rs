@@ -1,14 +1,15 @@
 //! Faults on PostgreSQL: the server restarting under load (on a cluster of
 //! its own: restarting the shared one would break the tests running beside
-//! it), and hosts whose clocks disagree.
+//! it), hosts whose clocks disagree, and a write lock held too long.
 
-use std::process::{Command, Output};
+use std::ffi::OsString;
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crate::suite::common::{Backend, OwnCluster, TempVault, ok, stderr, stdout};
+use crate::suite::common::{Backend, OwnCluster, TempVault, ok, pg_program, stderr, stdout};
 
 /// What one `vault` call ended as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,4 +278,102 @@ fn a_host_whose_clock_runs_an_hour_ahead_still_counts_another_hosts_open_reserva
         (50 * 60..=70 * 60).contains(&ahead),
         "the skewed process's clock was {ahead} s ahead of the server's, not an hour"
     );
+}
+
+/// A `psql` session on `url` that holds the vault's write lock (the
+/// advisory key every store write transaction takes first) until dropped.
+struct LockHolder {
+    psql: std::process::Child,
+}
+
+impl LockHolder {
+    fn take(url: &str) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let mut psql = Command::new(pg_program("psql"))
+            .args(["-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-d", url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn psql");
+        writeln!(
+            psql.stdin.as_mut().expect("stdin"),
+            "SELECT pg_advisory_lock(1096111700, hashtext(coalesce(current_schema(), '')));
+             SELECT 'held';"
+        )
+        .expect("write to psql");
+        let mut lines = BufReader::new(psql.stdout.take().expect("stdout")).lines();
+        assert!(
+            lines.any(|l| l.expect("psql output") == "held"),
+            "psql never took the lock"
+        );
+        Self { psql }
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        // End of input: psql disconnects, and the server releases the lock.
+        drop(self.psql.stdin.take());
+        let _ = self.psql.wait();
+    }
+}
+
+#[test]
+fn a_write_that_waits_past_the_lock_timeout_fails_naming_it_and_writes_nothing() {
+    let tv = TempVault::on(Backend::Postgres);
+    tv.init_with_work_budget(1_000);
+    let url = tv.location().to_str().expect("URL").to_owned();
+    // The same database with a short wait for the lock (the URL's setting
+    // wins over authvault's 60 s).
+    let short = OsString::from(format!("{url}&options=-c%20lock_timeout%3D1s"));
+    let raw = tv.raw_db();
+    let written = || {
+        (
+            raw.query_i64("SELECT count(*) FROM audit_log"),
+            raw.query_i64("SELECT count(*) FROM quota_reservations"),
+        )
+    };
+    let before = written();
+
+    let holder = LockHolder::take(&url);
+    // The window: the lock is held, in this vault's database.
+    assert_eq!(
+        raw.query_i64(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
+        1
+    );
+    for args in [
+        &["token", "--account", "work"][..],
+        &["reserve", "--account", "work", "--tokens", "10"],
+    ] {
+        let out = tv
+            .cmd_at(&short, args)
+            .env("AUTHVAULT_PASSPHRASE", super::common::PASSPHRASE)
+            .output()
+            .expect("spawn vault");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("lock timeout") && err.contains("55P03"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(stdout(&out), "", "{args:?}");
+        assert_eq!(written(), before, "{args:?} wrote something");
+    }
+
+    // Once the lock is free, the same calls go through.
+    drop(holder);
+    assert_eq!(
+        stdout(&ok(tv
+            .cmd_at(&short, &["token", "--account", "work"])
+            .env("AUTHVAULT_PASSPHRASE", super::common::PASSPHRASE))),
+        "sk-work\n"
+    );
+    ok(tv
+        .cmd_at(&short, &["reserve", "--account", "work", "--tokens", "10"])
+        .env("AUTHVAULT_PASSPHRASE", super::common::PASSPHRASE));
+    assert_eq!(written(), (before.0 + 2, before.1 + 1));
+    ok(&mut tv.cmd_pw(&["audit", "verify"]));
 }

@@ -173,18 +173,24 @@ impl DatabaseUrl {
         lower("postgres://") || lower("postgresql://")
     }
 
-    /// The driver's options for this URL plus authvault's session settings.
+    /// The driver's options for this URL plus authvault's session settings,
+    /// except those the URL's `options` (or `PGOPTIONS`) set itself: a
+    /// `-c lock_timeout=5s` there is the user's choice and wins.
     /// The result prints the password in its `Debug`: use it at once, never
     /// store it.
     pub(super) fn connect_options(&self) -> Result<PgConnectOptions, PgError> {
         let options = PgConnectOptions::from_str(self.url.expose_secret()).map_err(|e| {
             PgError::Other(self.scrub(&format!("the database URL {self} is not valid: {e}")))
         })?;
+        let given = options.get_options().unwrap_or_default().to_owned();
+        let ours = SESSION_OPTIONS
+            .into_iter()
+            .filter(|(name, _)| !given.contains(&format!("{name}=")));
         Ok(options
             .ssl_mode(self.ssl_mode)
             .statement_cache_capacity(STATEMENT_CACHE)
             .application_name("authvault")
-            .options(SESSION_OPTIONS)
+            .options(ours)
             .disable_statement_logging())
     }
 
@@ -386,6 +392,20 @@ mod tests {
         let settings = options.get_options().unwrap_or_default();
         assert!(
             settings.contains("lock_timeout=60s")
+                && settings.contains("idle_in_transaction_session_timeout=60s"),
+            "{settings}"
+        );
+    }
+
+    #[test]
+    fn a_session_setting_given_in_the_url_wins_over_the_default() {
+        let options = parse("postgres://av@h/v?options=-c%20lock_timeout%3D2s")
+            .connect_options()
+            .unwrap();
+        let settings = options.get_options().unwrap_or_default();
+        assert!(
+            settings.contains("lock_timeout=2s")
+                && !settings.contains("lock_timeout=60s")
                 && settings.contains("idle_in_transaction_session_timeout=60s"),
             "{settings}"
         );
