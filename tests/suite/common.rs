@@ -155,6 +155,45 @@ impl Drop for OwnCluster {
     }
 }
 
+/// A `psql` session on `url` that holds the vault's write lock (the
+/// advisory key every store write transaction takes first) until dropped.
+pub struct LockHolder {
+    psql: Child,
+}
+
+impl LockHolder {
+    /// Takes the lock in the schema `url` selects; returns once it is held.
+    pub fn take(url: &str) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let mut psql = Command::new(pg_program("psql"))
+            .args(["-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-d", url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn psql");
+        writeln!(
+            psql.stdin.as_mut().expect("stdin"),
+            "SELECT pg_advisory_lock(1096111700, hashtext(coalesce(current_schema(), '')));
+             SELECT 'held';"
+        )
+        .expect("write to psql");
+        let mut lines = BufReader::new(psql.stdout.take().expect("stdout")).lines();
+        assert!(
+            lines.any(|l| l.expect("psql output") == "held"),
+            "psql never took the lock"
+        );
+        Self { psql }
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        // End of input: psql disconnects, and the server releases the lock.
+        drop(self.psql.stdin.take());
+        let _ = self.psql.wait();
+    }
+}
+
 /// A PostgreSQL database of its own on a cluster.
 struct PgDatabase {
     name: String,

@@ -3,13 +3,13 @@
 //! it), hosts whose clocks disagree, and a write lock held too long.
 
 use std::ffi::OsString;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crate::suite::common::{Backend, OwnCluster, TempVault, ok, pg_program, stderr, stdout};
+use crate::suite::common::{Backend, LockHolder, OwnCluster, TempVault, ok, stderr, stdout};
 
 /// What one `vault` call ended as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,44 +278,6 @@ fn a_host_whose_clock_runs_an_hour_ahead_still_counts_another_hosts_open_reserva
         (50 * 60..=70 * 60).contains(&ahead),
         "the skewed process's clock was {ahead} s ahead of the server's, not an hour"
     );
-}
-
-/// A `psql` session on `url` that holds the vault's write lock (the
-/// advisory key every store write transaction takes first) until dropped.
-struct LockHolder {
-    psql: std::process::Child,
-}
-
-impl LockHolder {
-    fn take(url: &str) -> Self {
-        use std::io::{BufRead, BufReader, Write};
-        let mut psql = Command::new(pg_program("psql"))
-            .args(["-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-d", url])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn psql");
-        writeln!(
-            psql.stdin.as_mut().expect("stdin"),
-            "SELECT pg_advisory_lock(1096111700, hashtext(coalesce(current_schema(), '')));
-             SELECT 'held';"
-        )
-        .expect("write to psql");
-        let mut lines = BufReader::new(psql.stdout.take().expect("stdout")).lines();
-        assert!(
-            lines.any(|l| l.expect("psql output") == "held"),
-            "psql never took the lock"
-        );
-        Self { psql }
-    }
-}
-
-impl Drop for LockHolder {
-    fn drop(&mut self) {
-        // End of input: psql disconnects, and the server releases the lock.
-        drop(self.psql.stdin.take());
-        let _ = self.psql.wait();
-    }
 }
 
 #[test]

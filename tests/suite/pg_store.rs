@@ -1,8 +1,9 @@
 //! The library store on PostgreSQL: a vault is created in an empty
 //! database only, in one transaction; foreign and newer databases are
 //! refused untouched; writers on many connections keep one audit chain; no
-//! error shows the database password.
+//! error shows the database password; vaults in two schemas stay apart.
 
+use std::ffi::OsString;
 use std::thread;
 
 use authvault::db::Location;
@@ -12,7 +13,10 @@ use authvault::model::Provider;
 use authvault::store::{AccountSelector, ChainState, Store, Vault};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::common::{Backend, FAST_KDF, PASSPHRASE, TempVault, api_key_account};
+use super::common::{
+    Backend, FAST_KDF, FAST_KDF_ARGS, LockHolder, PASSPHRASE, TempVault, api_key_account, fails,
+    login_api_key, ok, stderr, stdout,
+};
 
 fn location(tv: &TempVault) -> Location {
     Location::parse(tv.location().to_str().expect("URL")).expect("a PostgreSQL URL")
@@ -225,4 +229,58 @@ fn pg_the_password_of_a_scram_role_never_appears_in_an_error() {
     // The role owns what it created; drop it with the database's objects.
     tv.raw_db()
         .exec(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+}
+
+#[test]
+fn pg_two_vaults_in_two_schemas_of_one_database_stay_apart() {
+    let tv = TempVault::on(Backend::Postgres);
+    let url = tv.location().to_str().expect("URL").to_owned();
+    tv.raw_db()
+        .exec("CREATE SCHEMA team_a; CREATE SCHEMA team_b;");
+    // A schema is chosen by the URL's search path; a short lock wait keeps
+    // the contention check below quick.
+    let in_schema = |schema: &str| {
+        OsString::from(format!(
+            "{url}&options=-c%20search_path%3D{schema}%20-c%20lock_timeout%3D1s"
+        ))
+    };
+    let vault = |schema: &str, args: &[&str]| {
+        let mut c = tv.cmd_at(&in_schema(schema), args);
+        c.env("AUTHVAULT_PASSPHRASE", PASSPHRASE);
+        c
+    };
+    for (schema, key) in [("team_a", "sk-team-a"), ("team_b", "sk-team-b")] {
+        let mut init = vec!["init", "--passphrase"];
+        init.extend(FAST_KDF_ARGS);
+        ok(&mut vault(schema, &init));
+        login_api_key(|args| vault(schema, args), "openai", "work", key);
+    }
+    for (schema, key) in [("team_a", "sk-team-a"), ("team_b", "sk-team-b")] {
+        let out = ok(&mut vault(schema, &["token", "--account", "work"]));
+        assert_eq!(stdout(&out), format!("{key}\n"));
+    }
+    let raw = tv.raw_db();
+    for schema in ["team_a", "team_b"] {
+        assert_eq!(
+            raw.query_i64(&format!("SELECT count(*) FROM {schema}.accounts")),
+            1
+        );
+    }
+    assert_eq!(relations(&tv), "", "nothing in the default schema");
+
+    // Each vault's write lock is its own: with team_a's held, team_b writes
+    // and team_a's writer times out.
+    let holder = LockHolder::take(in_schema("team_a").to_str().expect("URL"));
+    ok(&mut vault("team_b", &["token", "--account", "work"]));
+    let out = fails(&mut vault("team_a", &["token", "--account", "work"]));
+    assert!(stderr(&out).contains("lock timeout"), "{}", stderr(&out));
+    drop(holder);
+
+    // A search path naming no schema is refused, saying what to do.
+    let out = fails(&mut vault("team_c", &["init", "--passphrase"]));
+    assert!(
+        stderr(&out).contains("names no existing schema; run `CREATE SCHEMA` first"),
+        "{}",
+        stderr(&out)
+    );
 }
