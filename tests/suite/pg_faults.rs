@@ -318,7 +318,9 @@ fn a_write_that_waits_past_the_lock_timeout_fails_naming_it_and_writes_nothing()
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(
-            err.contains("lock timeout") && err.contains("55P03"),
+            err.contains("lock timeout")
+                && err.contains("another process held the vault's write lock")
+                && err.contains("55P03"),
             "{args:?}: {err}"
         );
         assert_eq!(stdout(&out), "", "{args:?}");

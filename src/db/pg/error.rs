@@ -34,6 +34,9 @@ pub(super) fn is_lost_code(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
+/// SQLSTATE of a lock wait that ran past `lock_timeout`.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
 /// Sorts a driver error. `commit`: the failing statement was a COMMIT.
 pub(super) fn classify(e: sqlx::Error, commit: bool) -> PgError {
     let lost = |reason: String| PgError::ConnectionLost {
@@ -48,7 +51,15 @@ pub(super) fn classify(e: sqlx::Error, commit: bool) -> PgError {
                 .code()
                 .map(std::borrow::Cow::into_owned)
                 .unwrap_or_default();
-            let message = db.message().to_owned();
+            let mut message = db.message().to_owned();
+            if code == LOCK_NOT_AVAILABLE {
+                // Every store write takes the vault's write lock first, so
+                // that is the lock it waited for.
+                message.push_str(
+                    ": another process held the vault's write lock longer than \
+                     lock_timeout (this transaction wrote nothing; try again)",
+                );
+            }
             if is_lost_code(&code) {
                 lost(format!("{message} (SQLSTATE {code})"))
             } else {
