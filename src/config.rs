@@ -146,7 +146,8 @@ pub struct Config {
     /// Agent id from `AUTHVAULT_AGENT_ID`.
     pub agent_id: Option<String>,
     /// This host: `AUTHVAULT_HOST`, else the node name
-    /// ([`crate::process::host`]). Names this host's keyring unlock method.
+    /// ([`crate::process::node_name`]). Names this host's keyring unlock
+    /// method; the CLI makes it the process's ([`crate::process::set_host`]).
     pub host: String,
     /// Log filter from `RUST_LOG` (`tracing` directives), e.g. `trace`.
     pub log_filter: Option<String>,
@@ -200,7 +201,7 @@ impl Config {
             passphrase: var(ENV_PASSPHRASE).map(SecretString::from),
             new_passphrase: var(ENV_NEW_PASSPHRASE).map(SecretString::from),
             agent_id: var(ENV_AGENT_ID),
-            host: var(ENV_HOST).unwrap_or_else(crate::process::host),
+            host: var(ENV_HOST).unwrap_or_else(crate::process::node_name),
             log_filter: var("RUST_LOG"),
             codex_home: var("CODEX_HOME").map_or_else(|| home().join(".codex"), PathBuf::from),
             claude_config_dir: var("CLAUDE_CONFIG_DIR")

@@ -54,8 +54,8 @@ impl ProcessRef {
         }
     }
 
-    /// Whether the process still runs, asked on the host named by the
-    /// node name. See [`ProcessRef::is_alive_on`].
+    /// Whether the process still runs, asked on this host ([`host`]). See
+    /// [`ProcessRef::is_alive_on`].
     #[must_use]
     pub fn is_alive(&self) -> bool {
         self.is_alive_on(&host())
@@ -92,9 +92,25 @@ pub fn exists(pid: u32) -> bool {
     )
 }
 
-/// This host's name.
+/// The name [`set_host`] gave this host, if any.
+static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names this host for the rest of the process (the CLI's `AUTHVAULT_HOST`,
+/// set once at start): the default host of a store, of its audit entries and
+/// of the sessions it opens. The first call wins.
+pub fn set_host(name: String) {
+    let _ = HOST.set(name);
+}
+
+/// This host's name: the one [`set_host`] gave, else the node name.
 #[must_use]
 pub fn host() -> String {
+    HOST.get().cloned().unwrap_or_else(node_name)
+}
+
+/// The machine's node name (`uname -n`).
+#[must_use]
+pub fn node_name() -> String {
     rustix::system::uname()
         .nodename()
         .to_string_lossy()

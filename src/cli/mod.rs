@@ -207,6 +207,9 @@ pub struct Ctx {
 /// [`authvault::hardening::harden_process`], reported once logging is set up.
 pub fn run(cli: Cli, hardening: Result<(), HardeningError>) -> Result<ExitCode> {
     let config = Config::from_env(cli.vault.as_deref())?;
+    // Every store, audit entry and session of this process names this host,
+    // from the first entry `vault init` writes.
+    authvault::process::set_host(config.host.clone());
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     // Quiet keeps errors in the log; an explicit RUST_LOG still wins.
     let default_filter = if cli.quiet { "error" } else { "warn" };
@@ -322,7 +325,7 @@ impl Ctx {
     }
 
     fn actor(&self) -> Actor {
-        Actor::current(self.config.agent_id.clone()).on(self.config.host.clone())
+        Actor::current(self.config.agent_id.clone())
     }
 
     /// The passphrase of an existing vault: `AUTHVAULT_PASSPHRASE`, else a

@@ -31,13 +31,10 @@ pub struct Actor {
     pub exe: Option<String>,
     /// Agent id given by the caller (`AUTHVAULT_AGENT_ID`).
     pub agent_id: Option<String>,
-    /// The host it runs on (the CLI's `AUTHVAULT_HOST`, else the node
-    /// name): with many hosts on one vault, a pid alone names nobody.
-    pub host: String,
 }
 
 impl Actor {
-    /// This process on this host (by its node name), acting for `agent_id`.
+    /// This process, acting for `agent_id`.
     #[must_use]
     pub fn current(agent_id: Option<String>) -> Self {
         Self {
@@ -47,15 +44,17 @@ impl Actor {
                 .ok()
                 .map(|p| p.display().to_string()),
             agent_id,
-            host: crate::process::host(),
         }
     }
+}
 
-    /// The same actor on the host named `host`.
-    #[must_use]
-    pub fn on(self, host: String) -> Self {
-        Self { host, ..self }
-    }
+/// What an entry records of its writer: the actor and the host it acts on
+/// (the store's, see [`Store::with_host`]; with many hosts on one vault, a
+/// pid alone names nobody).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct By<'a> {
+    pub(crate) actor: &'a Actor,
+    pub(crate) host: &'a str,
 }
 
 /// One audit entry, as stored.
@@ -211,7 +210,8 @@ fn head(tx: &Tx<'_>) -> Result<(i64, Vec<u8>, Vec<u8>)> {
 
 /// Appends `event` inside `tx`. Refuses when the anchor was tampered with, so
 /// a new entry can never launder a truncated log.
-pub(crate) fn append(tx: &Tx<'_>, keys: &Keys, actor: &Actor, event: &Event<'_>) -> Result<i64> {
+pub(crate) fn append(tx: &Tx<'_>, keys: &Keys, by: By<'_>, event: &Event<'_>) -> Result<i64> {
+    let actor = by.actor;
     let (seq, prev, stored_anchor) = head(tx)?;
     if !keys.audit.verify_mac(
         &[b"authvault audit anchor v1", &seq.to_be_bytes(), &prev],
@@ -231,7 +231,7 @@ pub(crate) fn append(tx: &Tx<'_>, keys: &Keys, actor: &Actor, event: &Event<'_>)
         pid: actor.pid,
         exe: actor.exe.clone(),
         agent_id: actor.agent_id.clone(),
-        host: Some(actor.host.clone()),
+        host: Some(by.host.to_owned()),
         action: event.action.to_owned(),
         account_id: event.account.map(|(id, _)| id),
         account: event.account.map(|(_, label)| label.to_owned()),

@@ -514,7 +514,7 @@ impl Store {
             shown: to.to_string(),
         };
         let from = self.location.to_string();
-        let actor = self.actor.clone();
+        let (actor, host) = (self.actor.clone(), self.host.clone());
         during("copying the vault", || {
             dest.ensure_vacant()?;
             let (src, keys) = self.read_tx()?;
@@ -588,7 +588,10 @@ impl Store {
             audit::append(
                 &tx,
                 &copy_keys,
-                &actor,
+                audit::By {
+                    actor: &actor,
+                    host: &host,
+                },
                 &Event::new("vault.copied_from")
                     .details(serde_json::json!({ "from": from, "copied": counts })),
             )?;

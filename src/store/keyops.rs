@@ -247,7 +247,7 @@ impl Store {
     /// SQLite errors.
     pub fn has_method_here(&self, method: Method) -> Result<bool> {
         during("listing unlock methods", || {
-            Ok(row_for(&self.conn.read_tx()?, method, self.host())?.is_some())
+            Ok(row_for(&self.conn.read_tx()?, method, &self.host)?.is_some())
         })
     }
 
@@ -430,7 +430,7 @@ impl Store {
     /// or an empty one; `MethodPresent` when `host` is enrolled already
     /// (revoke it first); `UnlockMethodChanged`; SQLite.
     pub fn enrol_host(&mut self, host: &str) -> Result<EnrolmentCode> {
-        if host.is_empty() || host == self.host() {
+        if host.is_empty() || host == self.host {
             return Err(Error::InvalidInput {
                 what: "host to enrol".into(),
                 reason: format!(
@@ -680,7 +680,7 @@ impl Store {
     pub fn rekey(&mut self) -> Result<RekeyReport> {
         during("rotating the data key", || {
             let vault_id = self.vault_id.clone();
-            let host = self.host().to_owned();
+            let host = self.host.clone();
             let new_dek = Key::generate()?;
             let mut values = 0u64;
             let (tx, keys, actor) = self.write_tx()?;

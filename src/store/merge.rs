@@ -359,7 +359,7 @@ fn decide(
 fn merge_item(
     tx: &Tx<'_>,
     keys: &Keys,
-    actor: &audit::Actor,
+    actor: audit::By<'_>,
     item: &MergeItem,
 ) -> Result<MergeOutcome> {
     let mut outcome = MergeOutcome {

@@ -213,9 +213,10 @@ pub struct Store {
     location: db::Location,
     vault_id: String,
     keys: Keys,
-    /// Who acts, on which host: its host names the keyring row that is
-    /// this session's own (see [`Store::with_host`]).
     actor: Actor,
+    /// This host: whose keyring row is this session's own, and the host
+    /// audit entries name (see [`Store::with_host`]).
+    host: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -224,6 +225,7 @@ impl std::fmt::Debug for Store {
             .field("path", &self.path)
             .field("vault_id", &self.vault_id)
             .field("actor", &self.actor)
+            .field("host", &self.host)
             .finish_non_exhaustive()
     }
 }
@@ -300,12 +302,17 @@ impl Store {
 
     fn create(location: &db::Location, first: FirstRows<'_>) -> Result<Self> {
         let vault_id = first.vault_id.to_owned();
-        // The keyring's host; a passphrase vault's first entry names the node.
-        let actor = match first.host.as_str() {
-            "" => Actor::current(None),
-            host => Actor::current(None).on(host.to_owned()),
+        // The keyring's host; for a passphrase, this process's.
+        let host = match first.host.as_str() {
+            "" => crate::process::host(),
+            host => host.to_owned(),
         };
-        let (conn, keys) = create_at(location, |tx| first.insert(tx, &actor))?;
+        let actor = Actor::current(None);
+        let by = audit::By {
+            actor: &actor,
+            host: &host,
+        };
+        let (conn, keys) = create_at(location, |tx| first.insert(tx, by))?;
         Ok(Self {
             conn,
             path: location
@@ -315,6 +322,7 @@ impl Store {
             vault_id,
             keys,
             actor,
+            host,
         })
     }
 
@@ -336,27 +344,27 @@ impl Store {
         during("opening the vault", || Vault::open(path)?.unlock(how))
     }
 
-    /// Sets who is acting, and on which host (recorded in every audit
-    /// entry; see [`Store::with_host`]).
+    /// Sets who is acting (recorded in every audit entry).
     #[must_use]
     pub fn with_actor(mut self, actor: Actor) -> Self {
         self.actor = actor;
         self
     }
 
-    /// Sets this host's name (the CLI's `AUTHVAULT_HOST`; default the node
-    /// name): the host audit entries name, which keyring row `rekey` must
-    /// wrap for, and which it leaves to re-enrol.
+    /// Sets this host's name (default: the keyring's host when unlocked by
+    /// a keyring, else [`crate::process::host`]): the host audit entries
+    /// name, which keyring row `rekey` must wrap for, and which it leaves
+    /// to re-enrol.
     #[must_use]
     pub fn with_host(mut self, host: String) -> Self {
-        self.actor.host = host;
+        self.host = host;
         self
     }
 
     /// This host's name (see [`Store::with_host`]).
     #[must_use]
     pub fn host(&self) -> &str {
-        &self.actor.host
+        &self.host
     }
 
     /// The vault file's path; for PostgreSQL, the URL without its password.
@@ -398,10 +406,14 @@ impl Store {
     /// busy timeout instead of failing mid-transaction. The data keys are
     /// refreshed inside it, so nothing is sealed under a key another process
     /// has just retired.
-    fn write_tx(&mut self) -> Result<(Tx<'_>, &Keys, &Actor)> {
+    fn write_tx(&mut self) -> Result<(Tx<'_>, &Keys, audit::By<'_>)> {
         let tx = self.conn.write_tx()?;
         self.keys.refresh(&tx)?;
-        Ok((tx, &self.keys, &self.actor))
+        let by = audit::By {
+            actor: &self.actor,
+            host: &self.host,
+        };
+        Ok((tx, &self.keys, by))
     }
 
     /// Starts a read transaction: one consistent snapshot, keys refreshed for it.
@@ -477,7 +489,7 @@ impl FirstRows<'_> {
     /// Writes a new vault's first rows in `tx` (fresh data key and root
     /// secret, the unlock method, the `vault.init` audit entry); the keys
     /// of the unlocked vault.
-    fn insert(self, tx: &Tx<'_>, actor: &Actor) -> Result<Keys> {
+    fn insert(self, tx: &Tx<'_>, by: audit::By<'_>) -> Result<Keys> {
         let Self {
             vault_id,
             method,
@@ -513,7 +525,7 @@ impl FirstRows<'_> {
         audit::append(
             tx,
             &keys,
-            actor,
+            by,
             &audit::Event::new("vault.init")
                 .details(serde_json::json!({ "unlock_method": method, "vault_id": vault_id })),
         )?;

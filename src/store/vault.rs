@@ -328,9 +328,10 @@ impl Vault {
                 location: self.location,
                 vault_id,
                 keys,
-                actor: match how {
-                    Unlock::Keyring(keyring) => Actor::current(None).on(keyring.host()),
-                    Unlock::Passphrase(..) => Actor::current(None),
+                actor: Actor::current(None),
+                host: match how {
+                    Unlock::Keyring(keyring) => keyring.host(),
+                    Unlock::Passphrase(..) => crate::process::host(),
                 },
             };
             if check == keys::KekCheck::Legacy {

@@ -319,6 +319,7 @@ impl TempVault {
             "AUTHVAULT_NEW_PASSPHRASE",
             "AUTHVAULT_AGENT_ID",
             "AUTHVAULT_REFRESH_LEASE_SECS",
+            "PGOPTIONS",
             "RUST_LOG",
             "DISPLAY",
             "WAYLAND_DISPLAY",

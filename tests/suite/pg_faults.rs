@@ -319,7 +319,7 @@ fn a_write_that_waits_past_the_lock_timeout_fails_naming_it_and_writes_nothing()
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(
             err.contains("lock timeout")
-                && err.contains("another process held the vault's write lock")
+                && err.contains("(usually the vault's write lock)")
                 && err.contains("55P03"),
             "{args:?}: {err}"
         );

@@ -54,10 +54,10 @@ pub(super) fn classify(e: sqlx::Error, commit: bool) -> PgError {
             let mut message = db.message().to_owned();
             if code == LOCK_NOT_AVAILABLE {
                 // Every store write takes the vault's write lock first, so
-                // that is the lock it waited for.
+                // that is usually the lock it waited for.
                 message.push_str(
-                    ": another process held the vault's write lock longer than \
-                     lock_timeout (this transaction wrote nothing; try again)",
+                    ": another process held a lock it needed (usually the vault's write \
+                     lock) longer than lock_timeout; this transaction wrote nothing, try again",
                 );
             }
             if is_lost_code(&code) {

@@ -28,6 +28,42 @@ const SESSION_OPTIONS: [(&str, &str); 2] = [
     ("idle_in_transaction_session_timeout", "60s"),
 ];
 
+/// The names of the settings a startup `options` string sets, as the
+/// server reads them: words split on whitespace (`\` escapes a character),
+/// each setting given as `-c name=value`, `-cname=value` or
+/// `--name=value`; names compared lowercase with `-` as `_`.
+fn settings_named(options: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let mut names = Vec::new();
+    let mut words = words.iter().map(String::as_str);
+    while let Some(w) = words.next() {
+        let setting = match w {
+            "-c" => words.next(),
+            w => w.strip_prefix("--").or_else(|| w.strip_prefix("-c")),
+        };
+        if let Some((name, _)) = setting.and_then(|s| s.split_once('=')) {
+            names.push(name.to_lowercase().replace('-', "_"));
+        }
+    }
+    names
+}
+
 /// Query parameters the driver understands; anything else is refused (the
 /// driver would log an unknown parameter together with its value).
 const KNOWN_PARAMS: &[&str] = &[
@@ -182,10 +218,10 @@ impl DatabaseUrl {
         let options = PgConnectOptions::from_str(self.url.expose_secret()).map_err(|e| {
             PgError::Other(self.scrub(&format!("the database URL {self} is not valid: {e}")))
         })?;
-        let given = options.get_options().unwrap_or_default().to_owned();
+        let given = settings_named(options.get_options().unwrap_or_default());
         let ours = SESSION_OPTIONS
             .into_iter()
-            .filter(|(name, _)| !given.contains(&format!("{name}=")));
+            .filter(|(name, _)| !given.iter().any(|g| g == name));
         Ok(options
             .ssl_mode(self.ssl_mode)
             .statement_cache_capacity(STATEMENT_CACHE)
@@ -399,16 +435,45 @@ mod tests {
 
     #[test]
     fn a_session_setting_given_in_the_url_wins_over_the_default() {
-        let options = parse("postgres://av@h/v?options=-c%20lock_timeout%3D2s")
-            .connect_options()
-            .unwrap();
-        let settings = options.get_options().unwrap_or_default();
-        assert!(
-            settings.contains("lock_timeout=2s")
-                && !settings.contains("lock_timeout=60s")
-                && settings.contains("idle_in_transaction_session_timeout=60s"),
-            "{settings}"
+        let settings = |url: &str| {
+            parse(url)
+                .connect_options()
+                .unwrap()
+                .get_options()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        for given in ["-c%20lock_timeout%3D2s", "--Lock-Timeout%3D2s"] {
+            let s = settings(&format!("postgres://av@h/v?options={given}"));
+            assert!(
+                !s.contains("lock_timeout=60s")
+                    && s.contains("idle_in_transaction_session_timeout=60s"),
+                "{s}"
+            );
+        }
+        // A setting that only ends alike leaves ours in place.
+        let s = settings("postgres://av@h/v?options=-c%20deadlock_timeout%3D2s");
+        assert!(s.contains("-c lock_timeout=60s"), "{s}");
+    }
+
+    #[test]
+    fn settings_are_named_in_every_form_the_server_reads_and_only_those() {
+        assert_eq!(
+            settings_named(
+                "-c lock_timeout=1s -cSearch_Path=a\\ b --idle-in-transaction-session-timeout=5s"
+            ),
+            [
+                "lock_timeout",
+                "search_path",
+                "idle_in_transaction_session_timeout"
+            ]
         );
+        // Another setting whose name ends alike is not ours.
+        assert_eq!(
+            settings_named("-c deadlock_timeout=1s"),
+            ["deadlock_timeout"]
+        );
+        assert!(settings_named("").is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use super::accounts::find_account;
-use super::audit::{self, Actor, Event};
+use super::audit::{self, By, Event};
 use super::{Keys, Store, time};
 use crate::db::{Tx, args};
 use crate::error::{Error, Result};
@@ -467,7 +467,7 @@ impl Store {
 pub(super) fn reserve_in(
     tx: &Tx<'_>,
     keys: &Keys,
-    actor: &Actor,
+    actor: By<'_>,
     label: &str,
     agent: Option<&str>,
     tokens: u64,

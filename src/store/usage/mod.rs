@@ -459,7 +459,7 @@ impl Store {
         files: &[(Source, PathBuf, FileMark)],
     ) -> Result<UsageWritten> {
         {
-            let host = self.host().to_owned();
+            let host = self.host.clone();
             let (tx, keys, _) = self.write_tx()?;
             let mut writer = EventWriter::new(&tx, keys);
             for e in events {
@@ -539,7 +539,7 @@ impl Store {
         source: Source,
         paths: &[PathBuf],
     ) -> Result<Vec<Option<FileMark>>> {
-        let host = self.host().to_owned();
+        let host = self.host.clone();
         during("reading usage import state", || {
             let (tx, keys) = self.read_tx()?;
             let mut out = Vec::with_capacity(paths.len());
