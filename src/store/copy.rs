@@ -240,6 +240,76 @@ fn select_rows(t: &CopyTable, columns: &[String]) -> String {
     )
 }
 
+/// Parameters in one statement at most: below SQLite's limit (32,766) and
+/// PostgreSQL's (65,535).
+const MAX_PARAMS: usize = 30_000;
+/// Rows in one statement at most: a copy of a million usage events takes
+/// seconds, not a round trip per row.
+const MAX_ROWS: usize = 500;
+
+/// Multi-row `INSERT`s into one table, `per_batch` rows to a statement.
+struct Insert {
+    head: String,
+    width: usize,
+    kinds: Vec<Kind>,
+    per_batch: usize,
+    full: String,
+}
+
+impl Insert {
+    fn new(table: &str, columns: &[String], kinds: Vec<Kind>) -> Self {
+        let width = columns.len();
+        let per_batch = (MAX_PARAMS / width.max(1)).clamp(1, MAX_ROWS);
+        let mut insert = Self {
+            head: format!("INSERT INTO {} ({}) VALUES ", quoted(table), list(columns)),
+            width,
+            kinds,
+            per_batch,
+            full: String::new(),
+        };
+        insert.full = insert.sql(per_batch);
+        insert
+    }
+
+    /// The statement for `rows` rows: `(?1, …, ?w), (?w+1, …)`.
+    fn sql(&self, rows: usize) -> String {
+        let groups: Vec<String> = (0..rows)
+            .map(|r| {
+                let marks: Vec<String> = (1..=self.width)
+                    .map(|c| format!("?{}", r * self.width + c))
+                    .collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        format!("{}{}", self.head, groups.join(", "))
+    }
+
+    /// Inserts `values`, whole rows one after another (none: nothing).
+    fn rows(&self, dst: &Tx<'_>, values: &[Value]) -> Result<()> {
+        let rows = values.len() / self.width.max(1);
+        if rows == 0 {
+            return Ok(());
+        }
+        let tail;
+        let sql = if rows == self.per_batch {
+            &self.full
+        } else {
+            tail = self.sql(rows);
+            &tail
+        };
+        let args: Vec<Arg<'_>> = values
+            .iter()
+            .zip(self.kinds.iter().cycle())
+            .map(|(v, kind)| match v {
+                Value::Null => Arg::Null(*kind),
+                v => v.as_arg(),
+            })
+            .collect();
+        dst.execute(sql, &args)?;
+        Ok(())
+    }
+}
+
 fn values(r: &Row<'_>, n: usize) -> Result<Vec<Value>> {
     (0..n).map(|i| r.get::<Value>(i)).collect()
 }
@@ -335,13 +405,6 @@ impl Destination<'_> {
     /// and moves `dst`'s id sequence past them; the source's digest.
     fn copy_table(&self, src: &Tx<'_>, dst: &Tx<'_>, t: &'static CopyTable) -> Result<TableDigest> {
         let (columns, kinds) = self.columns(src, dst, t.table)?;
-        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-        let insert = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            quoted(t.table),
-            list(&columns),
-            marks.join(", ")
-        );
         let id_at =
             match t.identity {
                 Some(col) => Some(columns.iter().position(|c| c == col).ok_or_else(|| {
@@ -349,25 +412,24 @@ impl Destination<'_> {
                 })?),
                 None => None,
             };
+        let insert = Insert::new(t.table, &columns, kinds);
         let mut digest = Digester::new(t.table, &columns);
         let mut max_id = 0;
+        let mut pending = Vec::with_capacity(insert.per_batch * columns.len());
         src.for_each_row(&select_rows(t, &columns), &[], |r| {
             let values = values(r, columns.len())?;
             digest.row(&values);
             if let Some(Value::I64(id)) = id_at.map(|i| &values[i]) {
                 max_id = max_id.max(*id);
             }
-            let args: Vec<Arg<'_>> = values
-                .iter()
-                .zip(&kinds)
-                .map(|(v, kind)| match v {
-                    Value::Null => Arg::Null(*kind),
-                    v => v.as_arg(),
-                })
-                .collect();
-            dst.execute(&insert, &args)?;
+            pending.extend(values);
+            if pending.len() == insert.per_batch * columns.len() {
+                insert.rows(dst, &pending)?;
+                pending.clear();
+            }
             Ok(ControlFlow::Continue(()))
         })?;
+        insert.rows(dst, &pending)?;
         if let Some(col) = t.identity {
             let position = max_id.max(catalog::sequence_position(src, t.table, col)?);
             if position > 0 && !catalog::move_sequence(dst, t.table, col, position)? {

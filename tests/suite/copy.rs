@@ -52,7 +52,7 @@ fn usage(identity: &str, account: Option<&str>, project: Option<&str>) -> UsageE
 /// A SQLite vault (test passphrase) holding a row in every kind of table:
 /// an OpenAI and a Claude login, two API keys, a budget, a committed and an
 /// open reservation, a granted session, usage events (one with a sealed
-/// project path), a snapshot, a probe, a cooldown, a policy and a price
+/// project path, 1,203 in all), a snapshot, a probe, a cooldown, a policy and a price
 /// table. Returns it with each account's token as `vault token` prints it.
 fn populated() -> (TempVault, BTreeMap<&'static str, String>) {
     let tv = TempVault::new();
@@ -121,6 +121,12 @@ fn populated() -> (TempVault, BTreeMap<&'static str, String>) {
             &[],
         )
         .expect("usage");
+    // Enough events for a copy to write them in several statements, the
+    // last one partly full.
+    let bulk: Vec<UsageEvent> = (0..1_201)
+        .map(|i| usage(&format!("bulk-{i}"), None, None))
+        .collect();
+    store.record_usage(&bulk, &[]).expect("bulk usage");
     store
         .save_snapshot(
             "sub-claude",
