@@ -284,3 +284,49 @@ fn pg_two_vaults_in_two_schemas_of_one_database_stay_apart() {
         stderr(&out)
     );
 }
+
+#[test]
+fn pg_a_format_11_vault_is_brought_to_this_format_and_its_chain_still_verifies() {
+    let tv = TempVault::on(Backend::Postgres);
+    let pw = passphrase();
+    let how = Unlock::Passphrase(&pw, FAST_KDF);
+    let mut store = Store::init_at(&location(&tv), &how).expect("init");
+    store
+        .add_account(&api_key_account(Provider::OpenAi, "work", "sk-pg-11"))
+        .expect("add");
+    drop(store);
+    // Back to what format 11 held: no audit host. (The entries were MACed
+    // with theirs, which is kept aside and put back after the upgrade: a
+    // format 11 binary would have MACed them without one.)
+    let raw = tv.raw_db();
+    raw.exec(
+        "ALTER TABLE audit_log RENAME COLUMN host TO host_kept;
+         UPDATE authvault_format SET version = 11;",
+    );
+    let store = Store::open_at(&location(&tv), &how).expect("opens and upgrades");
+    drop(store);
+    assert_eq!(
+        raw.query_i64("SELECT version FROM authvault_format"),
+        authvault::db::format_version()
+    );
+    assert_eq!(
+        raw.query_i64("SELECT count(*) FROM audit_log WHERE host IS NOT NULL"),
+        0,
+        "the migration adds the column empty"
+    );
+    raw.exec(
+        "UPDATE audit_log SET host = host_kept;
+         ALTER TABLE audit_log DROP COLUMN host_kept;",
+    );
+    let mut store = Store::open_at(&location(&tv), &how).expect("opens");
+    let (_, key) = store
+        .credential("work", authvault::model::CredentialKind::ApiKey, "test")
+        .expect("reads");
+    assert!(
+        matches!(key, authvault::model::Credential::ApiKey(k) if k.expose_secret() == "sk-pg-11")
+    );
+    assert_eq!(
+        store.verify_audit().expect("verify").state,
+        ChainState::Intact
+    );
+}
