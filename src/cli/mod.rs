@@ -376,8 +376,9 @@ impl Ctx {
         }
     }
 
-    /// Opens and unlocks the vault: the OS keyring when the vault has that
-    /// method and it answers, else the passphrase (prompting on a terminal).
+    /// Opens and unlocks the vault: with `AUTHVAULT_PASSPHRASE`, the
+    /// passphrase first; else the OS keyring when the vault has that method
+    /// and it answers, else the passphrase (prompting on a terminal).
     fn unlock(&self) -> Result<Store> {
         self.unlock_with(true)
     }
@@ -385,8 +386,26 @@ impl Ctx {
     /// As [`Ctx::unlock`]; with `prompt` false, never asks on the terminal.
     fn unlock_with(&self, prompt: bool) -> Result<Store> {
         let location = &self.config.location;
-        let vault = Vault::open_at(location)?;
+        let mut vault = Vault::open_at(location)?;
         let methods = vault.methods()?;
+        // A passphrase given in the environment comes first: it needs no
+        // Secret Service, which is why fleets set it (a burst of keyring
+        // clients can crash gnome-keyring). Only a wrong one falls back to
+        // the keyring, with a warning.
+        let mut wrong_passphrase = None;
+        if let Some(passphrase) = &self.config.passphrase
+            && methods.contains(&Method::Passphrase)
+        {
+            match vault.unlock(&Unlock::Passphrase(passphrase, KdfCost::default())) {
+                Ok(store) => return Ok(store.with_actor(self.actor())),
+                Err(e @ Error::WrongPassphrase { .. }) if methods.contains(&Method::Keyring) => {
+                    tracing::warn!("{e}; trying the OS keyring");
+                    wrong_passphrase = Some(e);
+                    vault = Vault::open_at(location)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let mut keyring_failure = None;
         let vault = if methods.contains(&Method::Keyring) {
             match vault.unlock(&Unlock::Keyring(&self.keyring())) {
@@ -400,6 +419,12 @@ impl Ctx {
         } else {
             vault
         };
+        if let Some(wrong) = wrong_passphrase {
+            let keyring = keyring_failure.map_or_else(String::new, |k| format!(": {k}"));
+            return Err(
+                anyhow::Error::new(wrong).context(format!("the OS keyring failed too{keyring}"))
+            );
+        }
         if methods.contains(&Method::Passphrase) {
             let passphrase = match (&self.config.passphrase, prompt) {
                 (Some(p), _) => Ok(p.clone()),

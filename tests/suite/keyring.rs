@@ -165,6 +165,69 @@ fn a_vault_process_waits_its_turn_to_talk_to_the_secret_service() {
     assert_eq!(token, "sk-turn-test\n");
 }
 
+/// Fleets set `AUTHVAULT_PASSPHRASE` to keep a burst of processes away from
+/// gnome-keyring: with it, a vault that also has this host's keyring is
+/// opened by the passphrase, and the process never queues for the Secret
+/// Service (the test holds its lock and watches `/proc/locks`). A wrong one
+/// falls back to the keyring, saying so.
+#[test]
+fn with_authvault_passphrase_set_the_secret_service_is_not_asked() {
+    let _lock = keyring_lock();
+    let tv = TempVault::new();
+    let mut args = vec!["init", "--passphrase"];
+    args.extend(FAST_KDF_ARGS);
+    ok(&mut tv.cmd_pw(&args));
+    tv.login_api_key("openai", "k", "sk-both-methods");
+    ok(&mut tv.cmd_pw(&["keyring", "add"]));
+
+    let path = dirs::runtime_dir()
+        .expect("scripts/test.sh gives the session an XDG_RUNTIME_DIR")
+        .join(authvault::keys::os_keyring::CONVERSATION_LOCK);
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .expect("open the lock file");
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).expect("take the lock");
+    let mut child = tv
+        .cmd_pw(&["token", "--account", "k"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vault token");
+    let waiter = format!(" {} ", child.id());
+    let mut polls = 0;
+    while child.try_wait().expect("try_wait").is_none() {
+        let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks");
+        assert!(
+            !locks
+                .lines()
+                .any(|l| l.contains("-> FLOCK") && l.contains(&waiter)),
+            "vault token queued for the Secret Service although AUTHVAULT_PASSPHRASE was set"
+        );
+        polls += 1;
+        assert!(polls < 20_000, "vault token did not finish");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "sk-both-methods\n");
+    drop(held);
+
+    // A wrong passphrase in the environment: the keyring still opens it.
+    let out = ok(tv
+        .cmd(&["token", "--account", "k"])
+        .env("AUTHVAULT_PASSPHRASE", "not the passphrase"));
+    assert_eq!(stdout(&out), "sk-both-methods\n");
+    assert!(
+        stderr(&out).contains("wrong passphrase") && stderr(&out).contains("trying the OS keyring"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn without_a_session_bus_init_fails_fast_naming_the_passphrase_option_and_writes_nothing() {
     let tv = TempVault::new();
