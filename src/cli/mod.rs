@@ -386,25 +386,27 @@ impl Ctx {
     /// As [`Ctx::unlock`]; with `prompt` false, never asks on the terminal.
     fn unlock_with(&self, prompt: bool) -> Result<Store> {
         let location = &self.config.location;
-        let mut vault = Vault::open_at(location)?;
+        let vault = Vault::open_at(location)?;
         let methods = vault.methods()?;
-        // A passphrase given in the environment comes first: it needs no
-        // Secret Service, which is why fleets set it (a burst of keyring
-        // clients can crash gnome-keyring). Only a wrong one falls back to
-        // the keyring, with a warning.
-        let mut wrong_passphrase = None;
+        // A passphrase given in the environment comes first: unlocking with
+        // it needs no Secret Service, which is why fleets set it (a burst of
+        // keyring clients can crash gnome-keyring). If it fails, the keyring
+        // is tried, with a warning.
         if let Some(passphrase) = &self.config.passphrase
             && methods.contains(&Method::Passphrase)
         {
-            match vault.unlock(&Unlock::Passphrase(passphrase, KdfCost::default())) {
+            let failed = match vault.unlock(&Unlock::Passphrase(passphrase, KdfCost::default())) {
                 Ok(store) => return Ok(store.with_actor(self.actor())),
-                Err(e @ Error::WrongPassphrase { .. }) if methods.contains(&Method::Keyring) => {
-                    tracing::warn!("{e}; trying the OS keyring");
-                    wrong_passphrase = Some(e);
-                    vault = Vault::open_at(location)?;
-                }
+                Err(e) if methods.contains(&Method::Keyring) => e,
                 Err(e) => return Err(e.into()),
-            }
+            };
+            tracing::warn!("AUTHVAULT_PASSPHRASE: {failed}; trying the OS keyring");
+            return match Vault::open_at(location)?.unlock(&Unlock::Keyring(&self.keyring())) {
+                Ok(store) => Ok(store.with_actor(self.actor())),
+                Err(k) => Err(anyhow::Error::new(k).context(format!(
+                    "AUTHVAULT_PASSPHRASE: {failed}, and the OS keyring failed too"
+                ))),
+            };
         }
         let mut keyring_failure = None;
         let vault = if methods.contains(&Method::Keyring) {
@@ -419,12 +421,6 @@ impl Ctx {
         } else {
             vault
         };
-        if let Some(wrong) = wrong_passphrase {
-            let keyring = keyring_failure.map_or_else(String::new, |k| format!(": {k}"));
-            return Err(
-                anyhow::Error::new(wrong).context(format!("the OS keyring failed too{keyring}"))
-            );
-        }
         if methods.contains(&Method::Passphrase) {
             let passphrase = match (&self.config.passphrase, prompt) {
                 (Some(p), _) => Ok(p.clone()),

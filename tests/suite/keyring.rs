@@ -222,10 +222,26 @@ fn with_authvault_passphrase_set_the_secret_service_is_not_asked() {
         .env("AUTHVAULT_PASSPHRASE", "not the passphrase"));
     assert_eq!(stdout(&out), "sk-both-methods\n");
     assert!(
-        stderr(&out).contains("wrong passphrase") && stderr(&out).contains("trying the OS keyring"),
+        stderr(&out).contains("AUTHVAULT_PASSPHRASE: wrong passphrase")
+            && stderr(&out).contains("trying the OS keyring"),
         "{}",
         stderr(&out)
     );
+    // Both fail (no session bus): the error gives both reasons.
+    let no_runtime = tempfile::tempdir().expect("tempdir");
+    let out = fails(
+        tv.cmd(&["token", "--account", "k"])
+            .env("AUTHVAULT_PASSPHRASE", "not the passphrase")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env("XDG_RUNTIME_DIR", no_runtime.path()),
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("AUTHVAULT_PASSPHRASE: wrong passphrase")
+            && err.contains("and the OS keyring failed too"),
+        "{err}"
+    );
+    assert_eq!(stdout(&out), "");
 }
 
 #[test]
