@@ -2,6 +2,9 @@
 # A private PostgreSQL cluster for the tests, reachable only over a Unix socket.
 #
 #   scripts/pg-cluster.sh start DIR     create DIR (0700), initdb, start; prints the URL
+#   scripts/pg-cluster.sh start-tls DIR PORT CERT KEY
+#                                       the same, also on 127.0.0.1:PORT with TLS only
+#                                       (CERT/KEY: the server's certificate chain and key)
 #   scripts/pg-cluster.sh restart DIR   immediate restart (a crash, as the server sees it)
 #   scripts/pg-cluster.sh stop DIR      immediate stop, then remove DIR
 #
@@ -24,16 +27,27 @@ as_pg() { # the server refuses to run as root
     if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 server_options() { # DIR
-    printf '%s' "-c listen_addresses='' -c unix_socket_directories='$1' -c max_connections=300"
+    local listen="''"
+    [[ ! -f "$1/tls-port" ]] || listen="'127.0.0.1' -c port=$(cat "$1/tls-port") -c ssl=on"
+    printf '%s' "-c listen_addresses=$listen -c unix_socket_directories='$1' -c max_connections=300"
 }
 
-[[ $# -eq 2 ]] || {
-    echo "usage: scripts/pg-cluster.sh start|stop|restart DIR" >&2
+usage() {
+    echo "usage: scripts/pg-cluster.sh start|stop|restart DIR | start-tls DIR PORT CERT KEY" >&2
     exit 2
 }
+[[ $# -ge 2 ]] || usage
 cmd=$1 dir=$2
 case $cmd in
+start-tls)
+    [[ $# -eq 5 ]] || usage
+    mkdir -p "$dir"
+    echo "$3" >"$dir/tls-port"
+    cp "$4" "$dir/server.crt"
+    cp "$5" "$dir/server.key"
+    ;&
 start)
+    [[ $cmd == start-tls || $# -eq 2 ]] || usage
     mkdir -p "$dir"
     chmod 700 "$dir"
     [[ $(id -u) -ne 0 ]] || chown postgres: "$dir"
@@ -45,12 +59,21 @@ start)
     # Checked top down: these roles need their password, everyone else is trusted.
     sed -i '1i local all canary scram-sha-256\nlocal all +authvault_scram scram-sha-256' \
         "$dir/data/pg_hba.conf"
+    if [[ -f "$dir/tls-port" ]]; then # TCP takes TLS only
+        mv "$dir/server.crt" "$dir/server.key" "$dir/data/"
+        chmod 600 "$dir/data/server.key"
+        [[ $(id -u) -ne 0 ]] || chown postgres: "$dir/data/server.crt" "$dir/data/server.key"
+        sed -i '1i hostnossl all all 0.0.0.0/0 reject\nhostssl all all 127.0.0.1/32 trust' \
+            "$dir/data/pg_hba.conf"
+    fi
     as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 -o "$(server_options "$dir")" \
         start >/dev/null || {
         cat "$dir/log" >&2
         exit 1
     }
-    url="postgres://postgres@localhost/postgres?host=$dir"
+    port=""
+    [[ ! -f "$dir/tls-port" ]] || port=":$(cat "$dir/tls-port")"
+    url="postgres://postgres@localhost$port/postgres?host=$dir"
     "$PGBIN/psql" "$url" -Atqc 'CREATE ROLE authvault_scram NOLOGIN' >/dev/null
     echo "$url"
     ;;
@@ -65,7 +88,6 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: scripts/pg-cluster.sh start|stop|restart DIR" >&2
-    exit 2
+    usage
     ;;
 esac

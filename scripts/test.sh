@@ -10,7 +10,8 @@
 #      dbus-send), gnome-keyring, libsecret-tools (secret-tool), tmux (the
 #      dashboard tests drive `vault dashboard` in a real terminal), postgresql
 #      (initdb, pg_ctl, psql, pg_dump for the PostgreSQL tests), libfaketime
-#      (a `vault` process whose clock is off, for the clock-skew tests); nodejs and npm
+#      (a `vault` process whose clock is off, for the clock-skew tests), openssl
+#      (a test CA and server certificate for the PostgreSQL TLS test); nodejs and npm
 #      when there is no `npm`, util-linux when there is no `unshare` (the
 #      real-client tests install Codex and Claude Code from npm and run them
 #      without network), bsdutils when there is no `script` (the usage
@@ -40,7 +41,7 @@ set -euo pipefail
 
 readonly KEYRING_PASSWORD="authvault-test-keyring" # throw-away keyring, not a secret
 readonly DAEMON_WAIT_SECS=10
-readonly PACKAGES=(dbus gnome-keyring libsecret-tools tmux postgresql libfaketime)
+readonly PACKAGES=(dbus gnome-keyring libsecret-tools tmux postgresql libfaketime openssl)
 readonly COMMANDS=(dbus-run-session dbus-send gnome-keyring-daemon secret-tool tmux psql pg_dump)
 
 script_path=$(readlink -f "${BASH_SOURCE[0]}")

@@ -104,6 +104,8 @@ fn psql(url: &str, sql: &str) -> String {
 /// `scripts/pg-cluster.sh` (for tests that stop or restart the server).
 pub struct OwnCluster {
     dir: tempfile::TempDir,
+    /// The server's port when not the default (it names the socket too).
+    port: Option<u16>,
 }
 
 impl OwnCluster {
@@ -112,6 +114,7 @@ impl OwnCluster {
         let _ = cluster_url(); // the binaries come from the harness too
         Self {
             dir: tempfile::tempdir().expect("tempdir"),
+            port: None,
         }
     }
 
@@ -123,11 +126,32 @@ impl OwnCluster {
         cluster
     }
 
+    /// A running cluster that also takes connections on 127.0.0.1:`port`,
+    /// with TLS only, presenting the certificate chain `cert` (key `key`).
+    pub fn started_with_tls(port: u16, cert: &Path, key: &Path) -> Self {
+        let mut cluster = Self::new();
+        cluster.port = Some(port);
+        let port = port.to_string();
+        let out = cluster.script_with(
+            "start-tls",
+            &[port.as_ref(), cert.as_os_str(), key.as_os_str()],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        cluster
+    }
+
     /// Runs `scripts/pg-cluster.sh COMMAND DIR`.
     pub fn script(&self, command: &str) -> Output {
+        self.script_with(command, &[])
+    }
+
+    /// Runs `scripts/pg-cluster.sh COMMAND DIR ARGS…`.
+    fn script_with(&self, command: &str, args: &[&OsStr]) -> Output {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-cluster.sh");
         Command::new(script)
-            .args([command, &self.dir.path().to_string_lossy()])
+            .arg(command)
+            .arg(self.dir.path())
+            .args(args)
             .stdin(Stdio::null())
             .output()
             .expect("run scripts/pg-cluster.sh")
@@ -142,8 +166,9 @@ impl OwnCluster {
 
     /// The superuser URL of the cluster's `postgres` database.
     pub fn url(&self) -> String {
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
         format!(
-            "postgres://postgres@localhost/postgres?host={}",
+            "postgres://postgres@localhost{port}/postgres?host={}",
             self.dir.path().display()
         )
     }

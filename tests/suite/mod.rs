@@ -22,6 +22,7 @@ mod pg_driver;
 mod pg_faults;
 mod pg_hosts;
 mod pg_store;
+mod pg_tls;
 mod providers;
 mod quota;
 mod real_clients;

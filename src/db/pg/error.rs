@@ -85,6 +85,28 @@ pub(super) fn is_transient_connect_failure(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether a failed connection attempt failed its TLS handshake (a
+/// certificate that does not verify, a bad root file): permanent, unlike a
+/// lost connection. rustls reports handshake failures as `InvalidData` I/O
+/// errors.
+pub(super) fn is_tls_refusal(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(e) => e.kind() == io::ErrorKind::InvalidData,
+        _ => false,
+    }
+}
+
+/// What a TLS refusal says, without sqlx's "error communicating with
+/// database" prefix.
+pub(super) fn tls_reason(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Tls(e) => e.to_string(),
+        sqlx::Error::Io(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// First wait between connection attempts.
 const FIRST_WAIT: Duration = Duration::from_millis(50);
 /// Longest wait between connection attempts.

@@ -262,6 +262,15 @@ fn serve(
     };
     let conn = match runtime.block_on(connect(options, budget)) {
         Ok(conn) => conn,
+        Err(e) if error::is_tls_refusal(&e) => {
+            // The server's certificate (or the TLS setup) was refused: no
+            // retry changes that, and the connection was never up.
+            let _ = ready.send(Err(PgError::Other(url.scrub(&format!(
+                "cannot connect to {url}: TLS refused: {}",
+                error::tls_reason(&e)
+            )))));
+            return;
+        }
         Err(e) => {
             let err = match error::classify(e, false) {
                 PgError::Database { code, message } => PgError::Database { code, message },
