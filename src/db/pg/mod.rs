@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgQueryResult, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgQueryResult, PgRow, PgSslMode};
 use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Column, Connection, PgConnection, Postgres, Row, TypeInfo, ValueRef};
 
@@ -262,7 +262,10 @@ fn serve(
     };
     let conn = match runtime.block_on(connect(options, budget)) {
         Ok(conn) => conn,
-        Err(e) if error::is_tls_refusal(&e) => {
+        Err(e)
+            if !matches!(options.get_ssl_mode(), PgSslMode::Disable)
+                && error::is_tls_refusal(&e) =>
+        {
             // The server's certificate (or the TLS setup) was refused: no
             // retry changes that, and the connection was never up.
             let _ = ready.send(Err(PgError::Other(url.scrub(&format!(
