@@ -9,6 +9,23 @@ use super::common::{
     wait_or_kill, with_stdin,
 };
 
+/// The session's Secret Service lock, held (as a `vault` process holds it
+/// while it talks to the service) until the file is dropped.
+fn hold_secret_service_lock() -> std::fs::File {
+    let path = dirs::runtime_dir()
+        .expect("scripts/test.sh gives the session an XDG_RUNTIME_DIR")
+        .join(authvault::keys::os_keyring::CONVERSATION_LOCK);
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .expect("open the lock file");
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).expect("take the lock");
+    held
+}
+
 fn secret_len(vault_id: &str) -> usize {
     let out = Command::new("secret-tool")
         .args([
@@ -107,17 +124,7 @@ fn a_vault_process_waits_its_turn_to_talk_to_the_secret_service() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let path = dirs::runtime_dir()
-        .expect("scripts/test.sh gives the session an XDG_RUNTIME_DIR")
-        .join(authvault::keys::os_keyring::CONVERSATION_LOCK);
-    let held = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .expect("open the lock file");
-    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).expect("take the lock");
+    let held = hold_secret_service_lock();
     let inode = format!(":{} ", held.metadata().expect("stat").ino());
 
     let mut child = tv
@@ -180,17 +187,7 @@ fn with_authvault_passphrase_set_the_secret_service_is_not_asked() {
     tv.login_api_key("openai", "k", "sk-both-methods");
     ok(&mut tv.cmd_pw(&["keyring", "add"]));
 
-    let path = dirs::runtime_dir()
-        .expect("scripts/test.sh gives the session an XDG_RUNTIME_DIR")
-        .join(authvault::keys::os_keyring::CONVERSATION_LOCK);
-    let held = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .expect("open the lock file");
-    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).expect("take the lock");
+    let held = hold_secret_service_lock();
     let mut child = tv
         .cmd_pw(&["token", "--account", "k"])
         .stdout(Stdio::piped())

@@ -10,6 +10,19 @@ use std::process::Command;
 
 use super::common::{FAST_KDF_ARGS, OwnCluster, PASSPHRASE, TempVault, fails, ok, stderr, stdout};
 
+/// `openssl req` with a new P-256 key, unencrypted, and `args`.
+fn new_key_request(dir: &Path, args: &[&str]) {
+    let new_key = [
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(dir, &[&new_key[..], args].concat());
+}
+
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
@@ -21,16 +34,10 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A self-signed CA in `dir`: `NAME.pem` and `NAME.key`.
 fn ca(dir: &Path, name: &str) {
-    openssl(
+    new_key_request(
         dir,
         &[
-            "req",
             "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
             "-keyout",
             &format!("{name}.key"),
             "-out",
@@ -49,15 +56,9 @@ fn ca(dir: &Path, name: &str) {
 
 /// `server.crt` and `server.key` in `dir`, for `localhost`, signed by `ca`.
 fn server_certificate(dir: &Path) {
-    openssl(
+    new_key_request(
         dir,
         &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
             "-keyout",
             "server.key",
             "-out",
