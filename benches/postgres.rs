@@ -24,7 +24,10 @@
 
 mod common;
 
-use common::{FLOOR_KDF, PASSPHRASE, VAULT_BIN, describe, loadavg, private_tempdir};
+use common::{
+    FLOOR_KDF, PASSPHRASE, describe, loadavg, private_tempdir, reserve_round, run,
+    seed_bench_account, vault_cmd,
+};
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -33,9 +36,7 @@ use std::time::{Duration, Instant};
 
 use authvault::db::Location;
 use authvault::keys::Unlock;
-use authvault::model::{Credential, CredentialKind, Identity, Provider};
-use authvault::quota::{Period, Unit};
-use authvault::store::{AccountSelector, NewAccount, Store, Target};
+use authvault::store::{AccountSelector, Store};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use secrecy::SecretString;
 
@@ -107,18 +108,7 @@ impl Vaults {
         ] {
             let mut store = Store::init_at(&location, &Unlock::Passphrase(&passphrase, FLOOR_KDF))
                 .expect("init");
-            store
-                .add_account(&NewAccount {
-                    provider: Provider::Claude,
-                    label: "bench".into(),
-                    identity: Identity::default(),
-                    credentials: vec![Credential::ApiKey(SecretString::from("sk-bench"))],
-                    active: CredentialKind::ApiKey,
-                })
-                .expect("seed account");
-            store
-                .set_budget(Target::Account("bench"), Unit::Tokens, Period::Day, 1 << 50)
-                .expect("budget");
+            seed_bench_account(&mut store);
         }
         Self {
             sqlite: file.into_os_string(),
@@ -133,43 +123,14 @@ impl Vaults {
     }
 
     fn cmd(&self, vault: &OsString, args: &[&str]) -> Command {
-        let mut cmd = Command::new(VAULT_BIN);
-        cmd.arg("--vault")
-            .arg(vault)
-            .args(args)
-            .env_remove("AUTHVAULT_PATH")
-            .env_remove("AUTHVAULT_DATABASE_URL")
-            .env_remove("AUTHVAULT_AGENT_ID")
-            .env_remove("RUST_LOG")
-            .env("AUTHVAULT_PASSPHRASE", PASSPHRASE)
-            .env("AUTHVAULT_STATE_DIR", self.dir.path().join("state"))
-            .env("AUTHVAULT_CONFIG", self.dir.path().join("no-config.json"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
+        vault_cmd(vault, self.dir.path(), args)
     }
-}
 
-fn run(mut cmd: Command) {
-    let out = cmd.output().expect("spawn vault");
-    assert!(out.status.success(), "vault: {}", describe(&out));
-}
-
-/// 16 workers × [`PER_WORKER`] reservations, each a whole process; the
-/// time until the last has exited.
-fn reserve_round(v: &Vaults, vault: &OsString) -> Duration {
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..WORKERS {
-            s.spawn(|| {
-                for _ in 0..PER_WORKER {
-                    run(v.cmd(vault, &["reserve", "--account", "bench", "--tokens", "500"]));
-                }
-            });
-        }
-    });
-    start.elapsed()
+    /// [`WORKERS`] × [`PER_WORKER`] reservations on `vault`, each a whole
+    /// process; the time until the last has exited.
+    fn reserve_round(&self, vault: &OsString) -> Duration {
+        reserve_round(vault, self.dir.path(), WORKERS, PER_WORKER)
+    }
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -247,13 +208,13 @@ fn backend_reserve(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(u64::from(PER_ROUND)));
     for (name, vault) in v.each() {
-        group.bench_function(name, |b| b.iter(|| reserve_round(&v, vault)));
+        group.bench_function(name, |b| b.iter(|| v.reserve_round(vault)));
     }
     group.finish();
     let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..ROUNDS {
         for (i, (_, vault)) in v.each().into_iter().enumerate() {
-            rates[i].push(f64::from(PER_ROUND) / reserve_round(&v, vault).as_secs_f64());
+            rates[i].push(f64::from(PER_ROUND) / v.reserve_round(vault).as_secs_f64());
         }
     }
     let [sqlite, postgres] = rates.map(median);

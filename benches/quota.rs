@@ -20,16 +20,12 @@
 
 mod common;
 
-use common::{FLOOR_KDF, PASSPHRASE, VAULT_BIN, loadavg, private_tempdir};
+use common::{FLOOR_KDF, PASSPHRASE, loadavg, private_tempdir, reserve_round, seed_bench_account};
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authvault::keys::{MemoryKeyring, Unlock};
-use authvault::model::{Credential, CredentialKind, Identity, Provider};
-use authvault::quota::{Period, Unit};
-use authvault::store::{NewAccount, Store, Target, Usage};
+use authvault::store::{Store, Usage};
 use chrono::TimeDelta;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use secrecy::SecretString;
@@ -43,66 +39,12 @@ const PER_ROUND: u32 = (WORKERS * PER_WORKER) as u32;
 /// Self-timed rounds (median rate).
 const ROUNDS: usize = 10;
 
-/// One account `bench` with a budget no benchmark exhausts.
-fn seed(store: &mut Store) {
-    store
-        .add_account(&NewAccount {
-            provider: Provider::Claude,
-            label: "bench".into(),
-            identity: Identity::default(),
-            credentials: vec![Credential::ApiKey(SecretString::from("sk-bench"))],
-            active: CredentialKind::ApiKey,
-        })
-        .expect("seed account");
-    store
-        .set_budget(Target::Account("bench"), Unit::Tokens, Period::Day, 1 << 50)
-        .expect("budget");
-}
-
-fn reserve_cmd(dir: &Path, path: &Path) -> Command {
-    let mut cmd = Command::new(VAULT_BIN);
-    cmd.arg("--vault")
-        .arg(path)
-        .args(["reserve", "--account", "bench", "--tokens", "500"])
-        .env_remove("AUTHVAULT_PATH")
-        .env_remove("AUTHVAULT_AGENT_ID")
-        .env_remove("RUST_LOG")
-        .env("AUTHVAULT_PASSPHRASE", PASSPHRASE)
-        .env("AUTHVAULT_CONFIG", dir.join("no-config.json"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-/// 8 workers × [`PER_WORKER`] reservations, each a whole process; the time
-/// until the last has exited.
-fn round(dir: &Path, path: &Path) -> Duration {
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..WORKERS {
-            s.spawn(|| {
-                let mut cmd = reserve_cmd(dir, path);
-                for _ in 0..PER_WORKER {
-                    let out = cmd.output().expect("spawn vault");
-                    assert!(
-                        out.status.success(),
-                        "vault reserve: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-            });
-        }
-    });
-    start.elapsed()
-}
-
 fn quota_process(c: &mut Criterion) {
     let dir = private_tempdir();
     let path = dir.path().join("vault").join("vault.db");
     let passphrase = SecretString::from(PASSPHRASE);
     let mut store = Store::init(&path, &Unlock::Passphrase(&passphrase, FLOOR_KDF)).expect("init");
-    seed(&mut store);
+    seed_bench_account(&mut store);
     drop(store);
     eprintln!("quota_process: loadavg at start {}", loadavg());
     let mut group = c.benchmark_group("quota_process");
@@ -113,11 +55,14 @@ fn quota_process(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(u64::from(PER_ROUND)));
     group.bench_function("reserve_8_processes", |b| {
-        b.iter(|| round(dir.path(), &path));
+        b.iter(|| reserve_round(path.as_os_str(), dir.path(), WORKERS, PER_WORKER));
     });
     group.finish();
     let mut rates: Vec<f64> = (0..ROUNDS)
-        .map(|_| f64::from(PER_ROUND) / round(dir.path(), &path).as_secs_f64())
+        .map(|_| {
+            f64::from(PER_ROUND)
+                / reserve_round(path.as_os_str(), dir.path(), WORKERS, PER_WORKER).as_secs_f64()
+        })
         .collect();
     rates.sort_by(f64::total_cmp);
     eprintln!(
@@ -136,7 +81,7 @@ fn quota_library(c: &mut Criterion) {
     let keyring = MemoryKeyring::default();
     let path = dir.path().join("vault").join("vault.db");
     let mut store = Store::init(&path, &Unlock::Keyring(&keyring)).expect("init");
-    seed(&mut store);
+    seed_bench_account(&mut store);
     let usage = Usage {
         input: 300,
         output: 200,

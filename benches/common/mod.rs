@@ -3,11 +3,18 @@
 //! report. Included by each bench with `mod common;`.
 #![allow(dead_code)] // each bench uses the part it needs
 
+use std::ffi::OsStr;
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::Output;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use authvault::keys::KdfCost;
+use authvault::model::{Credential, CredentialKind, Identity, Provider};
+use authvault::quota::{Period, Unit};
+use authvault::store::{NewAccount, Store, Target};
+use secrecy::SecretString;
 
 /// The `vault` binary Cargo built for this bench (same profile).
 pub const VAULT_BIN: &str = env!("CARGO_BIN_EXE_vault");
@@ -46,4 +53,68 @@ pub fn describe(out: &Output) -> String {
         out.status,
         String::from_utf8_lossy(&out.stderr).trim()
     )
+}
+
+/// One account `bench` (an API key, `sk-bench`) with a budget no benchmark
+/// exhausts.
+pub fn seed_bench_account(store: &mut Store) {
+    store
+        .add_account(&NewAccount {
+            provider: Provider::Claude,
+            label: "bench".into(),
+            identity: Identity::default(),
+            credentials: vec![Credential::ApiKey(SecretString::from("sk-bench"))],
+            active: CredentialKind::ApiKey,
+        })
+        .expect("seed account");
+    store
+        .set_budget(Target::Account("bench"), Unit::Tokens, Period::Day, 1 << 50)
+        .expect("budget");
+}
+
+/// `vault --vault VAULT ARGS…` with the bench passphrase, local state and a
+/// missing configuration file in `dir`, and no inherited authvault setting.
+pub fn vault_cmd(vault: &OsStr, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(VAULT_BIN);
+    cmd.arg("--vault")
+        .arg(vault)
+        .args(args)
+        .env_remove("AUTHVAULT_PATH")
+        .env_remove("AUTHVAULT_DATABASE_URL")
+        .env_remove("AUTHVAULT_AGENT_ID")
+        .env_remove("RUST_LOG")
+        .env("AUTHVAULT_PASSPHRASE", PASSPHRASE)
+        .env("AUTHVAULT_STATE_DIR", dir.join("state"))
+        .env("AUTHVAULT_CONFIG", dir.join("no-config.json"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `cmd`; panics naming its stderr unless it succeeds.
+pub fn run(mut cmd: Command) {
+    let out = cmd.output().expect("spawn vault");
+    assert!(out.status.success(), "vault: {}", describe(&out));
+}
+
+/// `workers` threads each running `per_worker` `vault reserve --account
+/// bench --tokens 500` processes on `vault`; the time until the last has
+/// exited.
+pub fn reserve_round(vault: &OsStr, dir: &Path, workers: usize, per_worker: usize) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                for _ in 0..per_worker {
+                    run(vault_cmd(
+                        vault,
+                        dir,
+                        &["reserve", "--account", "bench", "--tokens", "500"],
+                    ));
+                }
+            });
+        }
+    });
+    start.elapsed()
 }
