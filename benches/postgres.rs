@@ -25,7 +25,7 @@
 mod common;
 
 use common::{
-    FLOOR_KDF, PASSPHRASE, describe, loadavg, private_tempdir, reserve_round, run,
+    FLOOR_KDF, PASSPHRASE, describe, loadavg, private_tempdir, process_group, reserve_round, run,
     seed_bench_account, vault_cmd,
 };
 
@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use authvault::db::Location;
 use authvault::keys::Unlock;
 use authvault::store::{AccountSelector, Store};
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use secrecy::SecretString;
 
 /// Processes reserving at once.
@@ -200,13 +200,7 @@ fn backend_reserve(c: &mut Criterion) {
         "backend_reserve_16_processes: loadavg at start {}",
         loadavg()
     );
-    let mut group = c.benchmark_group("backend_reserve_16_processes");
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(10))
-        .throughput(Throughput::Elements(u64::from(PER_ROUND)));
+    let mut group = process_group(c, "backend_reserve_16_processes", PER_ROUND);
     for (name, vault) in v.each() {
         group.bench_function(name, |b| b.iter(|| v.reserve_round(vault)));
     }

@@ -20,14 +20,15 @@
 
 mod common;
 
-use common::{FLOOR_KDF, PASSPHRASE, loadavg, private_tempdir, reserve_round, seed_bench_account};
-
-use std::time::Duration;
+use common::{
+    FLOOR_KDF, PASSPHRASE, loadavg, private_tempdir, process_group, reserve_round,
+    seed_bench_account,
+};
 
 use authvault::keys::{MemoryKeyring, Unlock};
 use authvault::store::{Store, Usage};
 use chrono::TimeDelta;
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
 
 /// Processes reserving at once.
@@ -47,13 +48,7 @@ fn quota_process(c: &mut Criterion) {
     seed_bench_account(&mut store);
     drop(store);
     eprintln!("quota_process: loadavg at start {}", loadavg());
-    let mut group = c.benchmark_group("quota_process");
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(10))
-        .throughput(Throughput::Elements(u64::from(PER_ROUND)));
+    let mut group = process_group(c, "quota_process", PER_ROUND);
     group.bench_function("reserve_8_processes", |b| {
         b.iter(|| reserve_round(path.as_os_str(), dir.path(), WORKERS, PER_WORKER));
     });

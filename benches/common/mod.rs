@@ -14,6 +14,8 @@ use authvault::keys::KdfCost;
 use authvault::model::{Credential, CredentialKind, Identity, Provider};
 use authvault::quota::{Period, Unit};
 use authvault::store::{NewAccount, Store, Target};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use secrecy::SecretString;
 
 /// The `vault` binary Cargo built for this bench (same profile).
@@ -117,4 +119,21 @@ pub fn reserve_round(vault: &OsStr, dir: &Path, workers: usize, per_worker: usiz
         }
     });
     start.elapsed()
+}
+
+/// A benchmark group for rounds of whole processes: 10 flat samples, 1 s
+/// warm-up, 10 s of measurement, throughput in `elements` per round.
+pub fn process_group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+    elements: u32,
+) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(u64::from(elements)));
+    group
 }

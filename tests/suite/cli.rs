@@ -17,18 +17,7 @@ fn init(tv: &TempVault) {
 }
 
 fn login(tv: &TempVault, provider: &str, label: &str, key: &str) {
-    let out = with_stdin(
-        &mut tv.cmd_pw(&[
-            "login",
-            provider,
-            "--api-key-stdin",
-            "--no-validate",
-            "--label",
-            label,
-        ]),
-        format!("{key}\n").as_bytes(),
-    );
-    assert!(out.status.success(), "login failed: {}", stderr(&out));
+    tv.login_api_key(provider, label, key);
 }
 
 #[test]
