@@ -11,7 +11,8 @@
 //! any Secret Service: a burst of new clients can abort gnome-keyring 42
 //! (upstream #190/#196, see `keys::os_keyring`), which would test the
 //! daemon, not the vault. `suite::hosts` and the setup here cover the
-//! keyring of each host.
+//! keyring of each host, and one test here rotates the data key and revokes
+//! a host on the shared database.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Output, Stdio};
@@ -556,4 +557,58 @@ fn pg_a_session_made_on_host_b_shows_on_host_a_with_its_host_and_only_b_may_clos
         serde_json::json!([])
     );
     assert_eq!(reserved(a), 0);
+}
+
+#[test]
+fn pg_a_rekey_sends_the_other_host_to_re_enrol_and_revoking_it_touches_no_data_row() {
+    let (tv, hosts) = two_hosts();
+    let [a, b] = &hosts;
+    let _lock = keyring_lock();
+    login_api_key(&tv, a, "openai", "k", "sk-shared");
+    let token = |host: &Host| host.cmd(&tv, &["token", "--account", "k"]);
+    // With the passphrase and this host's own keyring (rekey wraps for both).
+    let with_pw = |host: &Host, args: &[&str]| {
+        let mut c = host.cmd(&tv, args);
+        c.env("AUTHVAULT_PASSPHRASE", PASSPHRASE);
+        c
+    };
+    let raw = tv.raw_db();
+
+    let report = json(&ok(&mut with_pw(a, &["--json", "rekey"])));
+    assert_eq!(
+        report["must_re_enrol"],
+        serde_json::json!(["b"]),
+        "{report}"
+    );
+    assert_eq!(stdout(&ok(&mut token(a))), "sk-shared\n");
+    let err = stderr(&fails(&mut token(b)));
+    assert!(
+        err.contains("host `b`") && err.contains("must re-enrol"),
+        "{err}"
+    );
+    ok(&mut with_pw(b, &["keyring", "add"]));
+    assert_eq!(stdout(&ok(&mut token(b))), "sk-shared\n");
+
+    // a revokes b: b's row and wraps go, no data row changes, a still reads.
+    let sealed = || {
+        raw.query_text(
+            "SELECT string_agg(encode(api_key, 'hex'), ',' ORDER BY id) FROM credentials",
+        )
+    };
+    let before = sealed();
+    ok(&mut with_pw(a, &["keyring", "remove", "--host", "b"]));
+    assert_eq!(
+        raw.query_text(
+            "SELECT string_agg(method || ':' || host, ',' ORDER BY method, host) FROM unlock_methods"
+        ),
+        "keyring:a,passphrase:"
+    );
+    assert_eq!(
+        raw.query_i64("SELECT count(*) FROM key_wraps WHERE host = 'b'"),
+        0
+    );
+    let err = stderr(&fails(&mut token(b)));
+    assert!(err.contains("host `b`"), "{err}");
+    assert_eq!(sealed(), before, "no data row changed");
+    assert_eq!(stdout(&ok(&mut token(a))), "sk-shared\n");
 }
